@@ -1,0 +1,49 @@
+"""Strategy discovery through the `harness.strategies` entry-point group.
+
+Only the selected strategy's module is imported: listing names reads package metadata only.
+"""
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from harness.errors import ConfigError, UnknownNameError
+from harness.space import SearchSpace
+from harness.strategy import Strategy, StrategyInfo
+
+GROUP = "harness.strategies"
+
+
+def available_strategies() -> dict[str, StrategyInfo]:
+    """Installed strategies by name, from entry-point metadata (nothing is imported)."""
+    found: dict[str, StrategyInfo] = {}
+    for ep in entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        found[ep.name] = StrategyInfo(ep.name, ep.value, dist.name if dist else None)
+    return dict(sorted(found.items()))
+
+
+def load_strategy_class(name: str) -> type[Strategy]:
+    """Import and return the class registered under `name`."""
+    eps = {ep.name: ep for ep in entry_points(group=GROUP)}
+    if name not in eps:
+        raise UnknownNameError("strategy", name, list(eps))
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness.Strategy "
+                          f"subclass; fix the plugin's [project.entry-points.\"{GROUP}\"] table")
+    if cls.name != name:
+        raise ConfigError(f"strategy class {cls.__qualname__} has name {cls.name!r} but is "
+                          f"registered as {name!r}; set `name = {name!r}` on the class")
+    return cls
+
+
+def make_strategy(name: str, space: SearchSpace, *, seed: int, **options: Any) -> Strategy:
+    """Build strategy `name` for `space`; bad options become a `ConfigError` naming them."""
+    cls = load_strategy_class(name)
+    try:
+        return cls(space, seed=seed, **options)
+    except TypeError as exc:  # unknown keyword option, wrong type...
+        raise ConfigError(f"strategy {name!r} rejected its params {options}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"strategy {name!r}: {exc}") from None

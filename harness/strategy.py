@@ -1,0 +1,177 @@
+"""The Strategy contract: what every search strategy plugin implements (ask/tell).
+
+A strategy decides *what* to try next and, when it is multi-fidelity, *how many epochs*. The
+runner owns everything else: the loop, timing, budgets, failures and persistence. Strategies
+never import TensorFlow or Keras, and import their own library (optuna, keras-tuner, deap)
+lazily, on first use, so that listing or validating them stays fast.
+
+The loop a runner drives::
+
+    while not strategy.finished:
+        suggestions = strategy.ask(n)        # [] means "wait: tell me results first"
+        ...evaluate each, calling strategy.report(trial_id, epoch, value) per epoch...
+        strategy.tell([Observation(...), ...])
+"""
+from __future__ import annotations
+
+import abc
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from harness.space import SearchSpace
+
+
+class TrialStatus(str, enum.Enum):
+    OK = "ok"
+    FAILED = "failed"
+    PRUNED = "pruned"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One configuration to evaluate.
+
+    `budget` is the total number of epochs the model should have trained once this trial is done
+    (None: the objective decides, from the params or the space). `resume_from` names a finished
+    trial whose weights this one continues from (Hyperband promotions); the objective then
+    trains only the missing epochs.
+    """
+
+    trial_id: int
+    params: dict[str, Any]
+    budget: int | None = None
+    resume_from: int | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The outcome of a trial, as told back to the strategy. `value` is maximised."""
+
+    trial_id: int
+    value: float
+    status: TrialStatus = TrialStatus.OK
+    budget_used: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        """True when the value can be learnt from (an ok trial with a finite value)."""
+        return self.status is TrialStatus.OK and math.isfinite(self.value)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    conditional: bool = True      # handles params active only under a parent's value
+    multi_fidelity: bool = False  # hands out budgets (epochs) and may resume parents
+    batch: bool = True            # ask(n > 1) can return several pending suggestions
+
+
+class Strategy(abc.ABC):
+    """Base class of every strategy plugin.
+
+    Subclasses set `name` (= entry-point name = `conf/strategy/<name>.yaml`), `capabilities`,
+    implement `_ask` and `_tell`, and usually `library_version`. The constructor stores and
+    validates; heavy objects (samplers, oracles, toolboxes) are built on first `ask`.
+
+    `known_failures` maps a conformance-check name to the reason this plugin is known to fail
+    it; the conformance suite runs those checks as strict xfail.
+    """
+
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    known_failures: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None):
+        if not isinstance(space, SearchSpace):
+            raise TypeError(f"space must be a SearchSpace, but got {type(space).__name__}")
+        if type(seed) is not int:
+            raise TypeError(f"seed must be an int, but got {seed!r}")
+        if max_trials is not None and max_trials < 1:
+            raise ValueError(f"max_trials must be >= 1 or None, but got {max_trials}")
+        self.space = space
+        self.seed = seed
+        self.max_trials = max_trials
+        self._next_trial_id = 0
+        self._pending: dict[int, Suggestion] = {}
+        self._n_told = 0
+
+    # -- the contract ----------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Suggestion]:
+        """Return up to `n` new suggestions; an empty list means "wait, tell me results first".
+
+        Never call when `finished` is True. Use `finished` to tell the two answers apart.
+        """
+        if n < 1:
+            raise ValueError(f"ask(n) needs n >= 1, but got {n}")
+        if not self.capabilities.batch:
+            n = min(n, 1)
+        if self.max_trials is not None:
+            n = min(n, self.max_trials - self._next_trial_id)
+            if n <= 0:
+                return []
+        suggestions = list(self._ask(n))[:n]
+        for s in suggestions:
+            self._pending[s.trial_id] = s
+        return suggestions
+
+    def tell(self, observations: Observation | Iterable[Observation]) -> None:
+        """Report finished trials. Failed/pruned trials and NaN values must be accepted."""
+        if isinstance(observations, Observation):
+            observations = [observations]
+        observations = list(observations)
+        for o in observations:
+            if o.trial_id not in self._pending:
+                raise KeyError(f"tell() got trial {o.trial_id}, which is not pending; "
+                               f"pending: {sorted(self._pending)}")
+        for o in observations:
+            self._pending.pop(o.trial_id)
+        self._n_told += len(observations)
+        self._tell(observations)
+
+    def report(self, trial_id: int, epoch: int, value: float) -> bool:
+        """Per-epoch hook for pruner-style strategies; return True to stop the trial now."""
+        return False
+
+    @property
+    def finished(self) -> bool:
+        """True when the strategy has nothing more to suggest, ever (not merely waiting)."""
+        if self.max_trials is not None and self._n_told >= self.max_trials:
+            return True
+        return self._finished()
+
+    @property
+    def pending(self) -> list[int]:
+        return sorted(self._pending)
+
+    @classmethod
+    def library_version(cls) -> str:
+        """Version of the wrapped library, for provenance ("" when there is none)."""
+        return ""
+
+    # -- for subclasses --------------------------------------------------------------------
+    @abc.abstractmethod
+    def _ask(self, n: int) -> Sequence[Suggestion]:
+        """Return up to `n` suggestions; may return fewer, or none to mean wait."""
+
+    @abc.abstractmethod
+    def _tell(self, observations: Sequence[Observation]) -> None:
+        """Learn from observations of trials this strategy handed out."""
+
+    def _finished(self) -> bool:
+        return False
+
+    def _new_trial_id(self) -> int:
+        trial_id = self._next_trial_id
+        self._next_trial_id += 1
+        return trial_id
+
+
+@dataclass(frozen=True)
+class StrategyInfo:
+    """What the registry knows about an installed strategy without importing it."""
+
+    name: str
+    target: str  # "module:Class"
+    distribution: str | None = field(default=None)
