@@ -59,6 +59,7 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "elapsed_seconds": (pa.float64(), "wall seconds from run start to the end of this trial"),
     "finished_at": (pa.timestamp("ms", tz="UTC"), "UTC time the trial ended"),
     "params": (pa.string(), "the trial's params as JSON text"),
+    "history": (pa.string(), "per-epoch (or per-generation) metrics as a JSON list of objects"),
     "error": (pa.string(), "error text of a failed trial, else null"),
     "harness_version": (pa.string(), "provenance: harness version"),
     "python_version": (pa.string(), "provenance: Python version"),
