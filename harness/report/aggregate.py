@@ -1,0 +1,238 @@
+"""From trial rows to one row per run and one row per (dataset, search space, strategy) cell.
+
+Everything here is vectorised pandas (sorts and groupbys, no per-row Python loops): the report's
+tables must stay fast at 100,000 trial rows.
+
+Definitions (the README's "Reporting" section documents them for users):
+
+- A trial is *usable* when its status is ``ok`` and its objective is finite. Failed and pruned
+  trials are counted, never used to select a configuration.
+- A run's *selected configuration* is its usable trial with the highest ``objective`` (validation
+  accuracy, or -validation RMSE); ties go to the earliest trial. Its test metric is the one the
+  table reports: the best *test* value of a run is never used, it would be selected on test.
+- *Time-to-target*: wall seconds (``elapsed_seconds``) and cumulative epochs trained, including
+  those of failed and pruned trials, until the first usable trial whose validation metric reached
+  the target (accuracy >= target, or RMSE <= target).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CELL_KEYS = ["dataset", "search_space", "strategy"]
+ROW_KEYS = ["dataset", "search_space"]
+RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "seed", "task"]
+
+# Columns the report needs; reading only these keeps large folders fast.
+NEEDED = RUN_COLUMNS + [
+    "trial_id", "status", "budget_epochs", "epochs_trained", "objective", "val_accuracy",
+    "test_accuracy", "val_rmse", "test_rmse", "ask_seconds", "tell_seconds", "elapsed_seconds",
+]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Time-to-target thresholds: validation accuracy (a fraction) and, optionally, RMSE."""
+
+    accuracy: float | None = 0.95
+    rmse: float | None = None
+
+
+def prepare(trials: pd.DataFrame) -> pd.DataFrame:
+    """Normalise trial rows: task, oriented validation/test scores, run keys, order within runs.
+
+    Adds ``val``/``test`` (accuracy for classification, RMSE for regression), ``score_val`` and
+    ``score_test`` (the same, oriented so that higher is better), ``usable``, ``cum_epochs`` and
+    an integer ``run`` code; rows are sorted by run, then by time.
+    """
+    df = trials.copy()
+    for col in NEEDED:
+        if col not in df.columns:
+            df[col] = np.nan
+    df["experiment"] = df["experiment"].fillna("").astype(str)
+    task = df["task"].astype("object")
+    inferred = np.where(df["val_rmse"].notna() & df["val_accuracy"].isna(), "regression", "classification")
+    df["task"] = task.where(task.notna(), inferred).astype(str)
+    reg = (df["task"] == "regression").to_numpy()
+
+    val_acc = pd.to_numeric(df["val_accuracy"], errors="coerce").to_numpy(float)
+    test_acc = pd.to_numeric(df["test_accuracy"], errors="coerce").to_numpy(float)
+    val_rmse = pd.to_numeric(df["val_rmse"], errors="coerce").to_numpy(float)
+    test_rmse = pd.to_numeric(df["test_rmse"], errors="coerce").to_numpy(float)
+    df["val"] = np.where(reg, val_rmse, val_acc)
+    df["test"] = np.where(reg, test_rmse, test_acc)
+    sign = np.where(reg, -1.0, 1.0)
+    df["score_val"] = sign * df["val"].to_numpy()
+    df["score_test"] = sign * df["test"].to_numpy()
+
+    objective = pd.to_numeric(df["objective"], errors="coerce").to_numpy(float)
+    objective = np.where(np.isfinite(objective), objective, df["score_val"].to_numpy())
+    df["objective"] = objective
+    status = df["status"].fillna("failed").astype(str)
+    df["status"] = status
+    df["usable"] = (status == "ok").to_numpy() & np.isfinite(objective)
+    df["is_failed"] = (status == "failed").to_numpy()
+    df["is_pruned"] = (status == "pruned").to_numpy()
+    df["epochs_trained"] = pd.to_numeric(df["epochs_trained"], errors="coerce").fillna(0.0)
+    df["elapsed_seconds"] = pd.to_numeric(df["elapsed_seconds"], errors="coerce")
+    df["overhead_seconds"] = (pd.to_numeric(df["ask_seconds"], errors="coerce").fillna(0.0)
+                              + pd.to_numeric(df["tell_seconds"], errors="coerce").fillna(0.0))
+
+    df["run"] = df.groupby(["experiment", "run_id"], sort=False, dropna=False).ngroup()
+    df = df.sort_values(["run", "elapsed_seconds", "trial_id"], kind="stable", na_position="last")
+    df = df.reset_index(drop=True)
+    df["cum_epochs"] = df.groupby("run", sort=False)["epochs_trained"].cumsum()
+    return df
+
+
+def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
+                   run_records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """One row per run: counts, cost, the selected configuration and time-to-target.
+
+    `df` comes from `prepare`. `run_records` (the `_run.json` contents) add each run's status
+    (``run_status``) and runs that recorded no trial at all (``n_trials`` 0).
+    """
+    g = df.groupby("run", sort=True)
+    runs = g[RUN_COLUMNS].first()
+    runs["n_trials"] = g.size()
+    runs["n_ok"] = g["usable"].sum()
+    runs["n_failed"] = g["is_failed"].sum()
+    runs["n_pruned"] = g["is_pruned"].sum()
+    runs["epochs"] = g["epochs_trained"].sum()
+    runs["wall_seconds"] = g["elapsed_seconds"].max()
+    runs["overhead_seconds"] = g["overhead_seconds"].sum()
+
+    ok = df[df["usable"]]
+    best = (ok.sort_values(["run", "objective", "elapsed_seconds", "trial_id"],
+                           ascending=[True, False, True, True], kind="stable")
+              .drop_duplicates("run"))
+    best = best.set_index("run")
+    runs["best_trial_id"] = best["trial_id"]
+    runs["val"] = best["val"]
+    runs["test"] = best["test"]
+    runs["score_val"] = best["score_val"]
+    runs["score_test"] = best["score_test"]
+
+    reg = ok["task"] == "regression"
+    reached = pd.Series(False, index=ok.index)
+    if targets.accuracy is not None:
+        reached |= ~reg & (ok["val"] >= targets.accuracy)
+    if targets.rmse is not None:
+        reached |= reg & (ok["val"] <= targets.rmse)
+    first = ok[reached].drop_duplicates("run").set_index("run")  # ok is in time order
+    runs["ttt_seconds"] = first["elapsed_seconds"]
+    runs["ttt_epochs"] = first["cum_epochs"]
+    runs["target_applies"] = np.where(runs["task"] == "regression",
+                                      targets.rmse is not None, targets.accuracy is not None)
+    runs["run_status"] = ""
+
+    runs = runs.reset_index(drop=True)
+    if run_records:
+        runs = _merge_run_records(runs, run_records)
+    return runs
+
+
+def _merge_run_records(runs: pd.DataFrame, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Attach `_run.json` statuses; add runs that have a `_run.json` but no trial rows."""
+    rec = pd.DataFrame([_run_record_fields(r) for r in records])
+    if rec.empty:
+        return runs
+    rec = rec.drop_duplicates(["experiment", "run_id"], keep="last")
+    key = ["experiment", "run_id"]
+    status = runs[key].merge(rec[key + ["run_status"]], on=key, how="left")["run_status"]
+    runs["run_status"] = status.fillna("").to_numpy()
+    known = pd.MultiIndex.from_frame(runs[key])
+    orphans = rec[~pd.MultiIndex.from_frame(rec[key]).isin(known)]
+    orphans = orphans.dropna(subset=["dataset", "search_space", "strategy"])
+    if orphans.empty:
+        return runs
+    orphans = orphans.assign(n_trials=0, n_ok=0, n_failed=0, n_pruned=0, epochs=0.0,
+                             wall_seconds=np.nan, overhead_seconds=0.0, target_applies=False)
+    return pd.concat([runs, orphans[[c for c in orphans.columns if c in runs.columns or c == "task"]]],
+                     ignore_index=True, sort=False)
+
+
+def _run_record_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The identifying fields of a `_run.json`, looked up at top level or in its `config`."""
+    cfg = rec.get("config") if isinstance(rec.get("config"), Mapping) else {}
+
+    def pick(*names: str) -> Any:
+        for name in names:
+            for src in (rec, cfg):
+                v = src.get(name)
+                if isinstance(v, Mapping):
+                    v = v.get("name")
+                if v is not None and not isinstance(v, Mapping):
+                    return v
+        return None
+
+    run_dir = str(rec.get("run_dir", ""))
+    seed = pick("seed")
+    return {
+        "experiment": str(pick("experiment") or ""),
+        "run_id": str(pick("run_id") or run_dir.rstrip("/").rsplit("/", 1)[-1]),
+        "dataset": pick("dataset"),
+        "search_space": pick("search_space"),
+        "strategy": pick("strategy"),
+        "seed": int(seed) if isinstance(seed, (int, float, str)) and str(seed).lstrip("-").isdigit() else np.nan,
+        "task": pick("task"),
+        "run_status": str(rec.get("status") or ""),
+    }
+
+
+def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, search space, strategy): statistics over seeds, and the counts.
+
+    Every strategy seen anywhere gets a cell in every (dataset, space) row; cells without any run
+    show all seeds as missing. Expected seeds of a row are the union of the seeds any strategy ran.
+    """
+    usable_runs = runs
+    g = usable_runs.groupby(CELL_KEYS, sort=True)
+    cells = g.agg(
+        task=("task", "first"),
+        n_runs=("run_id", "size"),
+        n_seeds=("seed", "nunique"),
+        n_scored=("val", "count"),
+        trials=("n_trials", "sum"),
+        trials_per_run=("n_trials", "mean"),
+        failed=("n_failed", "sum"),
+        pruned=("n_pruned", "sum"),
+        epochs_per_run=("epochs", "mean"),
+        wall_per_run=("wall_seconds", "mean"),
+        overhead_per_run=("overhead_seconds", "mean"),
+        val_mean=("val", "mean"), val_std=("val", "std"), val_median=("val", "median"),
+        test_mean=("test", "mean"), test_std=("test", "std"), test_median=("test", "median"),
+        ttt_seconds_mean=("ttt_seconds", "mean"), ttt_epochs_mean=("ttt_epochs", "mean"),
+        ttt_reached=("ttt_seconds", "count"), target_applies=("target_applies", "max"),
+        unfinished=("run_status", lambda s: int(((s != "") & (s != "finished")).sum())),
+    )
+    q = g[["val", "test"]].quantile([0.25, 0.75]).unstack()
+    cells["val_q1"], cells["val_q3"] = q[("val", 0.25)], q[("val", 0.75)]
+    cells["test_q1"], cells["test_q3"] = q[("test", 0.25)], q[("test", 0.75)]
+
+    expected = runs.groupby(ROW_KEYS)["seed"].nunique().rename("expected_seeds")
+    rows = runs.groupby(ROW_KEYS)["task"].first()
+    strategies = sorted(runs["strategy"].dropna().unique())
+    full = pd.MultiIndex.from_tuples(
+        [(d, s, st) for (d, s) in rows.index for st in strategies], names=CELL_KEYS)
+    cells = cells.reindex(full)
+    cells["task"] = rows.reindex(cells.index.droplevel("strategy")).to_numpy()
+    cells["expected_seeds"] = expected.reindex(cells.index.droplevel("strategy")).to_numpy()
+    for col in ("n_runs", "n_seeds", "n_scored", "trials", "failed", "pruned", "ttt_reached", "unfinished"):
+        cells[col] = cells[col].fillna(0).astype(int)
+    cells["target_applies"] = cells["target_applies"].fillna(False).astype(bool)
+    cells["missing_seeds"] = cells["expected_seeds"] - cells["n_seeds"]
+    cells["no_usable_trial"] = cells["n_runs"] - cells["n_scored"]
+    cells["lower_is_better"] = cells["task"] == "regression"
+    dup = runs.duplicated(["dataset", "search_space", "strategy", "seed"], keep=False)
+    if dup.any():
+        names = ", ".join(sorted(runs.loc[dup, "run_id"].astype(str))[:6])
+        warnings.warn(f"several runs share dataset, search space, strategy and seed ({names}...); "
+                      "each is counted as its own run, paired tests average them per seed",
+                      stacklevel=2)
+    return cells.reset_index()

@@ -1,0 +1,90 @@
+"""Reading a results folder for the report: only the columns the tables need, bad files named.
+
+`harness.results.read_results` reads every column; the provenance columns (`config`, `history`)
+are large JSON strings, so the report reads only `aggregate.NEEDED` with pyarrow's column
+projection and converts to pandas once. The skipping rules are the same: unreadable files and
+Parquet files that are not harness trial files are skipped with a warning naming them.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from harness.errors import HarnessError
+from harness.report.aggregate import NEEDED
+from harness.results import COLUMNS, find_trial_files, read_runs
+
+
+class ReportInputError(HarnessError):
+    """The results folder cannot be reported on (missing, empty, nothing readable)."""
+
+
+@dataclass
+class Loaded:
+    trials: pd.DataFrame                 # one row per trial, `aggregate.NEEDED` columns
+    skipped: list[str]                   # files skipped (unreadable or foreign), named
+    sources: dict[str, Path]             # run_id -> its trials file
+
+
+def read_trials(root: str | os.PathLike[str], columns: list[str] | None = None, *,
+                exclude: str | os.PathLike[str] | None = None) -> Loaded:
+    """Trial rows under `root` (only `columns`, default the report's), skipped files, sources.
+
+    Files under `exclude` (the report's own output folder, whose Parquet files are not trial
+    files) are not read."""
+    columns = list(columns or NEEDED)
+    sources: dict[str, Path] = {}
+    try:
+        paths = find_trial_files(root)
+    except FileNotFoundError as exc:
+        raise ReportInputError(f"{exc}; pass the folder a `harness` run or sweep wrote "
+                               f"(e.g. results/<experiment>)") from None
+    if exclude is not None:
+        ex = Path(exclude).resolve()
+        paths = [p for p in paths if ex not in p.resolve().parents]
+    tables, skipped = [], []
+    for path in paths:
+        try:
+            names = pq.read_schema(path).names
+        except Exception as exc:  # corrupt, truncated, not Parquet at all
+            warnings.warn(f"skipping unreadable results file {str(path)!r}: {exc}", stacklevel=2)
+            skipped.append(str(path))
+            continue
+        if "schema_version" not in names or "run_id" not in names:
+            warnings.warn(f"skipping {str(path)!r}: not a harness trials file "
+                          f"(no schema_version/run_id columns)", stacklevel=2)
+            skipped.append(str(path))
+            continue
+        try:
+            table = pq.read_table(path, columns=[c for c in columns if c in names])
+        except Exception as exc:
+            warnings.warn(f"skipping unreadable results file {str(path)!r}: {exc}", stacklevel=2)
+            skipped.append(str(path))
+            continue
+        for c in columns:  # older files may lack a column: add it empty, typed as the schema says
+            if c not in table.column_names:
+                typ = COLUMNS[c][0] if c in COLUMNS else pa.null()
+                table = table.append_column(c, pa.nulls(len(table), typ))
+        for run_id in pc.unique(table["run_id"]).to_pylist():
+            sources[str(run_id)] = path
+        tables.append(table.select(columns))
+    if not tables:
+        frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    else:
+        frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    return Loaded(frame, skipped, sources)
+
+
+def read_run_records(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The `_run.json` records under `root` (unreadable ones are skipped with a warning)."""
+    if Path(root).is_file():
+        return read_runs(Path(root).parent)
+    return read_runs(root)

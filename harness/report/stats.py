@@ -1,0 +1,186 @@
+"""Statistics across runs: ranks, Friedman + post-hoc tests, regret, per-row significance.
+
+A *problem* is one (dataset, search space, seed): the same data split for every strategy, so
+strategies are compared paired by problem (Demsar, "Statistical comparisons of classifiers over
+multiple data sets", JMLR 2006; Benavoli et al., "Should we really use post-hoc tests based on
+mean-ranks?", JMLR 2016).
+
+- Scores are oriented so that higher is better (accuracy, or -RMSE). A run without any usable
+  trial scores -inf: it ranks last and is counted as failed. A problem where a strategy has no
+  run at all is *incomplete*: it is left out of ranks and the Friedman test, and counted.
+- Average rank: rank 1 is best, ties share the average rank (`scipy.stats.rankdata`).
+- Friedman test: `scipy.stats.friedmanchisquare` over complete problems (needs >= 3 strategies).
+- Nemenyi critical difference: ``q_alpha * sqrt(k (k + 1) / (6 N))`` with
+  ``q_alpha = studentized_range.ppf(1 - alpha, k, inf) / sqrt(2)`` (Demsar 2006, eq. 5); two
+  strategies whose average ranks differ by less than CD are not significantly different.
+- Pairwise: two-sided Wilcoxon signed-rank tests (`scipy.stats.wilcoxon`) over complete problems,
+  Holm-corrected across all pairs (Benavoli et al. recommend this over mean-rank tests).
+- Relative regret of a strategy on a problem: ``|best - s| / |best|`` where ``best`` is the best
+  value any strategy reached on that problem; 0 for the best strategy, 0.05 for an accuracy 5 %
+  below the best (relative), or an RMSE 5 % above it.
+- Row significance (bold in the main table): the strategy with the best mean is compared with
+  every other strategy of the row by a one-sided Wilcoxon signed-rank test over paired seeds,
+  Holm-corrected; it is marked only when all corrected p-values are < alpha. With n paired seeds
+  the smallest attainable one-sided p-value is 2**-n, so fewer than 5 seeds never reach 0.05.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+PROBLEM_KEYS = ["dataset", "search_space", "seed"]
+
+
+def problem_scores(runs: pd.DataFrame, metric: str = "test") -> pd.DataFrame:
+    """Problems x strategies table of oriented scores (-inf: run without usable trial; NaN: no run)."""
+    col = f"score_{metric}"
+    data = runs[PROBLEM_KEYS + ["strategy"]].copy()
+    data["score"] = runs[col].fillna(-np.inf)
+    data = data.dropna(subset=PROBLEM_KEYS + ["strategy"])
+    table = data.pivot_table(index=PROBLEM_KEYS, columns="strategy", values="score", aggfunc="mean")
+    strategies = sorted(runs["strategy"].dropna().unique())
+    return table.reindex(columns=strategies).sort_index()
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm-Bonferroni step-down adjusted p-values (scipy has no Holm; this is its definition)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def _paired_differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x - y where both are present; -inf vs -inf is a tie (0), -inf vs finite is +-inf."""
+    mask = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[mask], y[mask]
+    with np.errstate(invalid="ignore"):
+        d = x - y
+    d[np.isnan(d)] = 0.0
+    return d
+
+
+def wilcoxon_p(d: np.ndarray, alternative: str = "two-sided") -> float:
+    """Wilcoxon signed-rank p-value of differences `d`; 1.0 when there is nothing to test."""
+    d = d[d != 0]
+    if len(d) == 0:
+        return 1.0
+    if np.isinf(d).any():  # ranks only need order: put infinite differences above all finite ones
+        big = (np.abs(d[np.isfinite(d)]).max() if np.isfinite(d).any() else 1.0) * 2 + 1
+        d = np.where(np.isinf(d), np.sign(d) * big, d)
+    return float(stats.wilcoxon(d, alternative=alternative).pvalue)
+
+
+@dataclass
+class RankAnalysis:
+    """Average ranks and the tests behind the critical-difference diagram."""
+
+    metric: str
+    alpha: float
+    strategies: list[str]
+    n_problems: int                      # all problems seen
+    n_complete: int                      # problems where every strategy has a run
+    incomplete: pd.Series                # per strategy: problems where it has no run
+    failed_runs: pd.Series               # per strategy: runs without any usable trial
+    average_rank: pd.Series
+    friedman_statistic: float = float("nan")
+    friedman_p: float = float("nan")
+    critical_difference: float = float("nan")
+    pairwise_p: pd.DataFrame = field(default_factory=pd.DataFrame)   # Holm-adjusted, two-sided
+    regret: pd.DataFrame = field(default_factory=pd.DataFrame)       # per problem x strategy
+
+    def summary(self) -> pd.DataFrame:
+        """Per strategy: average rank, regret mean/median, problems used, failed and missing runs."""
+        reg = self.regret.replace([np.inf, -np.inf], np.nan)
+        out = pd.DataFrame({
+            "average_rank": self.average_rank,
+            "regret_mean": reg.mean(),
+            "regret_median": reg.median(),
+            "problems": self.n_complete,
+            "failed_runs": self.failed_runs,
+            "missing_runs": self.incomplete,
+        }, index=pd.Index(self.strategies, name="strategy"))
+        return out.sort_values("average_rank", na_position="last")
+
+
+def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05) -> RankAnalysis:
+    """Ranks, Friedman, Nemenyi CD, pairwise Wilcoxon-Holm and regret over all problems."""
+    scores = problem_scores(runs, metric)
+    strategies = list(scores.columns)
+    k = len(strategies)
+    complete = scores.dropna()
+    n = len(complete)
+    failed = (scores == -np.inf).sum().reindex(strategies).astype(int)
+    incomplete = scores.isna().sum().reindex(strategies).astype(int)
+    if n:
+        ranks = stats.rankdata(-complete.to_numpy(), method="average", axis=1)
+        avg = pd.Series(ranks.mean(axis=0), index=strategies)
+    else:
+        avg = pd.Series(np.nan, index=strategies)
+    result = RankAnalysis(metric=metric, alpha=alpha, strategies=strategies, n_problems=len(scores),
+                          n_complete=n, incomplete=incomplete, failed_runs=failed, average_rank=avg)
+
+    values = complete.to_numpy()
+    if k >= 3 and n >= 2:
+        finite = np.where(np.isinf(values), np.nan, values)
+        floor = np.nanmin(finite) - 1 if np.isfinite(finite).any() else 0.0
+        if np.ptp(np.where(np.isinf(values), floor, values), axis=1).any():
+            res = stats.friedmanchisquare(*np.where(np.isinf(values), floor, values).T)
+            result.friedman_statistic, result.friedman_p = float(res.statistic), float(res.pvalue)
+        else:  # every strategy tied on every problem: nothing to detect
+            result.friedman_statistic, result.friedman_p = 0.0, 1.0
+    if k >= 2 and n >= 1:
+        q = stats.studentized_range.ppf(1 - alpha, k, np.inf) / np.sqrt(2)
+        result.critical_difference = float(q * np.sqrt(k * (k + 1) / (6.0 * n)))
+        pairs = list(combinations(range(k), 2))
+        raw = np.array([wilcoxon_p(_paired_differences(values[:, i], values[:, j])) for i, j in pairs])
+        adj = holm(raw)
+        mat = pd.DataFrame(np.nan, index=strategies, columns=strategies)
+        for (i, j), p in zip(pairs, adj):
+            mat.iloc[i, j] = mat.iloc[j, i] = p
+        result.pairwise_p = mat
+
+    best = scores.replace(-np.inf, np.nan).max(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        regret = scores.sub(best, axis=0).abs().div(best.abs(), axis=0)
+    regret = regret.where(scores != -np.inf, np.inf)
+    result.regret = regret
+    return result
+
+
+def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05) -> pd.DataFrame:
+    """Per (dataset, space): the best strategy by mean, whether it beats all others significantly.
+
+    Returns columns dataset, search_space, best, p (largest Holm-adjusted one-sided p-value),
+    significant.
+    """
+    col = f"score_{metric}"
+    rows = []
+    for (dataset, space), grp in runs.groupby(["dataset", "search_space"], sort=True):
+        # -inf: a run without usable trial (it loses every pairing); NaN: no run for that seed.
+        data = grp.assign(score=grp[col].fillna(-np.inf))
+        table = data.pivot_table(index="seed", columns="strategy", values="score", aggfunc="mean")
+        means = table.replace(-np.inf, np.nan).mean().dropna()
+        if means.empty:
+            rows.append((dataset, space, None, np.nan, False))
+            continue
+        best = means.idxmax()
+        others = [s for s in table.columns if s != best]
+        if not others:
+            rows.append((dataset, space, best, np.nan, False))
+            continue
+        x = table[best].to_numpy(float)
+        diffs = [_paired_differences(x, table[o].to_numpy(float)) for o in others]
+        p = float(holm(np.array([wilcoxon_p(d, alternative="greater") for d in diffs])).max())
+        tested = all(len(d) for d in diffs)
+        rows.append((dataset, space, best, p, bool(tested and p < alpha)))
+    return pd.DataFrame(rows, columns=["dataset", "search_space", "best", "p", "significant"])

@@ -1,0 +1,157 @@
+"""Synthetic results folders for testing and benchmarking `harness-report` (no training).
+
+`write_example` writes the small hand-computed example the tests check numbers against;
+`write_random` writes many runs quickly (the 100,000-row benchmark). Both use
+`harness.results.TrialWriter`, so the files are exactly what the runner writes.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.results import RUN_FILE, TrialWriter, write_json_atomic
+
+PARAM_TYPES = {"lr": pa.float64(), "units": pa.int64(), "optimizer": pa.string()}
+
+# (val, test, status, elapsed_seconds, epochs_trained) per trial, in order. Classification values
+# are accuracies, regression values RMSE. See tests/test_report.py for the hand computation.
+EXAMPLE: dict[tuple[str, str, str], dict[int, list[tuple[Any, ...]]]] = {
+    ("digits", "mlp", "random"): {
+        0: [(.90, .91, "ok", 1, 2), (.96, .93, "ok", 2, 2), (.95, .97, "ok", 3, 2), (None, None, "failed", 4, 1)],
+        1: [(.92, .90, "ok", 1, 2), (.94, .92, "ok", 2, 2)],
+        2: [(.93, .94, "ok", 1, 2), (.91, .95, "ok", 2, 2)],
+    },
+    ("digits", "mlp", "tpe"): {
+        0: [(.97, .96, "ok", 1, 2), (.98, .95, "ok", 2, 2)],
+        1: [(.96, .94, "ok", 1, 2), (.95, .99, "ok", 2, 2)],
+        2: [(.99, .97, "ok", 1, 2), (None, None, "failed", 2, 0)],
+    },
+    ("digits", "mlp", "genetic"): {
+        0: [(.88, .86, "ok", 1, 2), (.99, .99, "pruned", 2, 1)],
+        1: [(.89, .88, "ok", 1, 2)],
+        2: [(.90, .91, "ok", 1, 2)],
+    },
+    ("diabetes", "mlp", "random"): {
+        0: [(60., 62., "ok", 1, 2), (55., 58., "ok", 2, 2)],
+        1: [(57., 59., "ok", 1, 2)],
+        2: [(54., 61., "ok", 1, 2)],
+    },
+    ("diabetes", "mlp", "tpe"): {
+        0: [(50., 52., "ok", 1, 2)],
+        1: [(53., 56., "ok", 1, 2)],
+        2: [(52., 60., "ok", 1, 2)],
+    },
+    ("diabetes", "mlp", "genetic"): {   # seed 1: every trial failed; seed 2: no run at all
+        0: [(58., 57., "ok", 1, 2)],
+        1: [(None, None, "failed", 1, 1), (None, None, "failed", 2, 1)],
+    },
+}
+
+
+def trial_row(*, experiment: str, run_id: str, strategy: str, space: str, dataset: str, seed: int,
+              trial_id: int, val: float | None, test: float | None, status: str, elapsed: float,
+              epochs: int, params: dict[str, Any], regression: bool) -> dict[str, Any]:
+    ok = val is not None
+    return {
+        "experiment": experiment, "run_id": run_id, "strategy": strategy, "strategy_version": "0",
+        "search_space": space, "dataset": dataset,
+        "task": "regression" if regression else "classification", "seed": seed,
+        "trial_id": trial_id, "status": status, "budget_epochs": epochs, "epochs_trained": epochs,
+        "objective": (-val if regression else val) if ok else None,
+        "val_accuracy": None if regression else val, "test_accuracy": None if regression else test,
+        "val_rmse": val if regression else None, "test_rmse": test if regression else None,
+        "train_seconds": 0.5, "eval_seconds": 0.1, "ask_seconds": 0.001, "tell_seconds": 0.002,
+        "elapsed_seconds": float(elapsed), "params": params,
+        "history": json.dumps([{"epoch": 1, "val": val}]),
+        "error": "boom" if status == "failed" else None,
+    }
+
+
+def write_run(root: Path, experiment: str, run_id: str, rows: Iterable[dict[str, Any]],
+              meta: dict[str, Any]) -> Path:
+    run_dir = root / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    TrialWriter(run_dir, PARAM_TYPES).append_many(list(rows))
+    write_json_atomic(run_dir / RUN_FILE, {"run_id": run_id, "experiment": experiment,
+                                           "status": "finished", **meta})
+    return run_dir
+
+
+def write_example(root: Path, *, experiment: str = "exp") -> Path:
+    """The hand-computed example of tests/test_report.py, plus one corrupt and one foreign file."""
+    root = Path(root)
+    rng = np.random.default_rng(0)
+    for (dataset, space, strategy), seeds in EXAMPLE.items():
+        regression = dataset == "diabetes"
+        for seed, trials in seeds.items():
+            run_id = f"{strategy}_{space}_{dataset}_s{seed}"
+            rows = []
+            for i, (val, test, status, elapsed, epochs) in enumerate(trials):
+                params = {"lr": float(10 ** rng.uniform(-4, -2)), "units": int(rng.integers(1, 9)) * 32,
+                          "optimizer": ["adam", "sgd"][int(rng.integers(2))]}
+                rows.append(trial_row(experiment=experiment, run_id=run_id, strategy=strategy,
+                                      space=space, dataset=dataset, seed=seed, trial_id=i, val=val,
+                                      test=test, status=status, elapsed=elapsed, epochs=epochs,
+                                      params=params, regression=regression))
+            write_run(root, experiment, run_id, rows,
+                      {"strategy": strategy, "search_space": space, "dataset": dataset, "seed": seed})
+    (root / "corrupt_run").mkdir(parents=True, exist_ok=True)
+    (root / "corrupt_run" / "trials.parquet").write_bytes(b"PAR1 this is not parquet")
+    (root / "notes").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"a": [1, 2], "b": ["x", "y"]}), root / "notes" / "other.parquet")
+    return root
+
+
+def write_random(root: Path, *, n_rows: int = 100_000, strategies: int = 5, seeds: int = 10,
+                 datasets: int = 4, spaces: int = 2, experiment: str = "bench", seed: int = 0) -> int:
+    """Many runs of random numbers, `n_rows` trials in all (approximately); returns the row count."""
+    from harness.results import trial_schema
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    n_runs = strategies * seeds * datasets * spaces
+    per_run = max(1, n_rows // n_runs)
+    schema = trial_schema(PARAM_TYPES)
+    total = 0
+    for d in range(datasets):
+        regression = d == datasets - 1
+        for sp in range(spaces):
+            for st in range(strategies):
+                for s in range(seeds):
+                    run_id = f"s{st}_sp{sp}_d{d}_s{s}"
+                    val = rng.uniform(0.5, 1.0, per_run) if not regression else rng.uniform(40, 80, per_run)
+                    test = val + rng.normal(0, 0.01, per_run)
+                    status = np.where(rng.random(per_run) < 0.05, "failed", "ok")
+                    val = np.where(status == "ok", val, np.nan)
+                    n = per_run
+                    cols = {c: pa.nulls(n, schema.field(c).type) for c in schema.names}
+                    cols.update({
+                        "schema_version": pa.array(np.ones(n, dtype=np.int32)),
+                        "experiment": pa.array([experiment] * n), "run_id": pa.array([run_id] * n),
+                        "strategy": pa.array([f"strategy{st}"] * n), "search_space": pa.array([f"space{sp}"] * n),
+                        "dataset": pa.array([f"data{d}"] * n),
+                        "task": pa.array(["regression" if regression else "classification"] * n),
+                        "seed": pa.array(np.full(n, s, dtype=np.int64)),
+                        "trial_id": pa.array(np.arange(n, dtype=np.int64)),
+                        "status": pa.array(status), "budget_epochs": pa.array(np.full(n, 3, dtype=np.int64)),
+                        "epochs_trained": pa.array(np.full(n, 3, dtype=np.int64)),
+                        "objective": pa.array(-val if regression else val),
+                        ("val_rmse" if regression else "val_accuracy"): pa.array(val),
+                        ("test_rmse" if regression else "test_accuracy"): pa.array(test),
+                        "ask_seconds": pa.array(rng.uniform(0, 0.01, n)),
+                        "tell_seconds": pa.array(rng.uniform(0, 0.01, n)),
+                        "elapsed_seconds": pa.array(np.cumsum(rng.uniform(0.5, 2.0, n))),
+                        "params": pa.array([json.dumps({"lr": 0.001, "units": 64})] * n),
+                        "config": pa.array([json.dumps({"strategy": {"name": f"strategy{st}"}, "pad": "x" * 500})] * n),
+                    })
+                    table = pa.table([cols[c] for c in schema.names], schema=schema)
+                    (root / run_id).mkdir(parents=True, exist_ok=True)
+                    pq.write_table(table, root / run_id / "trials.parquet")
+                    total += n
+    return total
