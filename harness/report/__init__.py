@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="write tables only (fast)")
     p.add_argument("--no-run-figures", action="store_true",
                    help="skip the per-run figures (history, importances, classification report)")
+    p.add_argument("--runs", default="*", metavar="PATTERN",
+                   help="per-run figures only for run ids matching this shell pattern (default: all)")
     p.add_argument("--quiet", action="store_true", help="do not print the main table")
     return p
 
@@ -118,12 +120,17 @@ def _flush(caught: list[warnings.WarningMessage]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.results_dir.exists():  # before importing pandas and scipy: answer fast
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"results folder {str(args.results_dir)!r} does not exist; pass the folder "
+                           "a `harness` run or sweep wrote (e.g. results/<experiment>)")
     from harness.report import build, tables
 
     options = build.Options(formats=args.formats, target=args.target, target_rmse=args.target_rmse,
                             spread=args.spread, rank_on=args.rank_on, alpha=args.alpha,
                             figures=not args.no_figures, run_figures=not args.no_run_figures,
-                            importance=args.importance)
+                            importance=args.importance, runs=args.runs)
     out = args.out or (args.results_dir if args.results_dir.is_dir() else args.results_dir.parent) / "report"
     report = build.compute(args.results_dir, options, exclude=out)
     written = build.write(report, out)

@@ -5,6 +5,7 @@ asked not to, the figures.
 """
 from __future__ import annotations
 
+import fnmatch
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Options:
     alpha: float = 0.05
     figures: bool = True
     run_figures: bool = True
+    runs: str = "*"                        # fnmatch pattern of run ids that get per-run figures
     importance: str = "fanova"
 
 
@@ -143,6 +145,8 @@ def write_figures(report: Report, out: Path) -> tuple[list[Path], list[str]]:
         return paths, notes
     best_trial = report.runs.set_index("run_id")["best_trial_id"]
     for run_id, trials in report.trials.groupby("run_id", sort=True):
+        if not fnmatch.fnmatchcase(str(run_id), opts.runs):
+            continue
         stem = out / "runs" / str(run_id)
         paths += figures.run_history(trials, stem / "history")
         try:

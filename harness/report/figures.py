@@ -250,6 +250,8 @@ def importances(trials: pd.DataFrame, *, evaluator: str = "fanova", seed: int = 
     (conditional ones) are left out, as Optuna does.
     """
     import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per run
     from optuna.importance import (FanovaImportanceEvaluator, MeanDecreaseImpurityImportanceEvaluator,
                                    PedAnovaImportanceEvaluator)
 

@@ -168,7 +168,7 @@ def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05) -> pd
     for (dataset, space), grp in runs.groupby(["dataset", "search_space"], sort=True):
         # -inf: a run without usable trial (it loses every pairing); NaN: no run for that seed.
         data = grp.assign(score=grp[col].fillna(-np.inf))
-        table = data.pivot_table(index="seed", columns="strategy", values="score", aggfunc="mean")
+        table = data.groupby(["seed", "strategy"])["score"].mean().unstack("strategy")
         means = table.replace(-np.inf, np.nan).mean().dropna()
         if means.empty:
             rows.append((dataset, space, None, np.nan, False))

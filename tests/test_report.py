@@ -1,0 +1,312 @@
+"""harness-report: numbers checked against a hand-computed example, formats, CLI, bad input.
+
+The example (harness.report.testing.EXAMPLE) has 3 strategies x 3 seeds on two problems:
+digits/mlp (classification) and diabetes/mlp (regression, RMSE), with failed trials, a pruned
+trial better than every ok one (must not be selected), a run whose trials all failed (genetic,
+diabetes, seed 1) and a missing run (genetic, diabetes, seed 2), plus a corrupt and a foreign
+Parquet file. The hand computation is written out next to each assertion.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.report import build, stats, tables
+from harness.report.testing import write_example
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_example(tmp_path_factory.mktemp("results") / "exp")
+
+
+@pytest.fixture(scope="module")
+def report(example: Path) -> build.Report:
+    with pytest.warns(UserWarning) as record:
+        rep = build.compute(example, build.Options(figures=False))
+    messages = " ".join(str(w.message) for w in record)
+    assert "corrupt_run" in messages and "trials.parquet" in messages
+    assert "other.parquet" in messages and "not a harness trials file" in messages
+    return rep
+
+
+def cell(report: build.Report, dataset: str, strategy: str) -> pd.Series:
+    c = report.cells
+    return c[(c["dataset"] == dataset) & (c["strategy"] == strategy)].iloc[0]
+
+
+def run(report: build.Report, strategy: str, dataset: str, seed: int) -> pd.Series:
+    r = report.runs
+    return r[(r["strategy"] == strategy) & (r["dataset"] == dataset) & (r["seed"] == seed)].iloc[0]
+
+
+def test_bad_files_are_named_and_skipped(report: build.Report) -> None:
+    assert sorted(Path(p).name for p in report.skipped) == ["other.parquet", "trials.parquet"]
+    assert len(report.runs) == 17  # 18 (strategy, problem, seed) minus the missing genetic run
+
+
+def test_selected_configuration_is_chosen_on_validation_not_test(report: build.Report) -> None:
+    # random/digits seed 0: val .90 .96 .95 (+1 failed) -> trial 1 (val .96), test .93, although
+    # trial 2 has the best test accuracy (.97).
+    r = run(report, "random", "digits", 0)
+    assert r["best_trial_id"] == 1 and r["val"] == pytest.approx(0.96) and r["test"] == pytest.approx(0.93)
+    # genetic/digits seed 0: the pruned trial (val .99) is never selected -> ok trial, val .88.
+    assert run(report, "genetic", "digits", 0)["val"] == pytest.approx(0.88)
+    # regression: lowest validation RMSE is selected (55 -> test 58, not 60 -> 62).
+    r = run(report, "random", "diabetes", 0)
+    assert (r["val"], r["test"]) == (55.0, 58.0)
+
+
+def test_cells_over_seeds(report: build.Report) -> None:
+    c = cell(report, "digits", "random")
+    assert c["test_mean"] == pytest.approx((0.93 + 0.92 + 0.94) / 3)
+    assert c["test_std"] == pytest.approx(0.01)                         # sample std of .93 .92 .94
+    assert c["val_mean"] == pytest.approx((0.96 + 0.94 + 0.93) / 3)
+    assert c["val_median"] == pytest.approx(0.94)
+    assert (c["val_q1"], c["val_q3"]) == pytest.approx((0.935, 0.95))  # linear interpolation
+    assert (c["trials"], c["failed"], c["pruned"]) == (8, 1, 0)
+    assert c["epochs_per_run"] == pytest.approx((7 + 4 + 4) / 3)        # failed trial's epoch counts
+    assert c["wall_per_run"] == pytest.approx((4 + 2 + 2) / 3)
+    assert c["overhead_per_run"] == pytest.approx(0.003 * 8 / 3)
+    assert cell(report, "digits", "genetic")["pruned"] == 1
+    assert cell(report, "digits", "tpe")["test_mean"] == pytest.approx((0.95 + 0.94 + 0.97) / 3)
+
+
+def test_missing_and_failed_runs_are_counted(report: build.Report) -> None:
+    c = cell(report, "diabetes", "genetic")
+    assert (c["expected_seeds"], c["n_runs"], c["n_scored"]) == (3, 2, 1)
+    assert (c["missing_seeds"], c["no_usable_trial"], c["failed"]) == (1, 1, 2)
+    text = tables.to_markdown(report.main)
+    assert "1/3 (1 missing, 1 without ok trial)" in text
+
+
+def test_time_to_target(report: build.Report) -> None:
+    # target 0.95: random/digits seed 0 first reaches it at trial 1 (elapsed 2 s, 2+2 epochs);
+    # seeds 1 and 2 never do. The pruned .99 of genetic does not count.
+    r = run(report, "random", "digits", 0)
+    assert (r["ttt_seconds"], r["ttt_epochs"]) == (2.0, 4.0)
+    assert math.isnan(run(report, "random", "digits", 1)["ttt_seconds"])
+    assert cell(report, "digits", "random")["ttt_reached"] == 1
+    assert cell(report, "digits", "tpe")["ttt_seconds_mean"] == pytest.approx(1.0)
+    assert cell(report, "digits", "genetic")["ttt_reached"] == 0
+    text = tables.to_markdown(report.main)
+    assert "2.0 (1/3)" in text and "4 (1/3)" in text and "— (0/3)" in text
+    assert not cell(report, "diabetes", "tpe")["target_applies"]       # no --target-rmse given
+
+
+def test_ranks_friedman_and_critical_difference(report: build.Report) -> None:
+    a = report.analysis
+    # Complete problems (test metric of the selected configuration; rank 1 = best):
+    #   digits s0: tpe .95, random .93, genetic .86 -> 1, 2, 3   (s1, s2 the same order)
+    #   diabetes s0: tpe 52, genetic 57, random 58  -> tpe 1, genetic 2, random 3
+    #   diabetes s1: tpe 56, random 59, genetic failed -> 1, 2, 3
+    #   diabetes s2 is incomplete (genetic has no run).
+    assert (a.n_problems, a.n_complete) == (6, 5)
+    assert a.average_rank.to_dict() == pytest.approx({"tpe": 1.0, "random": 11 / 5, "genetic": 14 / 5})
+    # Friedman: 12N/(k(k+1)) * sum(R^2) - 3N(k+1) = 5 * (1 + 4.84 + 7.84) - 60 = 8.4, df 2.
+    assert a.friedman_statistic == pytest.approx(8.4)
+    assert a.friedman_p == pytest.approx(math.exp(-8.4 / 2))
+    # Nemenyi: q_0.05(k=3) = 2.343 (Demsar 2006, table 5); CD = 2.343 * sqrt(3*4 / (6*5)).
+    assert a.critical_difference == pytest.approx(2.343 * math.sqrt(0.4), abs=1e-3)
+    assert (a.failed_runs["genetic"], a.incomplete["genetic"]) == (1, 1)
+    # Pairwise two-sided Wilcoxon, tpe vs random: 5 positive differences -> p = 2/32, Holm x3.
+    assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(min(1.0, 3 * 2 / 32))
+
+
+def test_relative_regret(report: build.Report) -> None:
+    s = report.analysis.summary()
+    random = [(0.95 - 0.93) / 0.95, (0.94 - 0.92) / 0.94, (0.97 - 0.94) / 0.97,
+              (58 - 52) / 52, (59 - 56) / 56, (61 - 60) / 60]
+    assert s.loc["random", "regret_mean"] == pytest.approx(np.mean(random))
+    assert s.loc["random", "regret_median"] == pytest.approx(np.median(random))
+    assert s.loc["tpe", "regret_mean"] == 0.0
+    # genetic: the failed run (diabetes s1) has infinite regret, left out of the mean and counted.
+    genetic = [(0.95 - 0.86) / 0.95, (0.94 - 0.88) / 0.94, (0.97 - 0.91) / 0.97, (57 - 52) / 52]
+    assert s.loc["genetic", "regret_mean"] == pytest.approx(np.mean(genetic))
+    assert s.loc["genetic", "failed_runs"] == 1
+
+
+def test_holm_matches_definition() -> None:
+    # p sorted .01 .02 .04 -> 3*.01, max(.03, 2*.02), max(.04, 1*.04) -> .03 .04 .04
+    assert stats.holm(np.array([0.04, 0.01, 0.02])) == pytest.approx([0.04, 0.03, 0.04])
+
+
+def _runs(scores: dict[str, list[float]], task: str = "classification") -> pd.DataFrame:
+    rows = []
+    for strategy, values in scores.items():
+        for seed, v in enumerate(values):
+            sign = -1.0 if task == "regression" else 1.0
+            rows.append({"dataset": "d", "search_space": "s", "strategy": strategy, "seed": seed,
+                         "task": task, "score_val": sign * v, "score_test": sign * v})
+    return pd.DataFrame(rows)
+
+
+def test_row_significance_needs_enough_seeds() -> None:
+    # 6 seeds, a beats b and c on every seed: one-sided Wilcoxon p = 1/64 each, Holm: 2/64 < 0.05.
+    six = _runs({"a": [0.9] * 6, "b": [0.8, 0.81, 0.82, 0.83, 0.84, 0.85], "c": [0.5] * 6})
+    sig = stats.row_significance(six, "test").iloc[0]
+    assert sig["best"] == "a" and sig["significant"] and sig["p"] == pytest.approx(2 / 64)
+    # 3 seeds can never reach 0.05 (smallest one-sided p is 1/8).
+    three = _runs({"a": [0.9] * 3, "b": [0.8, 0.81, 0.82]})
+    assert not stats.row_significance(three, "test").iloc[0]["significant"]
+    # regression: lower RMSE is better.
+    reg = _runs({"a": [10.0] * 6, "b": [20.0] * 6}, task="regression")
+    assert stats.row_significance(reg, "test").iloc[0]["best"] == "a"
+
+
+def test_bold_only_where_significant(report: build.Report) -> None:
+    md = tables.to_markdown(report.main)
+    assert "**" not in md.split("\n\n")[0]                 # 3 seeds: nothing significant
+    assert "n.s. (p=0.250)" in md                          # tpe vs 2 others: Holm(1/8, 1/8) = 0.25
+    t = tables.Table(["x", "y"], [[tables.Cell("1", bold=True), tables.Cell("2")]], align="lr")
+    assert "**1**" in tables.to_markdown(t) and r"\textbf{1}" in tables.to_latex(t)
+
+
+def test_regression_direction_and_number_formats(report: build.Report) -> None:
+    md = tables.to_markdown(report.main)
+    assert "val RMSE ↓" in md and "test acc. (%) ↑" in md
+    assert "93.00 ± 1.00" in md                           # accuracy in %, 2 decimals
+    assert "59.333 ± 1.528" in md                         # RMSE: 3 decimals
+    tex = tables.to_latex(report.main)
+    assert r"RMSE $\downarrow$" in tex and r"93.00 $\pm$ 1.00" in tex
+
+
+def test_iqr_option(example: Path) -> None:
+    with pytest.warns(UserWarning):
+        rep = build.compute(example, build.Options(figures=False, spread="iqr"))
+    assert "94.00 [93.50, 95.00]" in tables.to_markdown(rep.main)
+
+
+def test_markdown_table_is_well_formed(report: build.Report) -> None:
+    lines = tables.to_markdown(report.main, notes=False).strip().splitlines()
+    n = lines[0].count("|")
+    assert all(line.count("|") == n for line in lines)
+    assert set(lines[1]) <= set("|-:")
+    assert len(lines) == 2 + 2 * 10                        # 2 rows x 10 quantities
+
+
+def test_latex_structure(report: build.Report) -> None:
+    tex = tables.to_latex(report.main, label="tab:main")
+    for token in (r"\begin{tabular}", r"\toprule", r"\midrule", r"\bottomrule", r"\end{table}"):
+        assert token in tex
+    body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule")[0]
+    rows = [r for r in body.split("\\\\") if r.strip() and r.strip() != r"\midrule"]
+    assert all(r.replace(r"\&", "").count("&") == 3 + 3 for r in rows)   # 7 columns
+    assert "_" not in tex.replace(r"\_", "")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine installed")
+def test_latex_compiles_standalone(report: build.Report, tmp_path: Path) -> None:
+    for name, t in (("main", report.main), ("ranks", report.ranks), ("pairwise", report.pairwise)):
+        (tmp_path / f"{name}.tex").write_text(tables.to_latex(t))
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\n\\usepackage[landscape,margin=1cm]{geometry}\n"
+        "\\usepackage{booktabs}\n\\begin{document}\n\\input{main.tex}\n\\input{ranks.tex}\n"
+        "\\input{pairwise.tex}\n\\end{document}\n")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").exists()
+
+
+def test_classification_report_from_predictions(tmp_path: Path) -> None:
+    from harness.report import figures
+
+    npz = tmp_path / "best_predictions.npz"
+    np.savez(npz, y_true=np.array([0, 0, 1, 1, 2]), y_pred=np.array([0, 1, 1, 1, 2]),
+             class_names=np.array(["zero", "one", "two"]), trial_id=3)
+    table, text, paths = figures.classification_report(npz, tmp_path / "cr", "t")
+    t = table.set_index("class")
+    # class "zero": 1 predicted, 1 right -> precision 1, recall 1/2; "one": 2 of 3 right.
+    assert t.loc["zero", "precision"] == 1.0 and t.loc["zero", "recall"] == 0.5
+    assert t.loc["one", "precision"] == pytest.approx(2 / 3) and t.loc["one", "recall"] == 1.0
+    assert t.loc["two", "support"] == 1
+    assert "zero" in text and {p.suffix for p in paths} == {".png", ".pdf"}
+
+
+def test_importances_from_our_trials(report: build.Report) -> None:
+    from harness.report import figures
+
+    trials = report.trials[report.trials["run_id"] == "random_mlp_digits_s0"].copy()
+    imp = figures.importances(trials.assign(params=_params(trials)))
+    assert set(imp.index) == {"lr", "units", "optimizer"}
+    assert imp.sum() == pytest.approx(1.0)
+
+
+def _params(trials: pd.DataFrame) -> list[str]:
+    import json
+
+    rng = np.random.default_rng(1)
+    return [json.dumps({"lr": float(rng.uniform(1e-4, 1e-2)), "units": int(rng.integers(1, 9)) * 32,
+                        "optimizer": ["adam", "sgd"][i % 2]}) for i in range(len(trials))]
+
+
+# -- the command line -----------------------------------------------------------------------------
+def _cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "import sys; from harness.report import main; "
+                           "sys.exit(main(sys.argv[1:]))", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> None:
+    art = example / "random_mlp_digits_s0" / "_artifacts"
+    art.mkdir(exist_ok=True)
+    np.savez(art / "best_predictions.npz", y_true=np.array([0, 1, 1]), y_pred=np.array([0, 1, 0]),
+             class_names=np.array(["a", "b"]), trial_id=1)
+    out = tmp_path / "report"
+    proc = _cli(example, "--out", out, "--runs", "random_mlp_digits_s*")
+    assert proc.returncode == 0, proc.stderr
+    assert "| Dataset" in proc.stdout and "test acc. (%) ↑" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    assert "corrupt_run" in proc.stderr and "other.parquet" in proc.stderr
+    for name in ("main", "ranks", "pairwise"):
+        for ext in ("md", "tex", "csv", "parquet"):
+            assert (out / f"{name}.{ext}").exists(), f"{name}.{ext}"
+    main = pd.read_parquet(out / "main.parquet")
+    assert len(main) == 6 and {"val_mean", "test_mean", "failed", "test_significant"} <= set(main.columns)
+    assert pd.read_csv(out / "runs.csv").shape[0] == 17
+    figs = out / "figures"
+    for stem in ("anytime_time", "anytime_epochs", "cd_diagram"):
+        assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists()
+    run_dir = figs / "runs" / "random_mlp_digits_s0"
+    for stem in ("history", "importances", "classification_report"):
+        assert (run_dir / f"{stem}.png").exists() and (run_dir / f"{stem}.pdf").exists()
+    assert not (figs / "runs" / "tpe_mlp_digits_s0").exists()          # --runs pattern
+    assert "## Main table" in (out / "report.md").read_text()
+
+
+def test_cli_default_out_is_not_read_back(example: Path) -> None:
+    first = _cli(example, "--no-figures", "--format", "parquet,md", "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert (example / "report" / "main.parquet").exists()
+    again = _cli(example, "--no-figures", "--format", "parquet", "--quiet")
+    assert again.returncode == 0 and "report/main.parquet" not in again.stderr
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["/nonexistent/results"], "does not exist"),
+    (["{tmp}", "--format", "markdown,word"], "unknown format 'word'"),
+    (["{tmp}", "--target", "abc"], "target must be a number"),
+    (["{tmp}"], "no harness trial files"),
+])
+def test_cli_bad_input(tmp_path: Path, args: list[str], phrase: str) -> None:
+    proc = _cli(*[a.format(tmp=tmp_path) for a in args])
+    assert proc.returncode == 2
+    assert phrase in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_no_tensorflow_and_lazy_plotting(example: Path, tmp_path: Path) -> None:
+    code = ("import sys; from harness.report import main;"
+            f"assert main([{str(example)!r}, '--out', {str(tmp_path)!r}, '--no-figures', '--quiet']) == 0;"
+            "bad = [m for m in ('tensorflow', 'keras', 'matplotlib', 'optuna') if m in sys.modules];"
+            "assert not bad, bad")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
