@@ -1,0 +1,79 @@
+"""Hyperband (Li et al., JMLR 2018) with keras-tuner's `HyperbandOracle` used standalone.
+
+Brackets of successive halving over training epochs: many configurations get a few epochs, the
+best `1/factor` of each round are promoted to `factor` times more. A promoted configuration is a
+new trial whose `Suggestion.resume_from` is the trial it continues and whose `budget` is the
+*total* epochs it should reach; the objective restores the parent's checkpoint and trains only
+the missing epochs. keras-tuner's `tuner/epochs`, `tuner/initial_epoch`, `tuner/trial_id`,
+`tuner/bracket` and `tuner/round` bookkeeping is turned into those typed fields and never
+appears in `params` (keras-tuner #570).
+
+The first `ask` imports keras_tuner, which imports TensorFlow (keras-tuner #1041).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from harness.errors import NotSupportedError
+from harness.space import SearchSpace
+from harness.strategy import Capabilities, Suggestion
+from strategies._keras_tuner import KerasTunerStrategy, native_params
+
+
+class Hyperband(KerasTunerStrategy):
+    """keras-tuner's Hyperband oracle, budgets in epochs from the space's fidelity.
+
+    Options: `max_epochs` (default: the space's `fidelity.max`), `min_epochs` (default:
+    `fidelity.min`; keras-tuner's smallest rungs are raised to it), and the oracle's own
+    `factor` and `hyperband_iterations` (seed 003: 3 and 2). A space whose budget is one of its
+    hyperparameters (`fidelity.param`, e.g. `epochs` in `mlp`) is searched without it.
+
+    It finishes when keras-tuner's oracle says STOPPED (all brackets of all iterations done, or
+    the space exhausted); it asks to wait (returns []) when the oracle is IDLE.
+    """
+
+    name = "hyperband"
+    capabilities = Capabilities(conditional=True, multi_fidelity=True, batch=True)
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
+                 max_epochs: int | None = None, min_epochs: int | None = None,
+                 **oracle_options: Any):
+        super().__init__(space, seed=seed, max_trials=max_trials, **oracle_options)
+        fid = space.fidelity
+        if fid is None and max_epochs is None:
+            raise NotSupportedError(
+                f"strategy 'hyperband' needs a training budget: search space {space.name!r} "
+                f"declares no `fidelity: {{min: 1, max: <epochs>}}`; add one or pass "
+                f"`max_epochs` in the strategy's params")
+        hi = max_epochs if max_epochs is not None else fid.max
+        lo = min_epochs if min_epochs is not None else (fid.min if fid is not None else 1)
+        for label, v in (("max_epochs", hi), ("min_epochs", lo)):
+            if type(v) is not int or v < 1:
+                raise ValueError(f"{label} must be an int >= 1, but got {v!r}")
+        if fid is not None and hi > fid.max:
+            raise ValueError(f"max_epochs ({hi}) exceeds search space {space.name!r}'s fidelity "
+                             f"max ({fid.max}); lower it or raise the space's fidelity.max")
+        if lo > hi:
+            raise ValueError(f"min_epochs ({lo}) must be <= max_epochs ({hi})")
+        self.max_epochs, self.min_epochs = hi, lo
+        self._searched = space.without_fidelity_param()
+
+    @property
+    def searched_space(self) -> SearchSpace:
+        return self._searched
+
+    def _oracle_class(self, kt: Any) -> type:
+        return kt.oracles.HyperbandOracle
+
+    def _oracle_kwargs(self) -> dict[str, Any]:
+        return {**self.oracle_options, "max_epochs": self.max_epochs}
+
+    def _suggestion(self, trial_id: int, values: dict[str, Any]) -> Suggestion:
+        epochs = int(values["tuner/epochs"])
+        parent = values.get("tuner/trial_id")
+        return Suggestion(
+            trial_id,
+            native_params(self._searched, values),  # drops every tuner/* key
+            budget=min(self.max_epochs, max(self.min_epochs, epochs)),
+            resume_from=self._our_ids[parent] if parent is not None else None,
+        )
