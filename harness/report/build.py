@@ -47,6 +47,7 @@ class Report:
     pairwise: tables.Table
     skipped: list[str] = field(default_factory=list)
     sources: dict[str, Path] = field(default_factory=dict)
+    class_reports: dict[str, str] = field(default_factory=dict)   # run_id -> sklearn's text
 
     def main_frame(self) -> pd.DataFrame:
         """The main table's numbers: one row per cell, with the row's significance verdicts.
@@ -161,9 +162,11 @@ def write_figures(report: Report, out: Path) -> tuple[list[Path], list[str]]:
         npz = src.parent / "_artifacts" / "best_predictions.npz" if src is not None else None
         if npz is not None and npz.exists() and (trials["task"] == "classification").all():
             try:
+                sel = trials[trials["trial_id"] == best_trial.get(run_id)]
+                acc = f", test acc. {100 * sel['test'].iloc[0]:.2f}%" if len(sel) else ""
                 table, text, figs = figures.classification_report(
                     npz, stem / "classification_report",
-                    f"Classification report (test): {run_id}")
+                    f"Classification report (test set), {run_id}{acc}")
             except Exception as exc:
                 warnings.warn(f"skipping unreadable predictions file {str(npz)!r}: {exc}", stacklevel=2)
                 continue
@@ -171,6 +174,7 @@ def write_figures(report: Report, out: Path) -> tuple[list[Path], list[str]]:
             (stem / "classification_report.txt").write_text(text)
             table.to_csv(stem / "classification_report.csv", index=False)
             paths += [stem / "classification_report.txt", stem / "classification_report.csv"]
+            report.class_reports[str(run_id)] = text
             with np.load(npz, allow_pickle=False) as data:
                 saved = int(data["trial_id"]) if "trial_id" in data else None
             expected = best_trial.get(run_id)
@@ -192,6 +196,10 @@ def report_markdown(report: Report, out: Path, figures: Sequence[Path], notes: S
         parts += ["## Figures", ""]
         parts += [f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in pngs]
         parts.append("")
+    if report.class_reports:
+        parts += ["## Classification reports (test set, configuration selected on validation)", ""]
+        for run_id, text in sorted(report.class_reports.items()):
+            parts += [f"### {run_id}", "", "```", text.rstrip(), "```", ""]
     if notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(parts)

@@ -186,6 +186,9 @@ def run_history(trials: pd.DataFrame, stem: Path) -> list[Path]:
         ymin = np.nanmin(val) if np.isfinite(val).any() else 0.0
         ax.scatter(n[failed], np.full(failed.sum(), ymin), marker="x", color="black",
                    label=f"failed ({int(failed.sum())})", zorder=3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (in order of completion)")
     ax.set_ylabel("val RMSE (lower is better)" if reg else "val accuracy (%)")
     first = trials.iloc[0]
