@@ -123,6 +123,8 @@ class SearchSpace:
     builder: str = ""
     fidelity: Fidelity | None = None
     description: str = ""
+    # Settings that are not searched but the objective needs (e.g. the seed CNN's batch size).
+    fixed: Mapping[str, Any] = field(default_factory=dict)
 
     # -- lookups ---------------------------------------------------------------------------
     @property
@@ -198,6 +200,7 @@ class SearchSpace:
             builder=str(cfg.get("builder", "")),
             fidelity=fidelity,
             description=str(cfg.get("description", "")),
+            fixed=dict(cfg.get("fixed") or {}),
         )
 
 

@@ -310,3 +310,20 @@ def test_no_tensorflow_and_lazy_plotting(example: Path, tmp_path: Path) -> None:
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_run_without_trials_is_counted(tmp_path: Path) -> None:
+    # A run that crashed before its first trial has a _run.json but no trials.parquet.
+    from harness.results import write_json_atomic
+
+    root = write_example(tmp_path / "exp")
+    (root / "tpe_mlp_diabetes_s3").mkdir()
+    write_json_atomic(root / "tpe_mlp_diabetes_s3" / "_run.json", {
+        "run_id": "tpe_mlp_diabetes_s3", "experiment": "exp", "status": "failed", "strategy": "tpe",
+        "search_space": "mlp", "dataset": "diabetes", "seed": 3})
+    with pytest.warns(UserWarning):
+        rep = build.compute(root, build.Options(figures=False))
+    c = cell(rep, "diabetes", "tpe")
+    assert (c["n_runs"], c["n_scored"], c["no_usable_trial"], c["unfinished"]) == (4, 3, 1, 1)
+    assert "3/4 (1 without ok trial, 1 unfinished)" in tables.to_markdown(rep.main)
+    assert rep.analysis.failed_runs["tpe"] == 1        # ranks last on that problem

@@ -1,0 +1,93 @@
+"""`harness`: the Hydra application. `harness` runs the default experiment, `harness -m` sweeps.
+
+User mistakes (unknown names, bad values, invalid spaces) print one clear message and exit with
+status 2, without a traceback. Nothing here imports TensorFlow: `--help` and config errors are
+fast; the objective imports it when the first trial trains.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from harness.errors import HarnessError
+
+EXIT_USAGE = 2
+_failed_jobs: list[str] = []
+
+
+@hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")
+def _app(cfg: DictConfig) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from harness.runner import run, settings_from_config
+
+    multirun = HydraConfig.get().mode.name == "MULTIRUN"
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        settings = settings_from_config(plain, base_dir=Path(hydra.utils.get_original_cwd()))
+        summary = run(settings)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_USAGE)
+        _failed_jobs.append(str(exc))  # a sweep goes on with its other jobs
+        return None
+    except KeyboardInterrupt:
+        print("interrupted: finished trials are saved; rerun the same command to resume",
+              file=sys.stderr)
+        sys.exit(130)
+    print(summary.format())
+    best = summary.best
+    return None if best is None else best.get("objective")
+
+
+GROUPS = ("strategy", "search_space", "dataset", "trainer")
+
+
+def config_options(group: str) -> list[str]:
+    """Names selectable as `<group>=<name>`: the harness's YAML files plus plugin packages'."""
+    from importlib.metadata import entry_points
+    from importlib.resources import files
+
+    names: set[str] = set()
+    packages = ["harness.conf"] + [ep.value for ep in entry_points(group="harness.configs")]
+    for package in packages:
+        try:
+            folder = files(package) / group
+            names |= {p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml")}
+        except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+            continue
+    return sorted(names)
+
+
+def check_group_overrides(argv: list[str]) -> None:
+    """Fail fast, with the list of choices, on `strategy=nope` and friends (sweeps included)."""
+    for arg in argv:
+        group, sep, value = arg.partition("=")
+        if not sep or group not in GROUPS or "(" in value:  # leave sweep functions to Hydra
+            continue
+        options = config_options(group)
+        for name in value.split(","):
+            if name and name not in options:
+                from harness.errors import UnknownNameError
+
+                raise UnknownNameError(group.replace("_", " "), name, options)
+
+
+def main() -> None:
+    try:
+        check_group_overrides(sys.argv[1:])
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    _app()
+    if _failed_jobs:
+        print(f"error: {len(_failed_jobs)} sweep job(s) failed (see messages above)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    main()

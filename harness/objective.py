@@ -1,0 +1,168 @@
+"""The Keras objective: params -> built model -> trained for the budget -> validation/test metrics.
+
+This is the only core module that imports TensorFlow/Keras, and it does so on first call.
+Strategies optimise the validation metric only; the test metric is recorded for reporting.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.datasets import Dataset
+from harness.errors import ConfigError
+from harness.space import SearchSpace
+from harness.strategy import Suggestion, TrialStatus
+from harness.trainers import get_trainer
+
+# Keep TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) off the user's terminal.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What evaluating one suggestion produced (the runner adds timings of its own and ids)."""
+
+    status: TrialStatus
+    objective: float  # maximised: val accuracy, or -val RMSE
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    val_rmse: float | None = None
+    test_rmse: float | None = None
+    budget_epochs: int = 0
+    epochs_trained: int = 0
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    test_predictions: np.ndarray | None = field(default=None, repr=False)
+
+
+def trial_seed(seed: int, trial_id: int) -> int:
+    """Per-trial seed: results do not depend on evaluation order (parallel runs, resume)."""
+    return (seed * 1_000_003 + trial_id) % (2**31 - 1)
+
+
+class KerasObjective:
+    """Evaluates suggestions on one dataset for one search space.
+
+    `max_epochs` caps every trial (`budget.max_epochs`). With `checkpoint_dir`, each trial's
+    weights are saved so a later suggestion with `resume_from` continues from them and trains
+    only the missing epochs (Hyperband promotions).
+    """
+
+    def __init__(self, space: SearchSpace, data: Dataset, *, seed: int, max_epochs: int | None = None,
+                 checkpoint_dir: Path | None = None, trainer: str = "backprop",
+                 trainer_options: dict[str, Any] | None = None, verbose: int = 0):
+        if max_epochs is not None and max_epochs < 1:
+            raise ConfigError(f"budget.max_epochs must be >= 1 or null, but got {max_epochs}")
+        self.space, self.data, self.seed = space, data, seed
+        self.max_epochs, self.checkpoint_dir, self.verbose = max_epochs, checkpoint_dir, verbose
+        self.trainer_name, self.trainer_options = trainer, dict(trainer_options or {})
+        self._train = get_trainer(trainer)
+        self._builder: Callable[..., Any] | None = None
+
+    def epochs_for(self, suggestion: Suggestion) -> int:
+        """Total epochs: the strategy's budget, else the space's epochs param, else its fidelity max."""
+        fid = self.space.fidelity
+        if suggestion.budget is not None:
+            epochs = suggestion.budget
+        elif fid is not None and fid.param and fid.param in suggestion.params:
+            epochs = int(suggestion.params[fid.param])
+        elif fid is not None:
+            epochs = fid.max
+        else:
+            epochs = DEFAULT_EPOCHS
+        return min(epochs, self.max_epochs) if self.max_epochs else epochs
+
+    def __call__(self, suggestion: Suggestion,
+                 report: Callable[[int, float], bool] | None = None) -> TrialResult:
+        import keras
+
+        from search_spaces import resolve_builder
+
+        if self._builder is None:
+            self._builder = resolve_builder(self.space.builder)
+        keras.backend.clear_session()  # drop the previous trial's graph state (bounded memory)
+        keras.utils.set_random_seed(trial_seed(self.seed, suggestion.trial_id))
+        data, params = self.data, suggestion.params
+        model = self._builder(params, input_shape=data.input_shape, n_outputs=data.n_outputs, task=data.task)
+
+        total = self.epochs_for(suggestion)
+        initial = self._restore(model, suggestion.resume_from) if suggestion.resume_from is not None else 0
+        initial = min(initial, total)
+        pruned = False
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
+            nonlocal pruned
+            if report is not None and report(epoch, self._objective_from_logs(metrics)):
+                pruned = True
+            return pruned
+
+        batch_size = int(params.get("batch_size", self.space.fixed.get("batch_size", DEFAULT_BATCH_SIZE)))
+        t0 = time.perf_counter()
+        history = self._train(model, data, epochs=total, initial_epoch=initial, batch_size=batch_size,
+                              seed=trial_seed(self.seed, suggestion.trial_id), options=self.trainer_options,
+                              on_epoch=on_epoch, verbose=self.verbose)
+        train_seconds = time.perf_counter() - t0
+        trained = len(history)
+        reached = initial + trained
+
+        if any(not math.isfinite(h.get("loss", math.nan)) for h in history):
+            return TrialResult(TrialStatus.FAILED, math.nan, budget_epochs=reached, epochs_trained=trained,
+                               train_seconds=train_seconds, history=history,
+                               error=f"NaN or infinite training loss (epoch {reached})")
+        if self.checkpoint_dir is not None:
+            self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+            model.save_weights(self.checkpoint_dir / f"trial_{suggestion.trial_id}_e{reached}.weights.h5")
+
+        t0 = time.perf_counter()
+        result = self._evaluate(model)
+        eval_seconds = time.perf_counter() - t0
+        status = TrialStatus.PRUNED if pruned else TrialStatus.OK
+        if not math.isfinite(result["objective"]):
+            status, result["error"] = TrialStatus.FAILED, "validation metric is NaN"
+        return TrialResult(status=status, budget_epochs=reached, epochs_trained=trained,
+                           train_seconds=train_seconds, eval_seconds=eval_seconds, history=history, **result)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _objective_from_logs(self, metrics: dict[str, float]) -> float:
+        if self.data.task == "classification":
+            return float(metrics.get("val_accuracy", math.nan))
+        return -math.sqrt(max(metrics.get("val_loss", math.nan), 0.0)) * self.data.y_std
+
+    def _restore(self, model: Any, parent: int) -> int:
+        """Load the parent's weights; returns the epochs they were trained for (0 if none)."""
+        if self.checkpoint_dir is None:
+            return 0
+        found = sorted(self.checkpoint_dir.glob(f"trial_{parent}_e*.weights.h5"))
+        if not found:
+            return 0
+        path = max(found, key=lambda p: int(p.name.split("_e")[-1].split(".")[0]))
+        model.load_weights(path)
+        return int(path.name.split("_e")[-1].split(".")[0])
+
+    def _evaluate(self, model: Any) -> dict[str, Any]:
+        d = self.data
+        # One predict call for both sets: one tf.function trace instead of two.
+        pred = model.predict(np.concatenate([d.x_val, d.x_test]), verbose=0, batch_size=1024)
+        pred_val, pred_test = pred[: len(d.x_val)], pred[len(d.x_val):]
+        if d.task == "classification":
+            val_cls, test_cls = pred_val.argmax(axis=1), pred_test.argmax(axis=1)
+            val_acc = float((val_cls == d.y_val).mean())
+            return {"objective": val_acc, "val_accuracy": val_acc,
+                    "test_accuracy": float((test_cls == d.y_test).mean()), "test_predictions": test_cls}
+        val = pred_val.ravel() * d.y_std + d.y_mean
+        test = pred_test.ravel() * d.y_std + d.y_mean
+        val_rmse = float(np.sqrt(np.mean((val - d.y_val) ** 2)))
+        test_rmse = float(np.sqrt(np.mean((test - d.y_test) ** 2)))
+        return {"objective": -val_rmse, "val_rmse": val_rmse, "test_rmse": test_rmse, "test_predictions": test}
