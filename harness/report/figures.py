@@ -88,6 +88,11 @@ def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std") -> list[
             grid = np.linspace(0.0, xmax if np.isfinite(xmax) and xmax > 0 else 1.0, 200)
             for strategy, sc in panel.groupby("strategy", sort=True):
                 mat = _on_grid(sc, grid) * scale
+                n_all = mat.shape[0]
+                mat = mat[~np.isnan(mat).all(axis=1)]  # runs without any ok trial: no curve
+                # Average only where every seed has a result: otherwise a late-starting seed joins
+                # the mean with a low value and the "best so far" curve goes down.
+                mat[:, np.isnan(mat).any(axis=0)] = np.nan
                 with warnings.catch_warnings():  # all-NaN columns before any run has a result
                     warnings.simplefilter("ignore", RuntimeWarning)
                     if spread == "iqr":
@@ -97,7 +102,9 @@ def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std") -> list[
                         mid = np.nanmean(mat, axis=0)
                         sd = np.nanstd(mat, axis=0)
                         lo, hi = mid - sd, mid + sd
-                line, = ax.plot(grid, mid, label=f"{strategy} (n={mat.shape[0]})", drawstyle="steps-post")
+                label = f"{strategy} (n={mat.shape[0]}" + (
+                    f", {n_all - mat.shape[0]} without ok trial)" if n_all > mat.shape[0] else ")")
+                line, = ax.plot(grid, mid, label=label, drawstyle="steps-post")
                 ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, step="post")
             ax.set_title(f"{dataset} / {space}")
             ax.set_xlabel(xlabel)

@@ -173,11 +173,9 @@ def rank_table(analysis: RankAnalysis) -> Table:
     s = analysis.summary()
     header = ["Strategy", "Avg. rank ↓", "Regret mean ↓", "Regret median ↓", "Problems",
               "Failed runs", "Missing runs"]
-    best_rank = s["average_rank"].min()
     rows = []
     for name, r in s.iterrows():
-        rows.append([Cell(str(name)), Cell(fmt_seconds(r["average_rank"], 2),
-                                           bold=bool(r["average_rank"] == best_rank)),
+        rows.append([Cell(str(name)), Cell(fmt_seconds(r["average_rank"], 2)),
                      Cell(fmt_seconds(r["regret_mean"], 4)), Cell(fmt_seconds(r["regret_median"], 4)),
                      Cell(str(int(r["problems"]))), Cell(str(int(r["failed_runs"]))),
                      Cell(str(int(r["missing_runs"])))])
