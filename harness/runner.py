@@ -46,7 +46,7 @@ class RunSettings:
     trials: int | None = 10
     seconds: float | None = None
     max_epochs: int | None = None
-    max_failure_rate: float = 1.0
+    max_failure_rate: float = 0.8
     min_trials_before_failure_stop: int = 5
     trainer: str = "backprop"
     trainer_options: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +102,7 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     max_epochs = _optional(budget, "max_epochs", int, minimum=1, what="budget.max_epochs")
     if trials is None and seconds is None and not params.get("max_trials"):
         raise ConfigError("the run has no budget: set budget.trials and/or budget.seconds")
-    rate = cfg.get("max_failure_rate", 1.0)
+    rate = cfg.get("max_failure_rate", 0.8)
     if not isinstance(rate, (int, float)) or not 0 < rate <= 1:
         raise ConfigError(f"max_failure_rate must be in (0, 1], but got {rate!r}")
     trainer = cfg.get("trainer") or {"name": "backprop"}
@@ -394,8 +394,6 @@ class Runner:
             except Exception as exc:
                 raise HarnessError(f"cannot resume: {str(trials)!r} is unreadable ({exc}); "
                                    f"rerun with overwrite=true to start over") from None
-            for row in self.rows:
-                row["params"] = json.loads(row["params"]) if isinstance(row["params"], str) else row["params"]
             self._elapsed_offset = max((r["elapsed_seconds"] or 0.0 for r in self.rows), default=0.0)
             recorded, self.rows = self.rows, []
             for row in recorded:
@@ -427,7 +425,7 @@ class Runner:
             row = recorded.get(sug.trial_id)
             if row is None:
                 return sug  # not recorded: the trial that was running when the run stopped
-            if row["params"] != sug.params:
+            if json.loads(row["params"]) != sug.params:
                 raise HarnessError(
                     f"cannot resume {self.run_dir}: strategy {self.s.strategy!r} suggested "
                     f"{sug.params} for trial {sug.trial_id} but the recorded trial has {row['params']}; "

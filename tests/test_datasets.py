@@ -1,0 +1,105 @@
+"""Dataset loaders and the deterministic, strategy-independent split."""
+from __future__ import annotations
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+
+from harness.datasets import BUNDLED, load_dataset, read_idx
+from harness.errors import DatasetUnavailableError, UnknownNameError
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_datasets_load_offline_with_disjoint_deterministic_splits(name):
+    a, b, other = load_dataset(name, seed=0), load_dataset(name, seed=0), load_dataset(name, seed=1)
+    for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, part), getattr(b, part))  # same seed, same split
+    assert not np.array_equal(a.y_val, other.y_val) or not np.array_equal(a.x_val, other.x_val)
+    n = len(a.x_train) + len(a.x_val) + len(a.x_test)
+    assert abs(len(a.x_test) / n - 0.2) < 0.02 and abs(len(a.x_val) / n - 0.2) < 0.02
+    rows = {r.tobytes() for r in a.x_train.reshape(len(a.x_train), -1)}
+    overlap = sum(r.tobytes() in rows for r in a.x_test.reshape(len(a.x_test), -1))
+    assert overlap <= 2  # digits has a few duplicated images; no systematic leak
+    assert a.task == ("regression" if name == "diabetes" else "classification")
+
+
+def test_preprocessing_is_fitted_on_train_only():
+    d = load_dataset("wine", seed=0)
+    np.testing.assert_allclose(d.x_train.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(d.x_train.std(axis=0), 1, atol=1e-4)
+    assert np.abs(d.x_val.mean(axis=0)).max() > 1e-3  # val is scaled with train's statistics
+
+
+def test_images_keep_their_shape_and_classes_are_stratified():
+    d = load_dataset("digits", seed=0)
+    assert d.input_shape == (8, 8, 1) and d.is_image and d.n_outputs == 10
+    assert 0.0 <= d.x_train.min() and d.x_train.max() <= 1.0
+    counts = np.bincount(d.y_val, minlength=10)
+    assert counts.min() >= 30  # stratified: every class well represented in validation
+
+
+def test_regression_targets_keep_original_units_with_train_statistics():
+    d = load_dataset("diabetes", seed=0)
+    assert d.n_outputs == 1
+    assert d.y_mean == pytest.approx(float(d.y_train.mean()), rel=1e-5) and d.y_std > 10
+
+
+def test_unknown_dataset_lists_available():
+    with pytest.raises(UnknownNameError, match="unknown dataset 'digit'; installed: breast_cancer"):
+        load_dataset("digit")
+
+
+def _idx(path, array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + b"".join(struct.pack(">I", d) for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_mnist_loader_reads_keras_npz_format(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
+             y_train=np.repeat(np.arange(10), 20), x_test=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+             y_test=np.repeat(np.arange(10), 5))
+    d = load_dataset({"name": "mnist", "cache_dir": str(tmp_path), "split": {"val": 0.1}}, seed=0)
+    assert d.input_shape == (28, 28, 1) and len(d.x_test) == 50 and len(d.x_val) == 20
+    assert d.x_train.max() <= 1.0
+
+
+def test_fashion_mnist_loader_reads_idx_gz_files(tmp_path):
+    folder = tmp_path / "fashion-mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    x_tr, y_tr = rng.integers(0, 256, (100, 28, 28)), np.repeat(np.arange(10), 10)
+    x_te, y_te = rng.integers(0, 256, (30, 28, 28)), np.repeat(np.arange(10), 3)
+    for name, arr in [("train-labels-idx1-ubyte.gz", y_tr), ("train-images-idx3-ubyte.gz", x_tr),
+                      ("t10k-labels-idx1-ubyte.gz", y_te), ("t10k-images-idx3-ubyte.gz", x_te)]:
+        _idx(folder / name, arr)
+    np.testing.assert_array_equal(read_idx(folder / "t10k-images-idx3-ubyte.gz"), x_te)
+    d = load_dataset({"name": "fashion_mnist", "cache_dir": str(tmp_path), "split": {"val": 0.1}}, seed=0)
+    assert d.input_shape == (28, 28, 1) and len(d.x_test) == 30 and len(d.x_train) + len(d.x_val) == 100
+
+
+def test_california_housing_loader_reads_scikit_learn_cache(tmp_path):
+    import joblib
+
+    rng = np.random.default_rng(0)
+    # scikit-learn's cache layout: target (in dollars) first, then the raw features.
+    raw = np.column_stack([rng.uniform(1e5, 5e5, 100), rng.uniform(1, 10, (100, 8))])
+    joblib.dump(raw, tmp_path / "cal_housing_py3.pkz", compress=6)
+    d = load_dataset({"name": "california_housing", "cache_dir": str(tmp_path)}, seed=0)
+    assert d.task == "regression" and d.input_shape == (8,) and 1.0 <= d.y_mean <= 5.0
+
+
+def test_offline_and_uncached_gives_one_clear_error(tmp_path, monkeypatch):
+    import keras
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_dataset({"name": "mnist", "cache_dir": str(tmp_path)})
+    message = str(err.value)
+    assert str(tmp_path / "mnist.npz") in message and "digits" in message and "network is unreachable" in message
