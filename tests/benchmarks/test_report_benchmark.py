@@ -34,6 +34,21 @@ def make_tables(root: Path) -> int:
     return len(report.trials)
 
 
+@pytest.mark.benchmark(group="report-100k")
 def test_tables_for_100k_rows(benchmark, big_results: Path) -> None:
     benchmark.pedantic(make_tables, args=(big_results,), rounds=5, iterations=1, warmup_rounds=1)
     assert benchmark.stats.stats.mean < LIMIT_SECONDS
+
+
+@pytest.mark.benchmark(group="report-100k")
+def test_baseline_pandas_read(benchmark, big_results: Path) -> None:
+    """The library used directly: pandas reading the same columns of the same folder, nothing else.
+
+    The ratio of the two means is the report's cost over bare reading."""
+    import pandas as pd
+
+    from harness.report.aggregate import NEEDED
+
+    frame = benchmark.pedantic(pd.read_parquet, args=(big_results,), kwargs={"columns": NEEDED},
+                               rounds=5, iterations=1, warmup_rounds=1)
+    assert len(frame) == ROWS
