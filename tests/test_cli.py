@@ -1,0 +1,83 @@
+"""`harness` as a new user runs it: the default experiment end to end, and bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from harness.results import COLUMNS
+
+
+def run(cmd, cwd, env, *args, check=True):
+    proc = subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"harness {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.mark.slow
+def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path, harness_cmd, subprocess_env):
+    proc = run(harness_cmd, tmp_path, subprocess_env, "budget.trials=3", "budget.max_epochs=2")
+    assert "best params:" in proc.stdout and "val accuracy" in proc.stdout
+    files = list((tmp_path / "results" / "default").glob("*/trials.parquet"))
+    assert len(files) == 1 and str(files[0]) in proc.stdout
+    df = pd.read_parquet(files[0])
+    assert len(df) == 3 and set(COLUMNS) <= set(df.columns)
+    assert {"param.layer_num", "param.first_layer_unit", "param.batch_size", "param.epochs"} <= set(df.columns)
+    assert (df.status == "ok").all() and df.val_accuracy.between(0.1, 1).all() and df.test_accuracy.notna().all()
+    assert (df.budget_epochs <= 2).all() and (df.strategy == "random").all() and (df.dataset == "digits").all()
+    assert df.trial_id.is_unique and df.elapsed_seconds.is_monotonic_increasing
+    for _, row in df.iterrows():
+        assert json.loads(row.params)["layer_num"] == row["param.layer_num"]
+    assert json.loads(df.config[0])["search_space"]["name"] == "mlp" and df.tensorflow_version[0]
+    # pandas over the whole folder skips _run.json, .hydra/ and _artifacts/; DuckDB reads it unchanged.
+    assert len(pd.read_parquet(tmp_path / "results" / "default")) == 3
+    duckdb = pytest.importorskip("duckdb")
+    assert duckdb.sql(f"select count(*) from read_parquet('{files[0]}')").fetchall()[0][0] == 3
+    status = json.loads((files[0].parent / "_run.json").read_text())
+    assert status["status"] == "finished" and status["provenance"]["packages"]["optuna"]
+
+    # The same command again: the finished run is skipped, nothing is duplicated.
+    again = run(harness_cmd, tmp_path, subprocess_env, "budget.trials=3", "budget.max_epochs=2")
+    assert "finished" in again.stdout and len(pd.read_parquet(files[0])) == 3
+
+
+@pytest.mark.parametrize("args, phrases", [
+    (["strategy=nope"], ["unknown strategy 'nope'; installed:", "random", "tpe"]),
+    (["-m", "strategy=random,tpee"], ["unknown strategy 'tpee'"]),
+    (["dataset=mnsit"], ["unknown dataset 'mnsit'", "digits", "mnist"]),
+    (["search_space=mpl"], ["unknown search space 'mpl'", "nas_mlp"]),
+    (["budget.trials=abc"], ["budget.trials must be an integer >= 1", "'abc'"]),
+    (["seed=-1"], ["seed must be a non-negative integer"]),
+    (["search_space.params.layer_num.low=9"],
+     ["search space 'mlp', parameter 'layer_num': low (9) must be < high (4)"]),
+    (["budget.trails=3"], ["budget.trails"]),
+])
+def test_bad_input_is_one_clear_message_without_traceback(tmp_path, harness_cmd, subprocess_env, args, phrases):
+    proc = run(harness_cmd, tmp_path, subprocess_env, *args, check=False)
+    assert proc.returncode != 0
+    for phrase in phrases:
+        assert phrase in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "results" / "default").exists() or not list((tmp_path / "results").rglob("*.parquet"))
+
+
+def test_help_and_config_errors_do_not_import_tensorflow(tmp_path):
+    code = (
+        "import sys\n"
+        "from harness.cli import main\n"
+        "for argv in (['harness', '--help'], ['harness', 'budget.trials=abc']):\n"
+        "    sys.argv = argv\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "harness: compare hyperparameter-optimisation" in proc.stdout
