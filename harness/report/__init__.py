@@ -69,20 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "a harness results folder (one run or a whole sweep). Prints the main table.",
         epilog="Unreadable or foreign Parquet files are skipped and named in a warning. "
                "See docs/report.md for what each column means and the statistics used.")
-    p.add_argument("results_dir", type=Path, help="results folder, e.g. results/<experiment>")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default: RESULTS_DIR/report)")
+    p.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="results folder, e.g. results/<experiment>")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: RESULTS_DIR/report)")
     p.add_argument("--format", dest="formats", type=_formats, default=FORMATS, metavar="LIST",
                    help=f"comma-separated output formats (default: {','.join(FORMATS)})")
-    p.add_argument("--target", type=_target, default=0.95,
+    p.add_argument("--target", type=_target, default=0.95, metavar="ACC",
                    help="validation accuracy for time-to-target, fraction or percent (default: 0.95)")
-    p.add_argument("--target-rmse", type=_positive, default=None,
+    p.add_argument("--target-rmse", type=_positive, default=None, metavar="RMSE",
                    help="validation RMSE for time-to-target on regression datasets (default: none)")
     p.add_argument("--spread", choices=("std", "iqr"), default="std",
                    help="cells show mean ± std (default) or median [IQR] over seeds")
     p.add_argument("--rank-on", choices=("test", "val"), default="test",
                    help="metric for ranks, regret and the Friedman test: test metric of the "
                         "configuration selected on validation (default) or best validation metric")
-    p.add_argument("--alpha", type=_alpha, default=0.05, help="significance level (default: 0.05)")
+    p.add_argument("--alpha", type=_alpha, default=0.05, metavar="A", help="significance level (default: 0.05)")
     p.add_argument("--importance", choices=("fanova", "mdi", "ped-anova"), default="fanova",
                    help="Optuna importance evaluator for the per-run importance plots (default: fanova)")
     p.add_argument("--no-figures", action="store_true", help="write tables only (fast)")
