@@ -6,6 +6,7 @@ fast; the objective imports it when the first trial trains.
 """
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -35,10 +36,12 @@ def _app(cfg: DictConfig) -> float | None:
             sys.exit(EXIT_USAGE)
         _failed_jobs.append(str(exc))  # a sweep goes on with its other jobs
         return None
-    except KeyboardInterrupt:
-        print("interrupted: finished trials are saved; rerun the same command to resume",
-              file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        # SIGINT -> 130, SIGTERM -> 143 (128 + signal number, the shell's convention).
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"interrupted by {signal.Signals(signum).name}: finished trials are saved; rerun the "
+              f"same command to resume", file=sys.stderr)
+        sys.exit(128 + signum)
     print(summary.format())
     best = summary.best
     return None if best is None else best.get("objective")
@@ -77,7 +80,20 @@ def check_group_overrides(argv: list[str]) -> None:
                 raise UnknownNameError(group.replace("_", " "), name, options)
 
 
+def _quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up chatter off the terminal (inherited by worker processes).
+
+    On machines without an NVIDIA driver its CUDA probing logs an alarming but harmless error,
+    so errors are hidden there too; Python-level errors still surface as exceptions.
+    """
+    import os
+    import shutil
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if shutil.which("nvidia-smi") else "3")
+
+
 def main() -> None:
+    _quiet_tensorflow()
     try:
         check_group_overrides(sys.argv[1:])
     except HarnessError as exc:
