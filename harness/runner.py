@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import shutil
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,12 +28,16 @@ import numpy as np
 
 from harness import __version__, provenance
 from harness.datasets import Dataset, load_dataset
-from harness.errors import ConfigError, HarnessError, NotSupportedError, SearchSpaceError
+from harness.errors import ConfigError, HarnessError, NotSupportedError, SearchSpaceError, StrategyError
 from harness.registry import load_strategy_class, make_strategy
 from harness.results import (ARTIFACTS_DIR, RUN_FILE, TRIALS_FILE, TrialWriter, param_arrow_type,
                              read_trials_file, write_json_atomic)
 from harness.space import SearchSpace
 from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
+from harness.workers import (Evaluator, InProcessEvaluator, KerasObjectiveSpec, ObjectiveFactory,
+                             ProcessEvaluator, failed_result)
+
+JOURNAL_FILE = "_journal.jsonl"  # the ask/tell sequence, for replaying the strategy on resume
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,11 @@ class RunSettings:
     trainer: str = "backprop"
     trainer_options: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
+    n_workers: int = 1
+    worker_processes: bool = True
+    worker_max_trials: int | None = 50
+    trial_timeout: float | None = None
+    worker_threads: int | None = None
     progress: bool = True
     verbose: int = 0
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for provenance
@@ -112,6 +125,22 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     experiment = str(cfg.get("experiment") or "default")
     if "/" in experiment or experiment.startswith((".", "_")):
         raise ConfigError(f"experiment must be a plain folder name, but got {experiment!r}")
+    n_workers = cfg.get("n_workers", 1)
+    if type(n_workers) is not int or n_workers < 1:
+        raise ConfigError(f"n_workers must be an integer >= 1, but got {n_workers!r}; e.g. `n_workers=2`")
+    worker = cfg.get("worker") or {}
+    if not isinstance(worker, Mapping):
+        raise ConfigError(f"worker must be a mapping (processes, max_trials, trial_timeout, threads), "
+                          f"but got {worker!r}")
+    processes = worker.get("processes", True)
+    if not isinstance(processes, bool):
+        raise ConfigError(f"worker.processes must be true or false, but got {processes!r}")
+    worker_max_trials = _optional(worker, "max_trials", int, minimum=1, what="worker.max_trials")
+    trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout")
+    threads = _optional(worker, "threads", int, minimum=1, what="worker.threads")
+    if not processes and (n_workers > 1 or trial_timeout is not None):
+        raise ConfigError(f"n_workers={n_workers} and worker.trial_timeout={trial_timeout} need worker "
+                          f"processes, but worker.processes=false; set worker.processes=true")
     space = SearchSpace.from_config(cfg["search_space"])
     return RunSettings(
         strategy=str(strategy["name"]), strategy_params=dict(params), space=space,
@@ -119,7 +148,9 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         trials=trials, seconds=seconds, max_epochs=max_epochs, max_failure_rate=float(rate),
         trainer=str(trainer.get("name", "backprop")),
         trainer_options=dict(trainer.get("params") or {}),
-        overwrite=bool(cfg.get("overwrite", False)), progress=bool(cfg.get("progress", True)),
+        overwrite=bool(cfg.get("overwrite", False)), n_workers=n_workers, worker_processes=processes,
+        worker_max_trials=worker_max_trials, trial_timeout=trial_timeout, worker_threads=threads,
+        progress=bool(cfg.get("progress", True)),
         verbose=int(cfg.get("verbose", 0)), config=dict(cfg),
     )
 
@@ -185,8 +216,11 @@ class Progress:
 class Runner:
     """Runs one (strategy, space, dataset, seed) experiment to its budget; resumable."""
 
-    def __init__(self, settings: RunSettings):
+    def __init__(self, settings: RunSettings, *, objective: ObjectiveFactory | None = None):
+        """`objective` replaces the Keras objective (tests, benchmarks): a picklable object whose
+        `build()` returns `objective(suggestion, report=...) -> TrialResult`."""
         self.s = settings
+        self._objective_override = objective
         self.run_dir = settings.run_dir
         cls = load_strategy_class(settings.strategy)
         caps = cls.capabilities
@@ -215,11 +249,14 @@ class Runner:
         self._t0 = 0.0
         self._elapsed_offset = 0.0
         self._data: Dataset | None = None
-        self._objective: Any = None
+        self._journal_fh: Any = None
+        self._saved_rows: list[dict[str, Any]] = []
+        self._previous: dict[str, Any] = {}
         self._prov = provenance.collect()
 
     # -- public ----------------------------------------------------------------------------
     def run(self) -> RunSummary:
+        """Run (or resume) to the budget. Raises `RunInterrupted` on SIGINT/SIGTERM after saving."""
         s = self.s
         run_file = self.run_dir / RUN_FILE
         if s.overwrite and self.run_dir.exists():
@@ -232,57 +269,101 @@ class Runner:
         random.seed(s.seed)
         np.random.seed(s.seed)
         writer = TrialWriter(self.run_dir, {p.name: param_arrow_type(p) for p in s.space.params},
-                             existing=self.rows)
-        pending = self._replay() if self.rows else None
-        started_at = previous.get("started_at") if previous else _now()
+                             existing=self._saved_rows)
+        backlog = self._replay() if self.rows or self._journal_path.exists() else []
+        self._previous = previous or {}
+        started_at = _now()
         self._write_status(run_file, "running", started_at)
         self._t0 = time.perf_counter()
         progress = Progress(s.trials, s.progress)
         status = "failed"
+        restore = _install_signal_handlers()
         try:
-            self._loop(writer, progress, pending)
+            with self._make_evaluator() as evaluator:
+                self._loop(evaluator, writer, progress, backlog)
             status = "finished"
-        except KeyboardInterrupt:
-            status, self.stop_reason = "interrupted", "interrupted by the user"
+        except KeyboardInterrupt as exc:
+            status = "interrupted"
+            sig = getattr(exc, "signal_name", "SIGINT")
+            self.stop_reason = f"interrupted by {sig}; running trials were abandoned"
             raise
         except HarnessError as exc:
             self.stop_reason = str(exc)
             raise
         finally:
+            _ignore_signals()  # a second Ctrl-C must not tear the status write
             progress.close()
+            self._journal_close()
             self._write_status(run_file, status, started_at, ended=True)
+            restore()
         return self._summary(status)
 
     # -- the loop --------------------------------------------------------------------------
-    def _loop(self, writer: TrialWriter, progress: Progress, pending: Suggestion | None) -> None:
+    def _loop(self, evaluator: Evaluator, writer: TrialWriter, progress: Progress,
+              backlog: list[Suggestion]) -> None:
+        """Keep `evaluator.slots` trials running; tell and record each as it finishes.
+
+        Exactly one finished trial is told between two asks, and every ask and tell goes to the
+        journal, so a resumed run replays the strategy through the same sequence of calls.
+        """
         label = f"{self.s.strategy}/{self.s.space.name}/{self.s.dataset['name']}/s{self.s.seed}"
+        backlog = list(backlog)
+        ask_seconds: dict[int, float] = {}
+        stopping = False
         while True:
-            reason = self._stop_reason()
-            if reason:
-                self.stop_reason = reason
-                return
-            ask_seconds = 0.0
-            if pending is None:
-                t = time.perf_counter()
-                suggestions = self.strategy.ask(1)
-                ask_seconds = time.perf_counter() - t
-                if not suggestions:
-                    if self.strategy.finished:
-                        continue  # _stop_reason reports it
-                    raise HarnessError(
-                        f"strategy {self.s.strategy!r} asked to wait, but no trial is pending: "
-                        f"a strategy must suggest, or say it is finished")
-                pending = suggestions[0]
-            suggestion, pending = pending, None
-            result = self._evaluate(suggestion)
-            t = time.perf_counter()
-            self.strategy.tell(Observation(suggestion.trial_id, result["objective"],
-                                           TrialStatus(result["status"]), result["budget_epochs"]))
-            tell_seconds = time.perf_counter() - t
-            row = self._row(suggestion, result, ask_seconds, tell_seconds)
-            writer.append(row)
-            self._record(row, result)
-            progress.update(len(self.rows), row["status"], self._best_value(), label)
+            if not stopping:
+                reason = self._stop_reason()
+                if reason:
+                    self.stop_reason, stopping = reason, True
+            running = evaluator.running
+            free = evaluator.slots - len(running)
+            if not stopping and free > 0:
+                left = free if self.s.trials is None else min(free, self.s.trials - len(self.rows) - len(running))
+                while backlog and left > 0:  # trials that were running when the run last stopped
+                    self._submit(evaluator, backlog.pop(0), writer)
+                    left -= 1
+                if left > 0:
+                    t = time.perf_counter()
+                    suggestions = self.strategy.ask(left)
+                    elapsed = time.perf_counter() - t
+                    self._journal({"ask": left, "ids": [x.trial_id for x in suggestions]})
+                    for sug in suggestions:
+                        ask_seconds[sug.trial_id] = elapsed / len(suggestions)
+                        self._submit(evaluator, sug, writer, ask_seconds)
+                    if not suggestions and not evaluator.running:
+                        if self.strategy.finished:
+                            continue  # _stop_reason reports it
+                        raise StrategyError(
+                            f"strategy {self.s.strategy!r} asked to wait, but no trial is pending: "
+                            f"a strategy must suggest, or say it is finished")
+            if not evaluator.running:
+                if stopping:
+                    return
+                continue
+            done = evaluator.next_finished()
+            self._tell_and_record(done.suggestion, done.result, writer, ask_seconds.pop(done.suggestion.trial_id, 0.0))
+            progress.update(len(self.rows), self.rows[-1]["status"], self._best_value(), label)
+
+    def _submit(self, evaluator: Evaluator, sug: Suggestion, writer: TrialWriter,
+                ask_seconds: dict[int, float] | None = None) -> None:
+        try:
+            self.searched.check(sug.params)
+        except SearchSpaceError as exc:  # recorded as failed without training
+            result = failed_result(sug, f"invalid suggestion from strategy {self.s.strategy!r}: {exc}")
+            self._tell_and_record(sug, result, writer, (ask_seconds or {}).pop(sug.trial_id, 0.0))
+            return
+        evaluator.submit(sug)
+
+    def _tell_and_record(self, sug: Suggestion, result: dict[str, Any], writer: TrialWriter,
+                         ask_seconds: float) -> None:
+        t = time.perf_counter()
+        self.strategy.tell(Observation(sug.trial_id, result["objective"], TrialStatus(result["status"]),
+                                       result["budget_epochs"]))
+        tell_seconds = time.perf_counter() - t
+        row = self._row(sug, result, ask_seconds, tell_seconds)
+        writer.append(row)  # on disk before the journal says "told": see _replay
+        self._journal({"tell": sug.trial_id})
+        self._record(row, result)
 
     def _stop_reason(self) -> str:
         s, n = self.s, len(self.rows)
@@ -299,35 +380,28 @@ class Runner:
             return f"strategy {s.strategy!r} finished"
         return ""
 
-    def _evaluate(self, suggestion: Suggestion) -> dict[str, Any]:
-        """Evaluate one suggestion; any exception becomes a failed result, never a crash."""
-        failed = {"status": TrialStatus.FAILED.value, "objective": math.nan, "budget_epochs": suggestion.budget,
-                  "epochs_trained": 0, "history": []}
-        try:
-            self.searched.check(suggestion.params)
-        except SearchSpaceError as exc:
-            return {**failed, "error": f"invalid suggestion from strategy {self.s.strategy!r}: {exc}"}
-        try:
-            result = self._get_objective()(suggestion, report=self._reporter(suggestion.trial_id))
-        except (KeyboardInterrupt, HarnessError):
-            raise
-        except Exception as exc:  # a trial's own failure (OOM, shape error...): record, go on
-            return {**failed, "error": f"{type(exc).__name__}: {exc}"}
-        return {k: getattr(result, k) for k in result.__dataclass_fields__} | {"status": result.status.value}
+    # -- evaluation --------------------------------------------------------------------------
+    def _objective_spec(self) -> KerasObjectiveSpec:
+        checkpoints = self.run_dir / ARTIFACTS_DIR / "checkpoints" if self.multi_fidelity else None
+        s = self.s
+        return KerasObjectiveSpec(s.space, dict(s.dataset), s.seed, max_epochs=s.max_epochs,
+                                  checkpoint_dir=checkpoints, trainer=s.trainer,
+                                  trainer_options=dict(s.trainer_options), verbose=s.verbose,
+                                  threads=s.worker_threads)
 
-    def _reporter(self, trial_id: int):
-        return lambda epoch, value: self.strategy.report(trial_id, epoch, value)
-
-    def _get_objective(self):
-        if self._objective is None:
-            from harness.objective import KerasObjective  # TensorFlow is paid for here, once
-
-            checkpoints = self.run_dir / ARTIFACTS_DIR / "checkpoints" if self.multi_fidelity else None
-            self._objective = KerasObjective(
-                self.s.space, self._dataset(), seed=self.s.seed, max_epochs=self.s.max_epochs,
-                checkpoint_dir=checkpoints, trainer=self.s.trainer,
-                trainer_options=self.s.trainer_options, verbose=self.s.verbose)
-        return self._objective
+    def _make_evaluator(self) -> Evaluator:
+        """Worker processes by default (bounded memory, crash isolation, timeouts, parallelism);
+        in-process with `worker.processes=false` (debuggers, profilers)."""
+        # Only strategies that override `report` (pruners) get per-epoch round trips.
+        prunes = type(self.strategy).report is not Strategy.report
+        reporter = self.strategy.report if prunes else None
+        spec = self._objective_override or self._objective_spec()
+        if not self.s.worker_processes:
+            build = spec.build if self._objective_override else lambda: spec.build(self._dataset())
+            return InProcessEvaluator(build, reporter)
+        return ProcessEvaluator(spec, n_workers=self.s.n_workers,
+                                max_trials=self.s.worker_max_trials, trial_timeout=self.s.trial_timeout,
+                                reporter=reporter)
 
     def _dataset(self) -> Dataset:
         if self._data is None:
@@ -394,6 +468,9 @@ class Runner:
             except Exception as exc:
                 raise HarnessError(f"cannot resume: {str(trials)!r} is unreadable ({exc}); "
                                    f"rerun with overwrite=true to start over") from None
+            self._saved_rows = [dict(r) for r in self.rows]  # as stored, for the writer to keep
+            for row in self.rows:
+                row["params"] = json.loads(row["params"]) if isinstance(row["params"], str) else row["params"]
             self._elapsed_offset = max((r["elapsed_seconds"] or 0.0 for r in self.rows), default=0.0)
             recorded, self.rows = self.rows, []
             for row in recorded:
@@ -407,13 +484,79 @@ class Runner:
             return True
         return self.s.trials is not None and len(self.rows) >= self.s.trials
 
-    def _replay(self) -> Suggestion | None:
-        """Bring a fresh strategy to the state it had: re-ask, and tell the recorded outcomes.
+    @property
+    def _journal_path(self) -> Path:
+        return self.run_dir / JOURNAL_FILE
 
-        Works for deterministic strategies (all bundled ones are, under their seed). Returns the
-        suggestion that was being evaluated when the run stopped, if any, to evaluate it next.
+    def _journal(self, event: dict[str, Any]) -> None:
+        """Append one ask/tell event; flushed to the OS at once, so SIGKILL cannot lose it."""
+        if self._journal_fh is None:
+            self._journal_fh = open(self._journal_path, "a", encoding="utf-8")
+        self._journal_fh.write(json.dumps(event) + "\n")
+        self._journal_fh.flush()
+
+    def _journal_close(self) -> None:
+        if self._journal_fh is not None:
+            self._journal_fh.close()
+            self._journal_fh = None
+
+    def _read_journal(self) -> list[dict[str, Any]]:
+        lines = self._journal_path.read_text(encoding="utf-8").splitlines()
+        events = []
+        for i, line in enumerate(lines):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                if i == len(lines) - 1:
+                    break  # torn last line of a killed run: that event never completed
+                raise HarnessError(f"cannot resume: {str(self._journal_path)!r} line {i + 1} is corrupt; "
+                                   f"rerun with overwrite=true to start over") from None
+        return events
+
+    def _replay(self) -> list[Suggestion]:
+        """Bring a fresh strategy to the state it had, and return the trials that were running.
+
+        The journal lists every ask (with its n and the trial ids it returned) and every tell, in
+        order; replaying it calls the strategy exactly as the interrupted run did, whatever the
+        number of workers, so a deterministic strategy ends in the same state. A row is written
+        before its "tell" event, so rows without one (a kill between the two) are told last.
+        Runs without a journal are replayed sequentially (ask(1), tell), as they were made.
         """
         recorded = {r["trial_id"]: r for r in self.rows}
+        if not self._journal_path.exists():
+            return self._replay_sequential(recorded)
+        asked: dict[int, Suggestion] = {}
+        told: set[int] = set()
+        for event in self._read_journal():
+            if "ask" in event:
+                suggestions = self.strategy.ask(int(event["ask"])) if not self.strategy.finished else []
+                ids = [x.trial_id for x in suggestions]
+                if ids != list(event["ids"]):
+                    raise HarnessError(
+                        f"cannot resume {self.run_dir}: strategy {self.s.strategy!r} answered ask "
+                        f"with trials {ids}, but the run recorded {event['ids']}; it is not deterministic "
+                        f"under its seed. Rerun with overwrite=true")
+                for sug in suggestions:
+                    self._check_replayed(sug, recorded.get(sug.trial_id))
+                    asked[sug.trial_id] = sug
+            elif "tell" in event:
+                tid = int(event["tell"])
+                if tid not in recorded or tid not in asked:
+                    raise HarnessError(f"cannot resume {self.run_dir}: the journal tells trial {tid}, which "
+                                       f"{'has no row' if tid not in recorded else 'was never asked'}; "
+                                       f"rerun with overwrite=true")
+                self._tell_recorded(recorded[tid])
+                told.add(tid)
+        for tid, row in recorded.items():  # finished and saved, killed before the journal said so
+            if tid not in told:
+                if tid not in asked:
+                    raise HarnessError(f"cannot resume {self.run_dir}: trial {tid} has a row but the "
+                                       f"journal never asked for it; rerun with overwrite=true")
+                self._tell_recorded(row)
+                told.add(tid)
+        return [sug for tid, sug in asked.items() if tid not in told]
+
+    def _replay_sequential(self, recorded: dict[int, dict[str, Any]]) -> list[Suggestion]:
         told = 0
         while told < len(recorded):
             suggestions = self.strategy.ask(1)
@@ -424,30 +567,48 @@ class Runner:
             sug = suggestions[0]
             row = recorded.get(sug.trial_id)
             if row is None:
-                return sug  # not recorded: the trial that was running when the run stopped
-            if json.loads(row["params"]) != sug.params:
-                raise HarnessError(
-                    f"cannot resume {self.run_dir}: strategy {self.s.strategy!r} suggested "
-                    f"{sug.params} for trial {sug.trial_id} but the recorded trial has {row['params']}; "
-                    f"it is not deterministic under its seed. Rerun with overwrite=true")
-            value = row["objective"] if row["objective"] is not None else math.nan
-            self.strategy.tell(Observation(sug.trial_id, value, TrialStatus(row["status"]), row["budget_epochs"]))
+                return [sug]  # not recorded: the trial that was running when the run stopped
+            self._check_replayed(sug, row)
+            self._tell_recorded(row)
             told += 1
-        return None
+        return []
+
+    def _check_replayed(self, sug: Suggestion, row: Mapping[str, Any] | None) -> None:
+        if row is not None and row["params"] != sug.params:
+            raise HarnessError(
+                f"cannot resume {self.run_dir}: strategy {self.s.strategy!r} suggested "
+                f"{sug.params} for trial {sug.trial_id} but the recorded trial has {row['params']}; "
+                f"it is not deterministic under its seed. Rerun with overwrite=true")
+
+    def _tell_recorded(self, row: Mapping[str, Any]) -> None:
+        value = row["objective"] if row["objective"] is not None else math.nan
+        self.strategy.tell(Observation(row["trial_id"], value, TrialStatus(row["status"]), row["budget_epochs"]))
 
     # -- status ----------------------------------------------------------------------------
     def _elapsed(self) -> float:
         return self._elapsed_offset + (time.perf_counter() - self._t0 if self._t0 else 0.0)
 
     def _write_status(self, run_file: Path, status: str, started_at: str, *, ended: bool = False) -> None:
+        """`_run.json`: status and provenance. Each invocation (first run, resumes) is a session."""
         n_failed = sum(r["status"] == TrialStatus.FAILED.value for r in self.rows)
+        previous = getattr(self, "_previous", {}) or {}
+        sessions = list(previous.get("sessions") or [])
+        session = {"started_at": started_at, "ended_at": _now() if ended else None, "status": status,
+                   "n_trials_at_end": len(self.rows), "hostname": self._prov["hostname"],
+                   "pid": os.getpid(), "argv": list(sys.argv), "n_workers": self.s.n_workers,
+                   "worker_processes": self.s.worker_processes}
+        sessions.append(session)
         write_json_atomic(run_file, {
             "schema_version": 1, "run_id": self.s.run_id, "experiment": self.s.experiment,
-            "status": status, "stop_reason": self.stop_reason, "started_at": started_at,
+            "status": status, "stop_reason": self.stop_reason,
+            "started_at": previous.get("started_at") or started_at,
             "ended_at": _now() if ended else None, "n_trials": len(self.rows), "n_failed": n_failed,
-            "seed": self.s.seed, "strategy": self.s.strategy, "search_space": self.s.space.name,
-            "dataset": self.s.dataset["name"], "config": self.s.config,
+            "seed": self.s.seed, "seeds": _seeds(self.s.seed),
+            "strategy": self.s.strategy, "strategy_version": self.strategy.library_version(),
+            "search_space": self.s.space.name, "dataset": self.s.dataset["name"],
+            "config": self.s.config, "identity": self.s.identity(),
             "config_hash": provenance.config_hash(self.s.identity()), "provenance": self._prov,
+            "sessions": sessions,
             "best_trial_id": self.best["trial_id"] if self.best else None,
         })
 
@@ -456,6 +617,47 @@ class Runner:
         best = dict(self.best) if self.best else None
         return RunSummary(self.s.run_id, self.run_dir, status, len(self.rows), n_failed,
                           self._elapsed(), best, self.stop_reason)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM reached the runner; finished trials are saved, the status says so."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise RunInterrupted(signum)
+
+
+def _install_signal_handlers() -> Callable[[], None]:
+    """SIGINT and SIGTERM raise `RunInterrupted` in the loop; returns a function restoring the old
+    handlers. Only the main thread can set handlers (a threaded launcher gets none)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    return restore
+
+
+def _ignore_signals() -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def _seeds(seed: int) -> dict[str, Any]:
+    from harness.objective import trial_seed
+
+    return {"run": seed, "python_random": seed, "numpy_global": seed, "strategy": seed,
+            "data_split": seed,
+            "tensorflow_per_trial": "trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
+            "tensorflow_trial_0": trial_seed(seed, 0)}
 
 
 def _now() -> str:

@@ -1,0 +1,391 @@
+"""Evaluators: where a run's trials train — in the runner's own process, or in worker processes.
+
+The runner hands suggestions to an `Evaluator` and takes finished trials back one at a time; it
+never sees processes, pipes or timeouts. Two implementations:
+
+* `InProcessEvaluator` trains in the runner's process, one trial at a time. No start-up cost
+  beyond the one TensorFlow import, but a trial that segfaults or runs out of memory takes the
+  run with it, memory grows with every model TensorFlow builds, and a hung trial cannot be
+  stopped.
+* `ProcessEvaluator` keeps `n_workers` worker processes (spawn context: no TensorFlow state is
+  ever forked). Each worker loads the dataset, builds the objective and imports TensorFlow once,
+  then trains trial after trial; after `max_trials` trials it is replaced by a fresh one, which
+  bounds memory. A worker that dies (SIGKILL, segfault, OOM killer) or a trial that runs past
+  `trial_timeout` wall seconds becomes a failed result naming the cause, and a fresh worker
+  takes the slot. Workers ignore SIGINT (a Ctrl-C reaches the whole process group; the runner
+  decides what happens) and die with the runner (Linux `PR_SET_PDEATHSIG`).
+
+Per-epoch reports for pruner-style strategies cross the pipe: the worker sends
+(trial, epoch, value) and waits for the runner's stop/continue answer. Strategies that keep the
+default `report` skip the round trip.
+"""
+from __future__ import annotations
+
+import abc
+import collections
+import math
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.errors import HarnessError
+from harness.strategy import Suggestion, TrialStatus
+
+Reporter = Callable[[int, int, float], bool]  # (trial_id, epoch, value) -> stop this trial?
+ResultDict = dict[str, Any]
+
+
+class ObjectiveFactory(Protocol):
+    """A picklable recipe for the objective, so each worker can build its own."""
+
+    def build(self) -> Callable[..., Any]: ...
+
+
+@dataclass(frozen=True)
+class KerasObjectiveSpec:
+    """Builds `KerasObjective` (and loads the dataset) inside whichever process calls `build`."""
+
+    space: Any
+    dataset: dict[str, Any]
+    seed: int
+    max_epochs: int | None = None
+    checkpoint_dir: Path | None = None
+    trainer: str = "backprop"
+    trainer_options: dict[str, Any] = field(default_factory=dict)
+    verbose: int = 0
+    threads: int | None = None  # TensorFlow intra/inter-op threads; None: TensorFlow decides
+
+    def build(self, data: Any = None) -> Callable[..., Any]:
+        from harness.datasets import load_dataset
+        from harness.objective import KerasObjective
+
+        if self.threads:
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(self.threads)
+        import keras  # noqa: F401  -- TensorFlow's import is paid here, once per process
+
+        data = data if data is not None else load_dataset(self.dataset, seed=self.seed)
+        return KerasObjective(self.space, data, seed=self.seed, max_epochs=self.max_epochs,
+                              checkpoint_dir=self.checkpoint_dir, trainer=self.trainer,
+                              trainer_options=self.trainer_options, verbose=self.verbose)
+
+
+def failed_result(suggestion: Suggestion, error: str) -> ResultDict:
+    return {"status": TrialStatus.FAILED.value, "objective": math.nan, "budget_epochs": suggestion.budget,
+            "epochs_trained": 0, "history": [], "error": error}
+
+
+def evaluate_trial(objective: Callable[..., Any], suggestion: Suggestion,
+                   report: Callable[[int, float], bool] | None) -> ResultDict:
+    """Run the objective on one suggestion; a trial's own exception becomes a failed result.
+
+    `HarnessError` (a configuration problem that would fail every trial) and `KeyboardInterrupt`
+    propagate.
+    """
+    try:
+        result = objective(suggestion, report=report)
+    except (KeyboardInterrupt, HarnessError):
+        raise
+    except Exception as exc:  # the trial's own failure (OOM in TF, shape error...): record, go on
+        return failed_result(suggestion, f"{type(exc).__name__}: {exc}")
+    out = {k: getattr(result, k) for k in result.__dataclass_fields__}
+    out["status"] = result.status.value
+    return out
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A trial the evaluator is done with (trained, failed, timed out or lost with its worker)."""
+
+    suggestion: Suggestion
+    result: ResultDict
+
+
+class Evaluator(abc.ABC):
+    """Trains submitted suggestions; `next_finished` blocks until one of them is done."""
+
+    slots: int = 1
+
+    @abc.abstractmethod
+    def submit(self, suggestion: Suggestion) -> None:
+        """Start a trial; only while `running < slots`."""
+
+    @abc.abstractmethod
+    def next_finished(self) -> Finished:
+        """Block until a running trial is done and return it (one at a time, in finish order)."""
+
+    @property
+    @abc.abstractmethod
+    def running(self) -> list[Suggestion]:
+        """Submitted trials not yet returned by `next_finished`."""
+
+    def close(self) -> None:
+        """Release workers; running trials are abandoned."""
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class InProcessEvaluator(Evaluator):
+    """One trial at a time in this process; the objective is built on the first trial."""
+
+    slots = 1
+
+    def __init__(self, factory: Callable[[], Callable[..., Any]], reporter: Reporter | None = None):
+        self._factory, self._reporter = factory, reporter
+        self._objective: Callable[..., Any] | None = None
+        self._queue: collections.deque[Suggestion] = collections.deque()
+
+    def submit(self, suggestion: Suggestion) -> None:
+        if self._queue:
+            raise RuntimeError("InProcessEvaluator runs one trial at a time")
+        self._queue.append(suggestion)
+
+    @property
+    def running(self) -> list[Suggestion]:
+        return list(self._queue)
+
+    def next_finished(self) -> Finished:
+        suggestion = self._queue[0]
+        if self._objective is None:
+            self._objective = self._factory()
+        report = None
+        if self._reporter is not None:
+            reporter, tid = self._reporter, suggestion.trial_id
+            report = lambda epoch, value: reporter(tid, epoch, value)  # noqa: E731
+        try:
+            result = evaluate_trial(self._objective, suggestion, report)
+        finally:
+            self._queue.popleft()
+        return Finished(suggestion, result)
+
+
+# -- worker processes --------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when the runner dies (so SIGKILL leaves no orphans)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: orphans end when their pipe closes
+        pass
+
+
+def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner handles Ctrl-C for the whole run
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the runner died before prctl took effect
+        return
+    try:
+        objective = factory.build()
+    except HarnessError as exc:
+        conn.send(("fatal", str(exc)))
+        return
+    except BaseException as exc:  # noqa: BLE001 -- reported to the runner, which stops the run
+        conn.send(("fatal", f"a worker process could not build the objective: {type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready",))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message[0] == "stop":
+            return
+        suggestion: Suggestion = message[1]
+        tid = suggestion.trial_id
+        conn.send(("started", tid))
+        report = None
+        if reports:
+            def report(epoch: int, value: float, tid: int = tid) -> bool:
+                conn.send(("report", tid, epoch, value))
+                return bool(conn.recv())
+        try:
+            result = evaluate_trial(objective, suggestion, report)
+        except HarnessError as exc:
+            conn.send(("fatal", str(exc)))
+            return
+        conn.send(("result", tid, result))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Any
+    trials: int = 0
+    current: Suggestion | None = None
+    started_at: float | None = None  # when the worker began the current trial
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def _death_cause(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (killed: out of memory, or killed by hand)" if -exitcode == signal.SIGKILL else ""
+        return f"the worker process died from {name}{hint}"
+    return f"the worker process exited with code {exitcode}"
+
+
+class ProcessEvaluator(Evaluator):
+    """`n_workers` recycled worker processes; see the module docstring."""
+
+    def __init__(self, factory: ObjectiveFactory, *, n_workers: int = 1, max_trials: int | None = 50,
+                 trial_timeout: float | None = None, reporter: Reporter | None = None,
+                 start_method: str = "spawn"):
+        if n_workers < 1:
+            raise ValueError(f"n_workers must be >= 1, but got {n_workers}")
+        self.slots = n_workers
+        self._factory, self._reporter = factory, reporter
+        self._max_trials, self._timeout = max_trials, trial_timeout
+        self._ctx = multiprocessing.get_context(start_method)
+        self._workers: list[_Worker] = []
+        self._done: collections.deque[Finished] = collections.deque()
+        self.started = 0  # worker processes started so far (tests, benchmarks)
+        for _ in range(n_workers):  # start them all now: their TensorFlow imports overlap
+            self._workers.append(self._spawn())
+
+    # -- evaluator -------------------------------------------------------------------------
+    @property
+    def running(self) -> list[Suggestion]:
+        return [w.current for w in self._workers if w.current is not None] + [f.suggestion for f in self._done]
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers]
+
+    def submit(self, suggestion: Suggestion) -> None:
+        idle = [w for w in self._workers if w.current is None]
+        if not idle:
+            if len(self._workers) >= self.slots:
+                raise RuntimeError(f"all {self.slots} workers are busy")
+            self._workers.append(self._spawn())
+            idle = self._workers[-1:]
+        worker = idle[0]
+        worker.current, worker.started_at = suggestion, None
+        try:
+            worker.conn.send(("trial", suggestion))
+        except (BrokenPipeError, OSError):
+            pass  # the worker is dead; next_finished sees its sentinel and reports the cause
+
+    def next_finished(self) -> Finished:
+        while not self._done:
+            busy = [w for w in self._workers if w.current is not None]
+            if not busy:
+                raise RuntimeError("next_finished() with no trial running")
+            waitables = [w.conn for w in busy] + [w.process.sentinel for w in busy]
+            for ready in wait_for(waitables, self._wait_seconds(busy)):
+                worker = next((w for w in busy if ready in (w.conn, w.process.sentinel)), None)
+                # A worker already replaced in this round (conn and sentinel both fired) is skipped.
+                if worker is not None and worker.current is not None and worker in self._workers:
+                    self._service(worker)
+            self._enforce_timeout()
+        return self._done.popleft()
+
+    def close(self) -> None:
+        for w in self._workers:
+            if w.current is None and w.process.is_alive():
+                try:
+                    w.conn.send(("stop",))
+                except (BrokenPipeError, OSError):
+                    pass
+        deadline = time.monotonic() + 2
+        for w in self._workers:
+            if w.current is None:
+                w.process.join(max(0.0, deadline - time.monotonic()))
+            w.kill()  # busy workers' trials are abandoned
+        self._workers = []
+
+    # -- internals ----------------------------------------------------------------------------
+    def _spawn(self) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        reports = self._reporter is not None
+        process = self._ctx.Process(target=_worker_main, args=(child, self._factory, reports, os.getpid()),
+                                    name=f"harness-worker-{self.started}", daemon=False)
+        process.start()
+        child.close()
+        self.started += 1
+        return _Worker(process, parent)
+
+    def _wait_seconds(self, busy: list[_Worker]) -> float | None:
+        if self._timeout is None:
+            return None
+        now = time.monotonic()
+        waits = [w.started_at + self._timeout - now for w in busy if w.started_at is not None]
+        # Unstarted workers are still importing TensorFlow; look again soon.
+        return max(0.0, min(waits)) if waits else 1.0
+
+    def _service(self, worker: _Worker) -> None:
+        """Handle what one worker has to say, or its death."""
+        try:
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                kind = message[0]
+                if kind == "started":
+                    worker.started_at = time.monotonic()
+                elif kind == "report":
+                    _, tid, epoch, value = message
+                    stop = self._reporter(tid, epoch, value) if self._reporter else False
+                    worker.conn.send(bool(stop))
+                elif kind == "result":
+                    self._finish(worker, message[2])
+                    return
+                elif kind == "fatal":
+                    self.close()
+                    raise HarnessError(message[1])
+            if worker.process.is_alive():
+                return
+        except (EOFError, OSError):
+            pass
+        worker.process.join(5)
+        self._replace(worker, failed_result(worker.current, _death_cause(worker.process.exitcode)))
+
+    def _finish(self, worker: _Worker, result: ResultDict) -> None:
+        self._done.append(Finished(worker.current, result))
+        worker.current, worker.started_at = None, None
+        worker.trials += 1
+        if self._max_trials is not None and worker.trials >= self._max_trials:
+            try:
+                worker.conn.send(("stop",))
+            except (BrokenPipeError, OSError):
+                pass
+            worker.process.join(5)
+            self._replace(worker, None)
+
+    def _replace(self, worker: _Worker, result: ResultDict | None) -> None:
+        if result is not None:
+            self._done.append(Finished(worker.current, result))
+        worker.current = None
+        worker.kill()
+        self._workers[self._workers.index(worker)] = self._spawn()
+
+    def _enforce_timeout(self) -> None:
+        if self._timeout is None:
+            return
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.current is not None and worker.started_at is not None \
+                    and now - worker.started_at > self._timeout:
+                self._replace(worker, failed_result(
+                    worker.current, f"timed out: still running after trial_timeout={self._timeout:g} s; "
+                                    f"the worker process was killed"))

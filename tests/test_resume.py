@@ -1,0 +1,179 @@
+"""Resume: interrupted runs continue where they stopped, with parallel workers too.
+
+These use a toy objective in real worker processes (no TensorFlow) whose trials take different
+times, so with two workers trials finish out of order; the Keras end-to-end kill-and-rerun test
+is in test_resume_kill.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from harness.errors import HarnessError
+from harness.objective import TrialResult
+from harness.results import RUN_FILE, TRIALS_FILE, read_results
+from harness.runner import JOURNAL_FILE, Runner, RunInterrupted, settings_from_config
+from harness.strategy import Suggestion, TrialStatus
+
+
+def config(tmp_path, *overrides: str) -> dict:
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["search_space=homl_mlp", "progress=false", *overrides])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["results_dir"] = str(tmp_path / "results")
+    return plain
+
+
+def settings(tmp_path, *overrides: str):
+    return settings_from_config(config(tmp_path, *overrides))
+
+
+@dataclass(frozen=True)
+class ToyObjective:
+    """Value from the params; trial time varies with the trial id so finishing is out of order.
+
+    `interrupt_at`: that trial sends SIGTERM to the runner (the worker's parent) and hangs, as a
+    user pressing Ctrl-C or a cluster scheduler stopping the job would."""
+
+    interrupt_at: int | None = None
+
+    def build(self) -> ToyObjective:
+        return self
+
+    def __call__(self, suggestion: Suggestion, report=None) -> TrialResult:
+        if suggestion.trial_id == self.interrupt_at:
+            os.kill(os.getppid(), signal.SIGTERM)
+            time.sleep(600)
+        time.sleep(0.05 * (suggestion.trial_id % 3))
+        p = suggestion.params
+        value = p["n_neurons"] / 256 - abs(p["n_hidden"] - 3) / 10
+        return TrialResult(TrialStatus.OK, value, val_accuracy=value, test_accuracy=value,
+                           budget_epochs=1, epochs_trained=1)
+
+
+def rows(s):
+    return read_results(s.run_dir).sort_values("trial_id")
+
+
+def test_interrupted_parallel_run_resumes_to_the_full_set_and_replays_the_strategy(tmp_path):
+    over = ("strategy=tpe", "+strategy.params.n_startup_trials=3", "n_workers=2", "budget.trials=9")
+    s = settings(tmp_path, *over)
+    with pytest.raises(RunInterrupted) as err:
+        Runner(s, objective=ToyObjective(interrupt_at=5)).run()
+    assert err.value.signal_name == "SIGTERM"
+    status = json.loads((s.run_dir / RUN_FILE).read_text())
+    assert status["status"] == "interrupted" and "SIGTERM" in status["stop_reason"]
+    first = rows(s)
+    assert 3 <= len(first) < 9 and 5 not in set(first.trial_id)
+
+    resumed = Runner(s, objective=ToyObjective())
+    summary = resumed.run()
+    assert summary.status == "finished"
+    df = rows(s)
+    assert sorted(df.trial_id) == list(range(9))  # every trial once: none lost, none duplicated
+    # Rows recorded before the interruption are kept as they were.
+    assert df.set_index("trial_id").loc[list(first.trial_id), "params"].tolist() == first.params.tolist()
+    status = json.loads((s.run_dir / RUN_FILE).read_text())
+    assert [x["status"] for x in status["sessions"]] == ["interrupted", "finished"]
+
+    # A fresh strategy replayed from the journal is in the state the live one ended in.
+    replayed = Runner(s, objective=ToyObjective())
+    replayed._load_previous(s.run_dir / RUN_FILE)
+    assert replayed._replay() == []
+    assert replayed.strategy.ask(2) == resumed.strategy.ask(2)
+
+
+def test_journal_records_batch_asks_and_out_of_order_tells(tmp_path):
+    s = settings(tmp_path, "n_workers=2", "budget.trials=6")
+    Runner(s, objective=ToyObjective()).run()
+    events = [json.loads(line) for line in (s.run_dir / JOURNAL_FILE).read_text().splitlines()]
+    assert events[0] == {"ask": 2, "ids": [0, 1]}
+    asked = [i for e in events if "ask" in e for i in e["ids"]]
+    told = [e["tell"] for e in events if "tell" in e]
+    assert sorted(asked) == sorted(told) == list(range(6))
+    assert told == list(rows(s).sort_values("elapsed_seconds").trial_id)
+
+
+def test_a_finished_run_is_skipped_and_more_budget_extends_it(tmp_path):
+    s = settings(tmp_path, "budget.trials=3")
+    Runner(s, objective=ToyObjective()).run()
+    mtime = (s.run_dir / TRIALS_FILE).stat().st_mtime_ns
+    again = Runner(s, objective=ToyObjective()).run()
+    assert again.n_trials == 3 and (s.run_dir / TRIALS_FILE).stat().st_mtime_ns == mtime
+    more = settings(tmp_path, "budget.trials=5")
+    assert more.run_dir == s.run_dir  # budgets are not part of the run identity
+    assert Runner(more, objective=ToyObjective()).run().n_trials == 5
+    assert sorted(rows(s).trial_id) == list(range(5))
+    fresh = settings(tmp_path, "budget.trials=2", "overwrite=true")
+    assert Runner(fresh, objective=ToyObjective()).run().n_trials == 2
+
+
+def test_a_torn_last_journal_line_is_ignored(tmp_path):
+    s = settings(tmp_path, "budget.trials=4")
+    with pytest.raises(RunInterrupted):
+        Runner(s, objective=ToyObjective(interrupt_at=2)).run()
+    with open(s.run_dir / JOURNAL_FILE, "a") as fh:
+        fh.write('{"ask": 1, "id')  # SIGKILL in the middle of a write
+    Runner(s, objective=ToyObjective()).run()
+    assert sorted(rows(s).trial_id) == [0, 1, 2, 3]
+
+
+def test_runs_without_a_journal_replay_sequentially(tmp_path):
+    s = settings(tmp_path, "budget.trials=3")
+    Runner(s, objective=ToyObjective()).run()
+    (s.run_dir / JOURNAL_FILE).unlink()  # a run recorded before the journal existed
+    more = settings(tmp_path, "budget.trials=5")
+    Runner(more, objective=ToyObjective()).run()
+    assert sorted(rows(s).trial_id) == list(range(5))
+
+
+def test_a_corrupt_trials_file_stops_resume_with_its_name(tmp_path):
+    s = settings(tmp_path, "budget.trials=2")
+    Runner(s, objective=ToyObjective()).run()
+    (s.run_dir / TRIALS_FILE).write_bytes(b"PAR1 this is not parquet")
+    more = settings(tmp_path, "budget.trials=3")
+    with pytest.raises(HarnessError, match="cannot resume.*trials.parquet.*overwrite=true"):
+        Runner(more, objective=ToyObjective()).run()
+
+
+def test_a_corrupt_or_foreign_file_in_a_results_folder_is_named_and_skipped(tmp_path):
+    s = settings(tmp_path, "budget.trials=2")
+    Runner(s, objective=ToyObjective()).run()
+    exp = s.run_dir.parent
+    (exp / "broken").mkdir()
+    (exp / "broken" / TRIALS_FILE).write_bytes(b"garbage")
+    import pandas as pd
+
+    pd.DataFrame({"a": [1]}).to_parquet(exp / "foreign.parquet")
+    with pytest.warns(UserWarning) as caught:
+        df = read_results(exp)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "broken" in messages and "foreign.parquet" in messages and "not a harness trials file" in messages
+    assert len(df) == 2
+
+
+def test_in_process_mode_gives_the_same_trials(tmp_path):
+    a = settings(tmp_path, "budget.trials=3", "worker.processes=false", "experiment=a")
+    b = settings(tmp_path, "budget.trials=3", "experiment=b")
+    Runner(a, objective=ToyObjective()).run()
+    Runner(b, objective=ToyObjective()).run()
+    assert rows(a).params.tolist() == rows(b).params.tolist()
+    assert rows(a).objective.tolist() == rows(b).objective.tolist()
+
+
+def test_worker_settings_are_validated(tmp_path):
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="n_workers must be an integer >= 1"):
+        settings(tmp_path, "n_workers=0")
+    with pytest.raises(ConfigError, match="need worker processes"):
+        settings(tmp_path, "n_workers=2", "worker.processes=false")
+    with pytest.raises(ConfigError, match="worker.trial_timeout"):
+        settings(tmp_path, "worker.trial_timeout=-1")
