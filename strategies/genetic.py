@@ -96,6 +96,8 @@ class Genetic(Strategy):
 
     name = "genetic"
     capabilities = Capabilities(conditional=True, multi_fidelity=False, batch=True)
+    # A small GA that breeds and finishes within the conformance suite's trials.
+    conformance_options = {"population_size": 4, "generations": 3}
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
                  population_size: int = 10, generations: int = 10, cxpb: float = 0.6,

@@ -1,0 +1,472 @@
+"""The strategy conformance suite: checks every strategy plugin must pass, on a toy objective.
+
+Shipped inside the package (like `optuna.testing` or scikit-learn's `parametrize_with_checks`)
+so that an out-of-tree plugin runs exactly the checks the bundled strategies run, with one
+import. In a test file collected by pytest::
+
+    from harness.testing import *                # every installed strategy
+
+or, for chosen strategies only (e.g. in a plugin's own package)::
+
+    from harness.testing import conformance_tests
+
+    test_sobol_conformance = conformance_tests("sobol")
+
+Each check is one pytest test, id `<strategy>-<check>[-<space>]`; run one with e.g.
+`pytest -k "tpe-pickle_roundtrip"`. The toy objective is a cheap function of the params (and of
+the budget), so a check takes milliseconds plus whatever the wrapped library costs per ask.
+
+A plugin class may set, all optional:
+
+- `known_failures = {"<check>": "<reason>"}`: those checks run as strict xfail (a check that
+  starts passing fails the suite, so the list stays honest);
+- `conformance_options = {...}`: constructor options used by the suite (e.g. fewer random
+  start-up trials, so that a model-based strategy reaches its model within the suite's trials);
+- `conformance_trials = N`: suggestions per run (default 12), for libraries whose ask is slow.
+
+Checks (`CHECKS`): contract_attributes, params_in_space (toy and every shipped space),
+deterministic_under_seed, other_seed_differs, survives_failed_and_nan, pickle_roundtrip,
+ask_returns_at_most_n, wait_and_finished, budgets_within_fidelity, report_hook,
+conditional_support_declared, import_is_light.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import pickle
+import random
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from harness.errors import NotSupportedError
+from harness.registry import available_strategies, load_strategy_class
+from harness.space import SearchSpace, available_spaces, load_space
+from harness.strategy import Capabilities, Observation, Strategy, Suggestion, TrialStatus
+
+__all__ = ["test_conformance"]
+
+DEFAULT_TRIALS = 12
+
+# A space with every parameter kind, a fidelity, and a chain of conditions (nesterov depends on
+# opt, dampening on nesterov), so that adapters meet each case.
+TOY_SPACE = {
+    "name": "toy",
+    "fidelity": {"min": 1, "max": 9},
+    "params": {
+        "n_layers": {"type": "int", "low": 1, "high": 3},
+        "width_0": {"type": "int", "low": 16, "high": 128, "step": 16},
+        "width_1": {"type": "int", "low": 16, "high": 128, "step": 16,
+                    "condition": {"parent": "n_layers", "in": [2, 3]}},
+        "heads": {"type": "int", "low": 1, "high": 64, "log": True},
+        "lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True},
+        "momentum": {"type": "float", "low": 0.0, "high": 0.99},
+        "opt": {"type": "categorical", "choices": ["sgd", "adam", "rmsprop"]},
+        "nesterov": {"type": "bool", "condition": {"parent": "opt", "in": ["sgd"]}},
+        "dampening": {"type": "float", "low": 0.0, "high": 0.5,
+                      "condition": {"parent": "nesterov", "in": [False]}},
+        "bn": {"type": "bool"},
+    },
+}
+
+
+def toy_space(conditional: bool = True) -> SearchSpace:
+    """The toy space; without its conditional parameters when `conditional` is False."""
+    cfg = {**TOY_SPACE, "params": dict(TOY_SPACE["params"])}
+    if not conditional:
+        cfg["name"] = "toy_flat"
+        cfg["params"] = {k: v for k, v in cfg["params"].items() if "condition" not in v}
+    return SearchSpace.from_config(cfg)
+
+
+def toy_value(space: SearchSpace, params: dict[str, Any], budget: int | None = None) -> float:
+    """A smooth, deterministic score in (-n, 0]: every parameter wants to sit at 30 % of its
+    range; more budget brings the score closer to it (as more epochs would)."""
+    score = 0.0
+    for p in space.params:
+        if p.name not in params:
+            continue
+        v = params[p.name]
+        if p.type in ("int", "float"):
+            if p.log:
+                x = (math.log(v) - math.log(p.low)) / (math.log(p.high) - math.log(p.low))
+            else:
+                x = (v - p.low) / (p.high - p.low)
+        elif p.type == "categorical":
+            x = list(p.choices).index(v) / max(1, len(p.choices) - 1)
+        else:
+            x = float(v)
+        score -= (x - 0.3) ** 2
+    if budget is not None and space.fidelity is not None:
+        score -= 0.5 * (1.0 - budget / space.fidelity.max)
+    return score
+
+
+# -- driving a strategy like a runner --------------------------------------------------------
+Record = tuple[int, tuple[tuple[str, Any], ...], int | None, int | None]
+
+
+def _record(s: Suggestion) -> Record:
+    return (s.trial_id, tuple(sorted(s.params.items())), s.budget, s.resume_from)
+
+
+def _status_for(trial_id: int, failures: bool) -> tuple[TrialStatus, float | None]:
+    """With `failures`, a rotation of every awkward outcome; otherwise all ok (value None)."""
+    if not failures:
+        return TrialStatus.OK, None
+    k = trial_id % 6
+    if k == 1:
+        return TrialStatus.FAILED, math.nan
+    if k == 3:
+        return TrialStatus.OK, math.nan
+    if k == 4:
+        return TrialStatus.PRUNED, -0.5
+    if k == 5 and trial_id % 12 == 5:
+        return TrialStatus.OK, -math.inf
+    return TrialStatus.OK, None
+
+
+def drive(strategy: Strategy, *, trials: int, workers: int = 1, failures: bool = False,
+          pickle_after: int | None = None, on_suggestion: Callable[[Strategy, Suggestion], None]
+          | None = None, max_steps: int = 10_000) -> tuple[list[Record], Strategy]:
+    """Run `strategy` like a runner with `workers` parallel slots until it has handed out
+    `trials` suggestions or is finished; results are told oldest first.
+
+    Raises AssertionError on a deadlock: an empty ask with nothing pending while not finished.
+    Returns the trajectory and the (possibly unpickled) strategy.
+    """
+    space = strategy.space
+    trajectory: list[Record] = []
+    outstanding: list[Suggestion] = []
+    told = 0
+    for _ in range(max_steps):
+        if strategy.finished or len(trajectory) >= trials:
+            break
+        if len(outstanding) < workers:
+            want = min(workers - len(outstanding), trials - len(trajectory))
+            got = strategy.ask(want)
+            assert len(got) <= want, f"ask({want}) returned {len(got)} suggestions"
+            for s in got:
+                if on_suggestion is not None:
+                    on_suggestion(strategy, s)
+                trajectory.append(_record(s))
+            outstanding.extend(got)
+            if got and len(outstanding) < workers:
+                continue
+            if not got and not outstanding:
+                assert strategy.finished, (
+                    f"{strategy.name}: ask() returned [] with no trial pending and finished is "
+                    f"False: a runner would wait forever (return [] only while results are due, "
+                    f"and make `finished` True when there is nothing more to suggest)")
+                break
+        s = outstanding.pop(0)
+        status, value = _status_for(s.trial_id, failures)
+        if value is None:
+            value = toy_value(space, s.params, s.budget)
+        strategy.tell(Observation(s.trial_id, value, status, budget_used=s.budget))
+        told += 1
+        if pickle_after is not None and told == pickle_after:
+            strategy = pickle.loads(pickle.dumps(strategy))
+    else:  # pragma: no cover - a strategy that never stops nor suggests
+        raise AssertionError(f"{strategy.name}: no progress after {max_steps} steps")
+    return trajectory, strategy
+
+
+def make(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Strategy:
+    """Build strategy `name` with its `conformance_options` (and `options` on top)."""
+    cls = load_strategy_class(name)
+    return cls(space, seed=seed, **{**getattr(cls, "conformance_options", {}), **options})
+
+
+def _trials(name: str) -> int:
+    return int(getattr(load_strategy_class(name), "conformance_trials", DEFAULT_TRIALS))
+
+
+def _space_for(name: str) -> SearchSpace:
+    return toy_space(conditional=load_strategy_class(name).capabilities.conditional)
+
+
+def _searched(strategy: Strategy) -> SearchSpace:
+    """The space suggestions are checked against (multi-fidelity drops the budget param)."""
+    if strategy.capabilities.multi_fidelity:
+        return strategy.space.without_fidelity_param()
+    return strategy.space
+
+
+def _check_suggestion(strategy: Strategy, s: Suggestion, issued: set[int],
+                      finished_budgets: dict[int, int | None] | None = None) -> None:
+    assert type(s.trial_id) is int, f"trial_id must be an int, got {s.trial_id!r}"
+    assert s.trial_id not in issued, f"trial id {s.trial_id} handed out twice"
+    issued.add(s.trial_id)
+    assert isinstance(s.params, dict) and all(type(k) is str for k in s.params)
+    assert not any(k.startswith("tuner/") for k in s.params), f"bookkeeping leaked: {s.params}"
+    _searched(strategy).check(s.params)  # active params only, in bounds, native types
+    fid = strategy.space.fidelity
+    if not strategy.capabilities.multi_fidelity:
+        assert s.budget is None and s.resume_from is None, (
+            f"{strategy.name} is not multi_fidelity but set budget={s.budget}, "
+            f"resume_from={s.resume_from}; declare Capabilities(multi_fidelity=True)")
+        return
+    assert fid is not None
+    assert type(s.budget) is int and fid.min <= s.budget <= fid.max, (
+        f"budget {s.budget!r} outside the space's fidelity [{fid.min}, {fid.max}]")
+    if s.resume_from is not None:
+        assert type(s.resume_from) is int and s.resume_from in issued - {s.trial_id}
+        if finished_budgets is not None:
+            assert s.resume_from in finished_budgets, (
+                f"trial {s.trial_id} resumes from {s.resume_from}, which is not finished yet")
+            parent_budget = finished_budgets[s.resume_from]
+            assert parent_budget is None or parent_budget <= s.budget, (
+                f"trial {s.trial_id} (budget {s.budget}) resumes from a parent trained "
+                f"{parent_budget} epochs")
+
+
+# -- the checks ------------------------------------------------------------------------------
+CheckFn = Callable[..., None]
+CHECKS: dict[str, tuple[CheckFn, tuple[str, ...]]] = {}
+
+
+def _check(*spaces: str) -> Callable[[CheckFn], CheckFn]:
+    def register(fn: CheckFn) -> CheckFn:
+        CHECKS[fn.__name__.removeprefix("check_")] = (fn, spaces)
+        return fn
+    return register
+
+
+@_check()
+def check_contract_attributes(name: str) -> None:
+    """`name` matches the entry point; capabilities, version and known_failures are well-formed."""
+    cls = load_strategy_class(name)
+    assert cls.name == name
+    assert isinstance(cls.capabilities, Capabilities)
+    assert isinstance(cls.library_version(), str)
+    unknown = set(cls.known_failures) - set(CHECKS)
+    assert not unknown, f"known_failures names unknown checks {sorted(unknown)}; checks: {sorted(CHECKS)}"
+    with pytest.raises(ValueError):
+        make(name, _space_for(name)).ask(0)
+
+
+@_check("toy", *available_spaces())
+def check_params_in_space(name: str, space_name: str) -> None:
+    """Suggestions hold exactly the active params, in bounds, as native Python values; budgets
+    (multi-fidelity only) are ints within the space's fidelity."""
+    space = toy_space() if space_name == "toy" else load_space(space_name)
+    cls = load_strategy_class(name)
+    if space.is_conditional and not cls.capabilities.conditional:
+        pytest.skip(f"{name} declares conditional=False (see conditional_support_declared)")
+    issued: set[int] = set()
+    trials = min(_trials(name), 8) if space_name != "toy" else _trials(name)
+    drive(make(name, space, seed=1), trials=trials, workers=2,
+          on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+    assert issued, f"{name} suggested nothing on {space_name}"
+
+
+@functools.lru_cache(maxsize=None)
+def reference_trajectory(name: str, seed: int = 7) -> tuple[Record, ...]:
+    """The trajectory of `name` on the toy space (2 workers), shared by the checks that compare
+    against it so that slow libraries run it once per session."""
+    traj, _ = drive(make(name, _space_for(name), seed=seed), trials=_trials(name), workers=2)
+    return tuple(traj)
+
+
+@_check()
+def check_deterministic_under_seed(name: str) -> None:
+    """Same seed, same observations -> same trajectory, whatever the global RNGs hold."""
+    import numpy as np
+
+    a = reference_trajectory(name)
+    random.seed(12345), np.random.seed(12345)
+    b, _ = drive(make(name, _space_for(name), seed=7), trials=_trials(name), workers=2)
+    assert list(a) == b, f"{name}: same seed gave different trajectories:\n{a}\n{b}"
+
+
+@_check()
+def check_other_seed_differs(name: str) -> None:
+    """Another seed -> another trajectory."""
+    a, b = reference_trajectory(name, 7), reference_trajectory(name, 8)
+    assert [r[1:] for r in a] != [r[1:] for r in b], f"{name}: seeds 7 and 8 gave the same trajectory"
+
+
+@_check()
+def check_survives_failed_and_nan(name: str) -> None:
+    """Failed, pruned, NaN and -inf results are accepted and the strategy keeps suggesting."""
+    space, n = _space_for(name), _trials(name)
+    issued: set[int] = set()
+    traj, strategy = drive(make(name, space, seed=3), trials=n, workers=2, failures=True,
+                           on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+    assert len(traj) >= n or strategy.finished
+    if not strategy.finished:
+        more = strategy.ask(1)
+        assert more or strategy.pending, f"{name} stopped suggesting after failed trials"
+
+
+@_check()
+def check_pickle_roundtrip(name: str) -> None:
+    """Pickling mid-run (with trials pending) and continuing gives the same suggestions."""
+    n = _trials(name)
+    b, _ = drive(make(name, _space_for(name), seed=7), trials=n, workers=2,
+                 pickle_after=max(2, n // 2))
+    a = reference_trajectory(name)
+    assert list(a) == b, f"{name}: trajectory changed across a pickle round-trip:\n{a}\n{b}"
+
+
+@_check()
+def check_ask_returns_at_most_n(name: str) -> None:
+    """ask(n) returns at most n new, distinct suggestions; a batch strategy can return several."""
+    space = _space_for(name)
+    strategy = make(name, space, seed=2)
+    issued: set[int] = set()
+    budget = _trials(name)
+    for n in (1, 3, 2, 4):
+        got = strategy.ask(n)
+        assert len(got) <= n, f"ask({n}) returned {len(got)}"
+        for s in got:
+            _check_suggestion(strategy, s, issued)
+        budget -= len(got)
+        if budget <= 0:
+            break
+    if strategy.capabilities.batch:
+        assert len(issued) > 1, f"{name} declares batch=True but never returned more than one"
+    strategy.tell([Observation(t, toy_value(space, strategy._pending[t].params))
+                   for t in strategy.pending])
+    assert strategy.pending == []
+
+
+@_check()
+def check_wait_and_finished(name: str) -> None:
+    """[] means "wait" only while trials are pending; `finished` comes true at max_trials and
+    then stays true; no deadlock under parallel asks."""
+    space, n = _space_for(name), min(_trials(name), 10)
+    strategy = make(name, space, seed=4, max_trials=n)
+    traj, strategy = drive(strategy, trials=10 * n, workers=3)
+    assert strategy.finished, f"{name} not finished after max_trials={n} told"
+    assert len(traj) <= n
+    assert strategy.finished  # a property, not a one-shot event
+
+
+@_check()
+def check_budgets_within_fidelity(name: str) -> None:
+    """Multi-fidelity: budgets within [fidelity.min, fidelity.max]; a resumed trial continues a
+    finished parent trained no longer than itself. Others: no budget, no resume_from."""
+    space = _space_for(name)
+    strategy = make(name, space, seed=6)
+    issued: set[int] = set()
+    finished_budgets: dict[int, int | None] = {}
+    outstanding: list[Suggestion] = []
+    steps = _trials(name) * (3 if strategy.capabilities.multi_fidelity else 1)
+    for _ in range(steps):
+        if strategy.finished:
+            break
+        got = strategy.ask(2) if len(outstanding) < 2 else []
+        for s in got:
+            _check_suggestion(strategy, s, issued, finished_budgets)
+        outstanding.extend(got)
+        if not outstanding:
+            assert strategy.finished
+            break
+        s = outstanding.pop(0)
+        strategy.tell(Observation(s.trial_id, toy_value(space, s.params, s.budget),
+                                  budget_used=s.budget))
+        finished_budgets[s.trial_id] = s.budget
+
+
+@_check()
+def check_report_hook(name: str) -> None:
+    """report() answers a bool for a pending trial, and the trial can then be told."""
+    space = _space_for(name)
+    strategy = make(name, space, seed=0)
+    got = strategy.ask(1)
+    if not got:
+        pytest.skip(f"{name} suggested nothing at its first ask")
+    s = got[0]
+    for epoch in range(1, 4):
+        answer = strategy.report(s.trial_id, epoch, toy_value(space, s.params))
+        assert type(answer) is bool, f"report() must return a bool, got {answer!r}"
+    strategy.tell(Observation(s.trial_id, toy_value(space, s.params), budget_used=s.budget))
+
+
+@_check()
+def check_conditional_support_declared(name: str) -> None:
+    """A strategy declaring conditional=False refuses a conditional space with NotSupportedError
+    (at construction or first ask) instead of crashing or silently ignoring conditions."""
+    cls = load_strategy_class(name)
+    if cls.capabilities.conditional:
+        issued: set[int] = set()
+        drive(make(name, toy_space(), seed=1), trials=4,
+              on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+        return
+    with pytest.raises(NotSupportedError, match="condition"):
+        make(name, toy_space(), seed=1).ask(1)
+
+
+@_check()
+def check_import_is_light(name: str) -> None:
+    """Importing the strategy (and building it) does not import TensorFlow or Keras."""
+    info = available_strategies()[name]
+    module = info.target.split(":")[0]
+    code = textwrap.dedent(f"""
+        import sys
+        import {module}
+        from harness.registry import load_strategy_class
+        from harness.space import SearchSpace
+        cls = load_strategy_class({name!r})
+        cfg = {TOY_SPACE!r}
+        if not cls.capabilities.conditional:
+            cfg["params"] = {{k: v for k, v in cfg["params"].items() if "condition" not in v}}
+        cls(SearchSpace.from_config(cfg), seed=0)
+        heavy = sorted(m for m in ("tensorflow", "keras", "keras_tuner") if m in sys.modules)
+        assert not heavy, f"importing {module} imported {{heavy}}"
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# -- parametrization -------------------------------------------------------------------------
+def conformance_cases(names: Iterable[str] | None = None) -> list[Any]:
+    """One `pytest.param(strategy, check, space)` per check, strategy and (for per-space checks)
+    space; checks in a strategy's `known_failures` are marked strict xfail with its reason."""
+    installed = available_strategies()
+    names = sorted(installed) if names is None else list(names)
+    cases = []
+    for name in names:
+        if name not in installed:
+            raise ValueError(f"strategy {name!r} is not installed; installed: {sorted(installed)}")
+        known = load_strategy_class(name).known_failures
+        for check, (_, spaces) in CHECKS.items():
+            marks = ([pytest.mark.xfail(strict=True, reason=known[check])]
+                     if check in known else [])
+            for space in spaces or (None,):
+                case_id = "-".join(x for x in (name, check, space) if x)
+                cases.append(pytest.param(name, check, space, id=case_id, marks=marks))
+    return cases
+
+
+def run_check(name: str, check: str, space: str | None = None) -> None:
+    """Run one conformance check on strategy `name` (raises AssertionError on failure)."""
+    fn, _ = CHECKS[check]
+    fn(name, space) if space is not None else fn(name)
+
+
+def conformance_tests(*names: str) -> Callable[..., None]:
+    """A pytest test function running every check on `names` (default: every installed
+    strategy). Assign it to a `test_*` name in a test module."""
+
+    @pytest.mark.parametrize(("strategy", "check", "space"),
+                             conformance_cases(names or None))
+    def test(strategy: str, check: str, space: str | None) -> None:
+        run_check(strategy, check, space)
+
+    return test
+
+
+def __getattr__(attr: str) -> Any:
+    # `test_conformance` is built on first access (e.g. by `from harness.testing import *`), so
+    # importing this module for its helpers does not import every installed strategy.
+    if attr == "test_conformance":
+        globals()[attr] = conformance_tests()
+        return globals()[attr]
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
