@@ -1,0 +1,1 @@
+"""An example out-of-tree strategy plugin for the AutoML harness."""

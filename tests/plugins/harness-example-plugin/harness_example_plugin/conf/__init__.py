@@ -1,0 +1,1 @@
+"""Hydra configs shipped by the plugin (declared in the `harness.configs` entry-point group)."""
