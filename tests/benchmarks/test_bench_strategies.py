@@ -1,0 +1,144 @@
+"""Strategy benchmarks (pytest-benchmark; skipped by default, run with
+`pytest tests/benchmarks/test_bench_strategies.py --benchmark-only -s`).
+
+- per-trial ask+tell overhead of each installed strategy on the toy objective (100 trials);
+- the harness driving `tpe` vs a hand-written Optuna ask/tell loop on the same Keras objective
+  (wall-time ratio, goal <= 1.03);
+- Hyperband's epochs to reach random search's final best validation accuracy on digits + mlp
+  (goal <= 40 % of random search's epochs).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from harness.registry import available_strategies, make_strategy
+from harness.space import load_space
+from harness.strategy import Observation, Suggestion
+from harness.testing import toy_value
+
+TRIALS = {"bayesian": 30}  # GP asks cost seconds each; 30 trials = 12 random + 18 GP asks
+
+
+def ask_tell_loop(name: str, trials: int, seed: int = 0) -> list[float]:
+    space = load_space("homl_mlp")
+    strategy = make_strategy(name, space, seed=seed)
+    ask_seconds = []
+    done = 0
+    while done < trials and not strategy.finished:
+        t0 = time.perf_counter()
+        got = strategy.ask(1)
+        ask_seconds.append(time.perf_counter() - t0)
+        if not got:
+            break
+        (s,) = got
+        strategy.tell(Observation(s.trial_id, toy_value(space, s.params, s.budget), budget_used=s.budget))
+        done += 1
+    return ask_seconds
+
+
+@pytest.mark.parametrize("name", sorted(available_strategies()))
+def test_ask_tell_overhead(benchmark, name):
+    trials = TRIALS.get(name, 100)
+    ask_tell_loop(name, 3)  # import the wrapped library (keras_tuner imports TensorFlow) first
+    asks = benchmark.pedantic(ask_tell_loop, args=(name, trials), rounds=3 if trials >= 100 else 1,
+                              iterations=1)
+    per_trial_ms = 1000 * benchmark.stats.stats.mean / len(asks)
+    benchmark.extra_info.update(trials=len(asks), per_trial_ms=per_trial_ms,
+                                max_ask_ms=1000 * max(asks), last_ask_ms=1000 * asks[-1])
+    print(f"\n{name}: {len(asks)} trials, {per_trial_ms:.3f} ms per ask+tell, "
+          f"slowest ask {1000 * max(asks):.1f} ms, last ask {1000 * asks[-1]:.1f} ms")
+
+
+# -- Keras benchmarks (need the runner and objective) ----------------------------------------
+def _settings(strategy: str, trials: int, seed: int, results_dir, max_epochs: int | None = None,
+              space: str = "mlp", params: dict | None = None):
+    from harness.runner import settings_from_config
+
+    cfg = {"strategy": {"name": strategy, "params": params or {}},
+           "search_space": {"name": space}, "dataset": {"name": "digits", "split": {"val": 0.2, "test": 0.2}},
+           "seed": seed, "budget": {"trials": trials, "seconds": None, "max_epochs": max_epochs},
+           "results_dir": str(results_dir), "progress": False, "worker": {"processes": False},
+           "overwrite": True}
+    s = settings_from_config(cfg)
+    from dataclasses import replace
+
+    return replace(s, space=load_space(space))
+
+
+def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
+    import optuna
+
+    from harness.runner import Runner
+    from harness.workers import KerasObjectiveSpec
+    from strategies.tpe import suggest_params
+
+    trials, seed, max_epochs = 12, 0, 3
+    space = load_space("mlp")
+    objective = KerasObjectiveSpec(space, {"name": "digits", "split": {"val": 0.2, "test": 0.2}},
+                                   seed=seed, max_epochs=max_epochs).build()
+    objective(Suggestion(999, {"layer_num": 2, "first_layer_unit": 64, "batch_size": 32, "epochs": 5}))
+
+    def direct() -> float:
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        t0 = time.perf_counter()
+        for i in range(trials):
+            trial = study.ask()
+            params = suggest_params(trial, space)
+            result = objective(Suggestion(i, params))
+            study.tell(trial, result.objective)
+        return time.perf_counter() - t0
+
+    def harness(k: int) -> float:
+        runner = Runner(_settings("tpe", trials, seed, tmp_path / f"h{k}", max_epochs=max_epochs))
+        t0 = time.perf_counter()
+        runner.run()
+        return time.perf_counter() - t0
+
+    walls = {"direct": [], "harness": []}
+    for k in range(2):  # interleaved, so drift in machine load hits both alike
+        walls["direct"].append(direct())
+        walls["harness"].append(harness(k))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    ratio = min(walls["harness"]) / min(walls["direct"])
+    benchmark.extra_info.update(direct_s=walls["direct"], harness_s=walls["harness"], ratio=ratio)
+    print(f"\ntpe: harness {walls['harness']} s vs Optuna directly {walls['direct']} s; "
+          f"ratio (best of 2) {ratio:.3f}")
+
+
+def _epochs_to_reach(df, target: float) -> float:
+    df = df.sort_values("trial_id")
+    epochs = df["epochs_trained"].fillna(0).cumsum()
+    reached = df["val_accuracy"].cummax() >= target - 1e-12
+    return float(epochs[reached].iloc[0]) if reached.any() else math.inf
+
+
+def test_hyperband_epochs_to_reach_random_best(benchmark, tmp_path):
+    import pandas as pd
+
+    from harness.runner import Runner
+
+    seeds, random_trials = range(5), 15
+    rows = []
+    for seed in seeds:
+        r = Runner(_settings("random", random_trials, seed, tmp_path / f"r{seed}"))
+        r.run()
+        rdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"r{seed}").rglob("trials.parquet"))
+        target = rdf["val_accuracy"].max()
+        random_epochs = rdf["epochs_trained"].sum()
+        h = Runner(_settings("hyperband", 200, seed, tmp_path / f"h{seed}",
+                             params={"factor": 3, "hyperband_iterations": 2}))
+        h.run()
+        hdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"h{seed}").rglob("trials.parquet"))
+        need = _epochs_to_reach(hdf, target)
+        rows.append((seed, target, random_epochs, need, hdf["val_accuracy"].max(), hdf["epochs_trained"].sum()))
+        print(f"\nseed {seed}: random best {target:.4f} in {random_epochs} epochs; hyperband reached "
+              f"it after {need} epochs ({need / random_epochs:.0%}); hyperband best "
+              f"{hdf['val_accuracy'].max():.4f} in {hdf['epochs_trained'].sum()} epochs")
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    share = [need / total for _, _, total, need, _, _ in rows]
+    benchmark.extra_info.update(rows=rows, share=share)
+    print(f"hyperband epochs / random epochs: {[f'{s:.0%}' for s in share]}; "
+          f"median {sorted(share)[len(share) // 2]:.0%}")
