@@ -55,17 +55,19 @@ def test_ask_tell_overhead(benchmark, name):
 # -- Keras benchmarks (need the runner and objective) ----------------------------------------
 def _settings(strategy: str, trials: int, seed: int, results_dir, max_epochs: int | None = None,
               space: str = "mlp", params: dict | None = None):
+    from importlib.resources import files
+
+    import yaml
+
     from harness.runner import settings_from_config
 
+    space_cfg = yaml.safe_load((files("harness.conf") / "search_space" / f"{space}.yaml").read_text())
     cfg = {"strategy": {"name": strategy, "params": params or {}},
-           "search_space": {"name": space}, "dataset": {"name": "digits", "split": {"val": 0.2, "test": 0.2}},
+           "search_space": space_cfg, "dataset": {"name": "digits", "split": {"val": 0.2, "test": 0.2}},
            "seed": seed, "budget": {"trials": trials, "seconds": None, "max_epochs": max_epochs},
            "results_dir": str(results_dir), "progress": False, "worker": {"processes": False},
            "overwrite": True}
-    s = settings_from_config(cfg)
-    from dataclasses import replace
-
-    return replace(s, space=load_space(space))
+    return settings_from_config(cfg)
 
 
 def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
@@ -128,7 +130,7 @@ def test_hyperband_epochs_to_reach_random_best(benchmark, tmp_path):
         rdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"r{seed}").rglob("trials.parquet"))
         target = rdf["val_accuracy"].max()
         random_epochs = rdf["epochs_trained"].sum()
-        h = Runner(_settings("hyperband", 200, seed, tmp_path / f"h{seed}",
+        h = Runner(_settings("hyperband", 40, seed, tmp_path / f"h{seed}",
                              params={"factor": 3, "hyperband_iterations": 2}))
         h.run()
         hdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"h{seed}").rglob("trials.parquet"))
