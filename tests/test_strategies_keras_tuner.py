@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pickle
-import sys
 
 import pytest
 
@@ -107,14 +106,6 @@ def test_bayesian_conditional_space_uses_conditional_scopes():
     # inactive conditionals are absent (drive() already checked via space.check in conformance)
     for _, params, _, _ in traj:
         toy_space().check(dict(params))
-
-
-def test_keras_tuner_import_only_happens_on_first_ask():
-    Hyperband(load_space("mlp"), seed=0)
-    BayesianOptimization(load_space("mlp"), seed=0)
-    if "keras_tuner" in sys.modules:
-        pytest.skip("keras_tuner was already imported by an earlier test in this process")
-    assert "tensorflow" not in sys.modules
 
 
 def test_hyperband_pickles_before_first_ask_without_importing():
