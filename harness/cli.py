@@ -11,12 +11,22 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
+ERROR_MARKER = "harness_error.txt"  # written into a failed sweep job's Hydra output folder
 _failed_jobs: list[str] = []
+
+
+class SweepOutcome(Callback):
+    """Counts failed sweep jobs, wherever the launcher ran them, so `harness -m` exits non-zero."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        _failed_jobs.extend(p.read_text().strip() for p in sorted(sweep_dir.glob(f"*/{ERROR_MARKER}")))
 
 
 @hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")
@@ -34,7 +44,11 @@ def _app(cfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_USAGE)
-        _failed_jobs.append(str(exc))  # a sweep goes on with its other jobs
+        # A sweep goes on with its other jobs. The job may run in another process (joblib,
+        # submitit, a cluster node), so it leaves a marker that SweepOutcome counts at the end.
+        marker = Path(HydraConfig.get().runtime.output_dir) / ERROR_MARKER
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(exc) + "\n")
         return None
     except KeyboardInterrupt as exc:
         # SIGINT -> 130, SIGTERM -> 143 (128 + signal number, the shell's convention).

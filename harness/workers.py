@@ -226,6 +226,7 @@ class _Worker:
     process: Any
     conn: Any
     trials: int = 0
+    ready: bool = False  # the objective is built; death before that is not the trial's fault
     current: Suggestion | None = None
     started_at: float | None = None  # when the worker began the current trial
 
@@ -322,7 +323,18 @@ class ProcessEvaluator(Evaluator):
         reports = self._reporter is not None
         process = self._ctx.Process(target=_worker_main, args=(child, self._factory, reports, os.getpid()),
                                     name=f"harness-worker-{self.started}", daemon=False)
-        process.start()
+        # The child is told the parent's *global* start method and looks it up before anything
+        # else; inside a joblib/loky worker that is 'loky', which a fresh interpreter does not
+        # know ("cannot find context for 'loky'"). Name a standard one while starting.
+        current = multiprocessing.get_start_method(allow_none=True)
+        if current not in (None, "fork", "spawn", "forkserver"):
+            multiprocessing.set_start_method(self._ctx.get_start_method(), force=True)
+            try:
+                process.start()
+            finally:
+                multiprocessing.set_start_method(current, force=True)
+        else:
+            process.start()
         child.close()
         self.started += 1
         return _Worker(process, parent)
@@ -341,7 +353,9 @@ class ProcessEvaluator(Evaluator):
             while worker.conn.poll():
                 message = worker.conn.recv()
                 kind = message[0]
-                if kind == "started":
+                if kind == "ready":
+                    worker.ready = True
+                elif kind == "started":
                     worker.started_at = time.monotonic()
                 elif kind == "report":
                     _, tid, epoch, value = message
@@ -358,7 +372,11 @@ class ProcessEvaluator(Evaluator):
         except (EOFError, OSError):
             pass
         worker.process.join(5)
-        self._replace(worker, failed_result(worker.current, _death_cause(worker.process.exitcode)))
+        cause = _death_cause(worker.process.exitcode)
+        if not worker.ready:  # every worker would die the same way: stop, don't fail every trial
+            self.close()
+            raise HarnessError(f"a worker process could not start: {cause}; its error output is above")
+        self._replace(worker, failed_result(worker.current, cause))
 
     def _finish(self, worker: _Worker, result: ResultDict) -> None:
         self._done.append(Finished(worker.current, result))

@@ -140,3 +140,55 @@ def test_close_abandons_running_trials_and_leaves_no_process():
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+# -- the runner with worker processes ----------------------------------------------------------
+@dataclass(frozen=True)
+class DyingOnTrials:
+    """Toy objective for the runner: trial ids in `kill` SIGKILL their worker, in `hang` hang."""
+
+    kill: tuple[int, ...] = ()
+    hang: tuple[int, ...] = ()
+
+    def build(self) -> DyingOnTrials:
+        return self
+
+    def __call__(self, suggestion: Suggestion, report=None) -> TrialResult:
+        if suggestion.trial_id in self.kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if suggestion.trial_id in self.hang:
+            time.sleep(600)
+        return TrialResult(TrialStatus.OK, 0.5, val_accuracy=0.5, test_accuracy=0.5, budget_epochs=1)
+
+
+def _settings(tmp_path, *overrides):
+    from test_resume import settings
+
+    return settings(tmp_path, *overrides)
+
+
+def test_runner_records_dead_and_hung_trials_as_failed_and_finishes(tmp_path):
+    from harness.results import read_results
+    from harness.runner import Runner
+
+    s = _settings(tmp_path, "budget.trials=4", "worker.trial_timeout=2")
+    summary = Runner(s, objective=DyingOnTrials(kill=(1,), hang=(2,))).run()
+    assert summary.status == "finished" and summary.n_trials == 4 and summary.n_failed == 2
+    df = read_results(s.run_dir).set_index("trial_id")
+    assert df.loc[1, "status"] == "failed" and "SIGKILL" in df.loc[1, "error"]
+    assert df.loc[2, "status"] == "failed" and "timed out" in df.loc[2, "error"]
+    assert list(df.loc[[0, 3], "status"]) == ["ok", "ok"]
+
+
+def test_runner_stops_with_a_clear_message_when_trials_fail_everywhere(tmp_path):
+    from harness.runner import Runner
+
+    s = _settings(tmp_path, "budget.trials=20", "max_failure_rate=0.5")
+    with pytest.raises(HarnessError, match=r"stopping: \d+ of \d+ trials failed, above max_failure_rate=0.5"):
+        Runner(s, objective=DyingOnTrials(kill=tuple(range(20)))).run()
+    import json
+
+    from harness.results import RUN_FILE
+
+    status = json.loads((s.run_dir / RUN_FILE).read_text())
+    assert status["status"] == "failed" and "max_failure_rate" in status["stop_reason"]
