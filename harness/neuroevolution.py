@@ -21,9 +21,9 @@ softmax, elu, selu, silu), `Activation` and `Dropout` (a no-op at inference). An
 Budget. One harness *epoch* is `generations_per_epoch` generations (default 10, seed 000's
 RGEN chunk), so `epochs` from the space or the strategy (capped by `budget.max_epochs`) maps to
 `epochs * generations_per_epoch` generations; `generations` replaces that total, and `seconds`
-stops evolution at a wall-clock deadline. The history has one dict per epoch (what the
-objective and pruning strategies count), each with the epoch's last generation's statistics and
-a `generations` list holding every generation's best/mean/std/min/max fitness and the
+(wall clock) or `cpu_seconds` (process CPU time) stop evolution at a deadline. The history has
+one dict per epoch (what the objective and pruning strategies count), each with the epoch's last
+generation's statistics and a `generations` list holding every generation's best/mean/std/min/max fitness and the
 validation accuracy of the hall-of-fame individual. With `generations_per_epoch: 1` the history
 is one dict per generation.
 
@@ -52,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "generations_per_epoch": 10,   # generations in one harness epoch
     "generations": None,           # total generations; replaces epochs * generations_per_epoch
     "seconds": None,               # wall-clock budget for the evolution, checked every generation
+    "cpu_seconds": None,           # process CPU-time budget (all cores summed), checked every generation
     "cxpb": 0.6,                   # probability that a consecutive pair is mated (eaSimple's CXPB)
     "mutpb": 0.3,                  # probability that an individual is mutated (eaSimple's MUTPB)
     "tournsize": 5,                # selTournament's tournament size
@@ -336,8 +337,9 @@ def resolve_options(options: dict[str, Any] | None) -> dict[str, Any]:
     if type(o["elitism"]) is not int or not 0 <= o["elitism"] <= min(o["hof_size"], o["population"] - 1):
         raise ConfigError(f"trainer.params.elitism must be an integer in [0, min(hof_size, population - 1)], "
                           f"but got {o['elitism']!r} (hof_size={o['hof_size']}, population={o['population']})")
-    if o["seconds"] is not None and float(o["seconds"]) <= 0:
-        raise ConfigError(f"trainer.params.seconds must be > 0 or null, but got {o['seconds']!r}")
+    for key in ("seconds", "cpu_seconds"):
+        if o[key] is not None and float(o[key]) <= 0:
+            raise ConfigError(f"trainer.params.{key} must be > 0 or null, but got {o[key]!r}")
     if float(o["mut_sigma"]) < 0 or not 0 < float(o["mut_sigma_decay"]) <= 1.0:
         raise ConfigError(f"trainer.params: mut_sigma must be >= 0 and mut_sigma_decay in (0, 1], but got "
                           f"{o['mut_sigma']!r} and {o['mut_sigma_decay']!r}")
@@ -451,6 +453,7 @@ def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: i
     gpe = o["generations_per_epoch"]
     total = o["generations"] if o["generations"] is not None else max(0, epochs - initial_epoch) * gpe
     deadline = None if o["seconds"] is None else time.perf_counter() + float(o["seconds"])
+    cpu_deadline = None if o["cpu_seconds"] is None else time.process_time() + float(o["cpu_seconds"])
     use_acc = task == "classification" and o["fitness"] == "accuracy"
 
     def evaluate(inds: list[Any], xb: np.ndarray, yb: np.ndarray) -> None:
@@ -524,7 +527,8 @@ def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: i
                             "max": float(record["max"]), "hof": float(hof[0].fitness.values[0]),
                             "val_accuracy": val_acc if task == "classification" else None,
                             "val_loss": val_loss})
-        out_of_time = deadline is not None and time.perf_counter() >= deadline
+        out_of_time = ((deadline is not None and time.perf_counter() >= deadline)
+                       or (cpu_deadline is not None and time.process_time() >= cpu_deadline))
         if gen % gpe == 0 or gen == total or out_of_time:
             epoch += 1
             best = hof[0]

@@ -1,0 +1,179 @@
+"""Neuroevolution trainer: genome <-> weights, vectorised fitness == Keras, determinism, CLI rows."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from harness.errors import ConfigError, NotSupportedError
+from harness.neuroevolution import resolve_options
+
+keras = pytest.importorskip("keras")
+
+from harness.neuroevolution import (  # noqa: E402  (after the Keras skip)
+    describe, evaluate_with_keras, genome_from_weights, population_forward, population_scores,
+    train_neuroevolution, weights_from_genome)
+
+
+def mlp(input_shape=(8, 8, 1), hidden=(16, 8), activations=("relu", "tanh"), n_out=10, out="softmax",
+        dropout=False):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    for units, act in zip(hidden, activations):
+        x = keras.layers.Dense(units, activation=act)(x)
+    if dropout:
+        x = keras.layers.Dropout(0.25)(x)
+    return keras.Model(inputs, keras.layers.Dense(n_out, activation=out)(x))
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from harness.datasets import load_dataset
+
+    return load_dataset("digits", seed=0)
+
+
+def test_genome_weights_round_trip():
+    model = mlp(dropout=True)
+    spec = describe(model)
+    weights = model.get_weights()
+    genome = genome_from_weights(weights)
+    assert genome.shape == (spec.n_genes,) == (sum(w.size for w in weights),)
+    back = weights_from_genome(genome, spec.weight_shapes)
+    assert [w.shape for w in back] == [w.shape for w in weights]
+    assert all(np.array_equal(a, b) for a, b in zip(back, weights))
+    g2 = np.random.default_rng(1).normal(size=spec.n_genes).astype(np.float32)
+    model.set_weights(weights_from_genome(g2, spec.weight_shapes))
+    assert np.array_equal(genome_from_weights(model.get_weights()), g2)
+    with pytest.raises(ValueError, match="genes"):
+        weights_from_genome(g2[:-1], spec.weight_shapes)
+
+
+def test_unsupported_layers_are_named():
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(shape=(8, 8, 1))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Flatten()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    with pytest.raises(NotSupportedError, match="Conv2D"):
+        describe(model)
+
+
+def test_options_are_validated():
+    with pytest.raises(ConfigError, match="unknown neuroevolution option"):
+        resolve_options({"populaton": 10})
+    with pytest.raises(ConfigError, match="crossover"):
+        resolve_options({"crossover": "blend_mean"})
+    with pytest.raises(ConfigError, match="elitism"):
+        resolve_options({"elitism": 3, "hof_size": 1})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("out", ["softmax", "sigmoid"])
+def test_vectorised_fitness_matches_keras(digits, out):
+    model = mlp(out=out, dropout=True)
+    spec = describe(model)
+    genomes = np.random.default_rng(3).uniform(-1, 1, (4, spec.n_genes)).astype(np.float32)
+    x, y = digits.x_val[:100], digits.y_val[:100]
+    outputs = population_forward(genomes, x, spec)
+    for genome, o in zip(genomes, outputs):
+        model.set_weights(weights_from_genome(genome, spec.weight_shapes))
+        np.testing.assert_allclose(o, model.predict(x, verbose=0), rtol=1e-4, atol=1e-5)
+    _, acc = population_scores(genomes, x, y, spec)
+    np.testing.assert_array_equal(acc, evaluate_with_keras(model, genomes, x, y, spec))
+    if out == "softmax":  # the log-likelihood fitness is Keras's own loss, per individual
+        loss, _ = population_scores(genomes, x, y, spec)
+        ce = keras.losses.SparseCategoricalCrossentropy()
+        for genome, l in zip(genomes, loss):
+            model.set_weights(weights_from_genome(genome, spec.weight_shapes))
+            assert l == pytest.approx(float(ce(y, model.predict(x, verbose=0))), rel=1e-4)
+
+
+def _train(digits, seed, model=None, **options):
+    model = model or mlp(hidden=(16,), activations=("relu",))
+    opts = {"population": 12, "generations_per_epoch": 3, **options}
+    hist = train_neuroevolution(model, digits, epochs=2, initial_epoch=0, batch_size=32, seed=seed,
+                                options=opts, on_epoch=lambda e, m: False)
+    return hist, genome_from_weights(model.get_weights())
+
+
+@pytest.mark.slow
+def test_deterministic_by_seed_and_private_random(digits):
+    model = mlp(hidden=(16,), activations=("relu",))  # (seeds the global streams itself)
+    random.seed(123)
+    np.random.seed(123)
+    before = (random.random(), np.random.random())
+    random.seed(123)
+    np.random.seed(123)
+    h1, g1 = _train(digits, 7, model, crossover="blend", fitness="log_likelihood", elitism=1, fitness_batch=200)
+    assert (random.random(), np.random.random()) == before  # the caller's random streams untouched
+    h2, g2 = _train(digits, 7, crossover="blend", fitness="log_likelihood", elitism=1, fitness_batch=200)
+    h3, g3 = _train(digits, 8, crossover="blend", fitness="log_likelihood", elitism=1, fitness_batch=200)
+    strip = lambda h: [{k: v for k, v in d.items() if k != "seconds"} for d in h]  # noqa: E731
+    assert strip(h1) == strip(h2) and np.array_equal(g1, g2)
+    assert not np.array_equal(g1, g3)
+
+
+@pytest.mark.slow
+def test_history_budget_and_final_weights(digits):
+    stops = []
+    hist, genome = _train(digits, 0, crossover="mean")  # seed 000's operators
+    assert [h["epoch"] for h in hist] == [1, 2] and hist[-1]["generation"] == 6
+    gens = [g for h in hist for g in h["generations"]]
+    assert [g["generation"] for g in gens] == list(range(1, 7))
+    assert all({"best", "mean", "std", "val_accuracy"} <= set(g) for g in gens)
+    assert all(np.isfinite(h["loss"]) for h in hist)
+    # The model holds the hall-of-fame weights: its accuracy is the recorded best's.
+    spec = describe(mlp(hidden=(16,), activations=("relu",)))
+    _, acc = population_scores(genome[None], digits.x_val, digits.y_val, spec)
+    assert acc[0] == pytest.approx(hist[-1]["val_accuracy"])
+    # on_epoch's stop and `generations` override the epochs mapping
+    model = mlp(hidden=(16,), activations=("relu",))
+    hist = train_neuroevolution(model, digits, epochs=5, initial_epoch=0, batch_size=32, seed=0,
+                                options={"population": 6, "generations_per_epoch": 2},
+                                on_epoch=lambda e, m: stops.append(e) or e == 2)
+    assert len(hist) == 2 and stops == [1, 2]
+    hist = train_neuroevolution(model, digits, epochs=5, initial_epoch=0, batch_size=32, seed=0,
+                                options={"population": 6, "generations": 3, "generations_per_epoch": 2},
+                                on_epoch=lambda e, m: False)
+    assert [h["generation"] for h in hist] == [2, 3]
+
+
+@pytest.mark.slow
+def test_regression_fitness_is_mse():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)).astype(np.float32)
+    y = (x @ rng.normal(size=5)).astype(np.float32)
+    data = SimpleNamespace(task="regression", x_train=x[:150], y_train=y[:150], x_val=x[150:], y_val=y[150:],
+                           y_mean=0.0, y_std=1.0)
+    model = mlp(input_shape=(5,), hidden=(8,), activations=("relu",), n_out=1, out="linear")
+    hist = train_neuroevolution(model, data, epochs=2, initial_epoch=0, batch_size=32, seed=0,
+                                options={"population": 20, "generations_per_epoch": 5, "init": "glorot",
+                                         "crossover": "uniform", "mut_sigma": 0.05},
+                                on_epoch=lambda e, m: False)
+    assert "val_accuracy" not in hist[-1] and hist[-1]["val_loss"] > 0
+    pred = model.predict(x[150:], verbose=0)[:, 0]
+    assert float(np.mean((pred - y[150:]) ** 2)) == pytest.approx(hist[-1]["val_loss"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_cli_writes_parquet_rows(tmp_path, harness_cmd, subprocess_env):
+    from harness.results import read_results
+
+    cmd = harness_cmd + ["trainer=neuroevolution", "dataset=digits", "search_space=homl_mlp",
+                         "budget.trials=2", "budget.max_epochs=2", "trainer.params.population=8",
+                         "trainer.params.generations_per_epoch=2", "search_space.params.n_hidden.high=1",
+                         "search_space.params.n_neurons.high=32", f"results_dir={tmp_path}", "progress=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    df = read_results(tmp_path)
+    assert len(df) == 2 and (df.status == "ok").all()
+    assert df.val_accuracy.notna().all() and df.test_accuracy.notna().all()
+    hist = json.loads(df.history.iloc[0])
+    assert len(hist) == 2 and len(hist[0]["generations"]) == 2
+    assert json.loads(df.config.iloc[0])["trainer"]["name"] == "neuroevolution"
