@@ -338,11 +338,12 @@ def _load_images(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = True) -> GanResult:
     """Evolve generators for `s.generations` generations; writes rows, PNGs and `_run.json`."""
+    s.validate()  # before TensorFlow is imported: bad settings fail fast
+
     import keras
 
     from harness.results import ARTIFACTS_DIR, RUN_FILE, TRIALS_FILE, TrialWriter, write_json_atomic
 
-    s.validate()
     results_dir = Path(s.results_dir).expanduser()
     if not results_dir.is_absolute() and base_dir is not None:
         results_dir = base_dir / results_dir
