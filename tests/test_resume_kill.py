@@ -66,7 +66,9 @@ def test_sigterm_saves_marks_the_run_interrupted_and_exits_143(tmp_path, harness
     proc = subprocess.Popen(harness_cmd + COMMAND, cwd=tmp_path, env=subprocess_env,
                             stderr=subprocess.PIPE, text=True)
     rows = wait_for_rows(proc, tmp_path, 1)
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    workers = [pid for pid in children  # not multiprocessing's resource tracker
+               if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
     assert workers  # the trial worker process
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
