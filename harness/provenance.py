@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ("automl-harness", "tensorflow", "keras", "optuna", "keras-tuner", "deap", "hydra-core",
-            "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn")
+            "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn",
+            # launchers: which one ran a sweep is in the config; their versions are here
+            "hydra-joblib-launcher", "joblib", "hydra-submitit-launcher", "submitit")
 
 
 def package_version(name: str) -> str:
@@ -62,17 +64,30 @@ def gpu_description() -> str:
         return ""
 
 
+def memory_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def collect() -> dict[str, Any]:
     import os
+    import sys
 
     return {
         "python": platform.python_version(),
+        "python_executable": sys.executable,
         "packages": {name: package_version(name) for name in PACKAGES},
         "git_revision": git_revision(),
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
         "cpu": cpu_description(),
         "cpu_count": os.cpu_count(),
+        "memory_gb": memory_gb(),
         "gpu": gpu_description(),
     }
 

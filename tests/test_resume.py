@@ -177,3 +177,17 @@ def test_worker_settings_are_validated(tmp_path):
         settings(tmp_path, "n_workers=2", "worker.processes=false")
     with pytest.raises(ConfigError, match="worker.trial_timeout"):
         settings(tmp_path, "worker.trial_timeout=-1")
+
+
+def test_run_file_holds_the_provenance_of_the_run(tmp_path):
+    s = settings(tmp_path, "budget.trials=2", "seed=3")
+    Runner(s, objective=ToyObjective()).run()
+    run = json.loads((s.run_dir / RUN_FILE).read_text())
+    assert run["status"] == "finished" and run["started_at"] and run["ended_at"]
+    assert run["config"]["seed"] == 3 and run["config"]["budget"]["trials"] == 2  # resolved config
+    assert run["seeds"]["run"] == 3 and run["seeds"]["strategy"] == 3
+    prov = run["provenance"]
+    for package in ("tensorflow", "keras", "optuna", "keras-tuner", "deap", "hydra-core"):
+        assert prov["packages"][package], package
+    assert prov["python"] and prov["cpu"] and "gpu" in prov and "git_revision" in prov
+    assert run["sessions"][0]["n_workers"] == 1 and run["sessions"][0]["argv"]

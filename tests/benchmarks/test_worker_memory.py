@@ -1,0 +1,89 @@
+"""Peak memory over 200 sequential small Keras trials, with and without worker recycling.
+
+TensorFlow keeps a few MB per trained model even after `clear_session()`; recycling the worker
+process every `worker.max_trials` trials bounds the run's memory. Goal: growth < 200 MB.
+
+Skipped by default (`--benchmark-skip`); run with
+`pytest tests/benchmarks/test_worker_memory.py --benchmark-only -s`. Several minutes on 2 cores.
+Memory is the resident set of the runner plus its worker processes, sampled every 0.2 s;
+growth is the peak after trial 10 minus the mean over trials 5-10 (everything warm).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+TRIALS = int(os.environ.get("HARNESS_BENCH_TRIALS", "200"))
+GOAL_MB = 200
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def tree_rss_mb(pid: int) -> float:
+    total = rss_mb(pid)
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return total + sum(tree_rss_mb(int(c)) for c in children)
+
+
+def measure(tmp_path: Path, max_trials: str) -> dict:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.runner import Runner, settings_from_config
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "search_space=homl_mlp", f"budget.trials={TRIALS}", "budget.max_epochs=1", "progress=false",
+            f"worker.max_trials={max_trials}", f"experiment=mem_{max_trials}"])
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain["results_dir"] = str(tmp_path / "results")
+    runner = Runner(settings_from_config(plain))
+    samples: list[tuple[int, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((len(runner.rows), tree_rss_mb(os.getpid())))
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    t0 = time.perf_counter()
+    thread.start()
+    try:
+        summary = runner.run()
+    finally:
+        stop.set()
+        thread.join()
+    warm = [mb for n, mb in samples if 5 <= n <= 10]
+    base = sum(warm) / len(warm)
+    peak = max(mb for n, mb in samples if n > 10)
+    return {"max_trials": max_trials, "trials": summary.n_trials, "failed": summary.n_failed,
+            "seconds": round(time.perf_counter() - t0, 1), "baseline_mb": round(base, 1),
+            "peak_mb": round(peak, 1), "growth_mb": round(peak - base, 1),
+            "end_mb": round(samples[-1][1], 1)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("max_trials", ["50", "null"], ids=["recycled_every_50", "never_recycled"])
+def test_peak_memory_over_200_trials(benchmark, tmp_path, max_trials):
+    result = benchmark.pedantic(measure, args=(tmp_path, max_trials), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    print(f"\nmemory: {result}")
+    assert result["trials"] == TRIALS
+    if max_trials != "null":
+        assert result["growth_mb"] < GOAL_MB
