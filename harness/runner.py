@@ -274,12 +274,12 @@ class Runner:
         self._previous = previous or {}
         started_at = _now()
         self._write_status(run_file, "running", started_at)
-        self._t0 = time.perf_counter()
         progress = Progress(s.trials, s.progress)
         status = "failed"
         restore = _install_signal_handlers()
         try:
             with self._make_evaluator() as evaluator:
+                self._t0 = time.perf_counter()  # the clock starts once workers are launched
                 self._loop(evaluator, writer, progress, backlog)
             status = "finished"
         except KeyboardInterrupt as exc:

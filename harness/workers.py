@@ -26,6 +26,7 @@ import collections
 import math
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 from collections.abc import Callable
@@ -192,10 +193,11 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
     try:
         objective = factory.build()
     except HarnessError as exc:
-        conn.send(("fatal", str(exc)))
+        conn.send(("fatal", _portable(exc)))
         return
     except BaseException as exc:  # noqa: BLE001 -- reported to the runner, which stops the run
-        conn.send(("fatal", f"a worker process could not build the objective: {type(exc).__name__}: {exc}"))
+        conn.send(("fatal", HarnessError(
+            f"a worker process could not build the objective: {type(exc).__name__}: {exc}")))
         return
     conn.send(("ready",))
     while True:
@@ -216,9 +218,18 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
         try:
             result = evaluate_trial(objective, suggestion, report)
         except HarnessError as exc:
-            conn.send(("fatal", str(exc)))
+            conn.send(("fatal", _portable(exc)))
             return
         conn.send(("result", tid, result))
+
+
+def _portable(exc: HarnessError) -> HarnessError:
+    """The error itself when it survives pickling (keeps its type for the runner), else its text."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 -- e.g. a subclass whose __init__ takes other arguments
+        return HarnessError(str(exc))
 
 
 @dataclass
@@ -364,9 +375,9 @@ class ProcessEvaluator(Evaluator):
                 elif kind == "result":
                     self._finish(worker, message[2])
                     return
-                elif kind == "fatal":
+                elif kind == "fatal":  # the same HarnessError subclass the objective raised
                     self.close()
-                    raise HarnessError(message[1])
+                    raise message[1]
             if worker.process.is_alive():
                 return
         except (EOFError, OSError):
