@@ -106,8 +106,19 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if shutil.which("nvidia-smi") else "3")
 
 
+def _register_searchpath_plugin() -> None:
+    """Make configs shipped by plugin packages (`harness.configs` entry points) visible to Hydra,
+    also where Hydra's own plugin scan misses `hydra_plugins/` (editable installs)."""
+    from hydra.core.plugins import Plugins
+
+    from harness.hydra_searchpath import HarnessSearchPathPlugin
+
+    Plugins.instance().register(HarnessSearchPathPlugin)
+
+
 def main() -> None:
     _quiet_tensorflow()
+    _register_searchpath_plugin()
     try:
         check_group_overrides(sys.argv[1:])
     except HarnessError as exc:
