@@ -38,6 +38,7 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "run_id": (pa.string(), "strategy_space_dataset_s<seed>_<config hash>; unique per resolved config"),
     "strategy": (pa.string(), "strategy entry-point name"),
     "strategy_version": (pa.string(), "version of the library the strategy wraps"),
+    "trainer": (pa.string(), "how weights were trained: backprop, neuroevolution, ..."),
     "search_space": (pa.string(), "search space name"),
     "dataset": (pa.string(), "dataset name"),
     "task": (pa.string(), "classification or regression"),

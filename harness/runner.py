@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -241,6 +241,12 @@ class Runner:
         self.multi_fidelity = caps.multi_fidelity
         # What the strategy searches: multi-fidelity strategies set the epochs themselves.
         self.searched = space.without_fidelity_param() if caps.multi_fidelity else space
+        if caps.multi_fidelity and settings.max_epochs and settings.max_epochs < space.fidelity.max:
+            # `budget.max_epochs` caps training; the strategy must plan its rungs within it too,
+            # or its promotions would ask for epochs the objective never trains.
+            capped = replace(space.fidelity, max=settings.max_epochs,
+                             min=min(space.fidelity.min, settings.max_epochs))
+            space = replace(space, fidelity=capped)
         self.strategy: Strategy = make_strategy(settings.strategy, space, seed=settings.seed,
                                                 **settings.strategy_params)
         self.rows: list[dict[str, Any]] = []
@@ -413,7 +419,8 @@ class Runner:
         s, p = self.s, self._prov
         return {
             "experiment": s.experiment, "run_id": s.run_id, "strategy": s.strategy,
-            "strategy_version": self.strategy.library_version(), "search_space": s.space.name,
+            "strategy_version": self.strategy.library_version(), "trainer": s.trainer,
+            "search_space": s.space.name,
             "dataset": s.dataset["name"], "task": self._dataset().task,
             "seed": s.seed, "trial_id": sug.trial_id, "parent_trial_id": sug.resume_from,
             "status": r["status"], "budget_epochs": r.get("budget_epochs"),

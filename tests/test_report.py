@@ -327,3 +327,17 @@ def test_run_without_trials_is_counted(tmp_path: Path) -> None:
     assert (c["n_runs"], c["n_scored"], c["no_usable_trial"], c["unfinished"]) == (4, 3, 1, 1)
     assert "3/4 (1 without ok trial, 1 unfinished)" in tables.to_markdown(rep.main)
     assert rep.analysis.failed_runs["tpe"] == 1        # ranks last on that problem
+
+
+def test_runs_of_another_trainer_are_compared_as_their_own_strategy() -> None:
+    from harness.report.aggregate import NEEDED, prepare
+
+    rows = pd.DataFrame([
+        {"experiment": "e", "run_id": f"r{i}", "dataset": "digits", "search_space": "mlp",
+         "strategy": "random", "seed": 0, "task": "classification", "trial_id": 0, "status": "ok",
+         "budget_epochs": 1, "epochs_trained": 1, "objective": 0.9, "val_accuracy": 0.9,
+         "test_accuracy": 0.9, "val_rmse": None, "test_rmse": None, "ask_seconds": 0.0,
+         "tell_seconds": 0.0, "elapsed_seconds": 1.0, "trainer": trainer}
+        for i, trainer in enumerate(["backprop", "neuroevolution", None])])
+    assert set(NEEDED) <= set(rows.columns)
+    assert list(prepare(rows)["strategy"]) == ["random", "random+neuroevolution", "random"]

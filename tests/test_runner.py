@@ -95,3 +95,14 @@ def test_best_predictions_are_saved_for_the_report(tmp_path):
     saved = np.load(s.run_dir / "_artifacts" / "best_predictions.npz")
     assert int(saved["trial_id"]) == s.best["trial_id"]
     assert saved["y_true"].shape == saved["y_pred"].shape and list(saved["class_names"]) == ["setosa", "versicolor", "virginica"]
+
+
+def test_max_epochs_caps_the_fidelity_multi_fidelity_strategies_plan_with(tmp_path):
+    space = {**TOY_SPACE, "fidelity": {"min": 1, "max": 9},
+             "params": {"x": {"type": "categorical", "choices": ["ok"]},
+                        "y": {"type": "int", "low": 1, "high": 50}}}
+    runner = Runner(settings_from_config(config(tmp_path, search_space=space,
+                                                strategy={"name": "hyperband", "params": {}},
+                                                budget={"trials": 1, "max_epochs": 3})))
+    assert runner.strategy.space.fidelity.max == 3
+    assert all(s.budget <= 3 for s in runner.strategy.ask(5))

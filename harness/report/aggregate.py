@@ -32,6 +32,7 @@ RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "s
 NEEDED = RUN_COLUMNS + [
     "trial_id", "status", "budget_epochs", "epochs_trained", "objective", "val_accuracy",
     "test_accuracy", "val_rmse", "test_rmse", "ask_seconds", "tell_seconds", "elapsed_seconds",
+    "trainer",
 ]
 
 
@@ -55,6 +56,10 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
         if col not in df.columns:
             df[col] = np.nan
     df["experiment"] = df["experiment"].fillna("").astype(str)
+    # Runs trained by another trainer than backprop are compared as strategies of their own
+    # ("random+neuroevolution"), so `-m trainer=backprop,neuroevolution` gets two columns.
+    trainer = df["trainer"].astype("object").fillna("backprop").astype(str)
+    df["strategy"] = df["strategy"].astype(str).where(trainer == "backprop", df["strategy"].astype(str) + "+" + trainer)
     task = df["task"].astype("object")
     inferred = np.where(df["val_rmse"].notna() & df["val_accuracy"].isna(), "regression", "classification")
     df["task"] = task.where(task.notna(), inferred).astype(str)
