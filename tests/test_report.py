@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import build, stats, tables
+from harness.report import aggregate, build, stats, tables
 from harness.report.testing import write_example
 
 
@@ -123,20 +125,52 @@ def test_ranks_friedman_and_critical_difference(report: build.Report) -> None:
 
 def test_relative_regret(report: build.Report) -> None:
     s = report.analysis.summary()
+    # Over the 5 complete problems, as the ranks (diabetes s2 has no genetic run: left out).
     random = [(0.95 - 0.93) / 0.95, (0.94 - 0.92) / 0.94, (0.97 - 0.94) / 0.97,
-              (58 - 52) / 52, (59 - 56) / 56, (61 - 60) / 60]
+              (58 - 52) / 52, (59 - 56) / 56]
     assert s.loc["random", "regret_mean"] == pytest.approx(np.mean(random))
     assert s.loc["random", "regret_median"] == pytest.approx(np.median(random))
     assert s.loc["tpe", "regret_mean"] == 0.0
-    # genetic: the failed run (diabetes s1) has infinite regret, left out of the mean and counted.
-    genetic = [(0.95 - 0.86) / 0.95, (0.94 - 0.88) / 0.94, (0.97 - 0.91) / 0.97, (57 - 52) / 52]
+    # genetic's failed run (diabetes s1) counts as max(1, worst regret there: 3/56) = 1.
+    genetic = [(0.95 - 0.86) / 0.95, (0.94 - 0.88) / 0.94, (0.97 - 0.91) / 0.97, (57 - 52) / 52, 1.0]
     assert s.loc["genetic", "regret_mean"] == pytest.approx(np.mean(genetic))
     assert s.loc["genetic", "failed_runs"] == 1
+    assert (s["problems"] == report.analysis.n_complete).all()
+
+
+def test_regret_of_failed_runs_and_zero_best() -> None:
+    # RMSE: best 10, b 40 (regret 3); c failed -> max(1, 3) = 3, never better than b.
+    scores = pd.DataFrame({"a": [-10.0, -0.0], "b": [-40.0, -2.0], "c": [-np.inf, -1.0]})
+    reg = stats.relative_regret(scores)
+    assert reg.iloc[0].tolist() == [0.0, 3.0, 3.0]
+    # An exact fit (RMSE 0) is the best: regret is the absolute gap, not a division by zero.
+    assert reg.iloc[1].tolist() == [0.0, 2.0, 1.0]
 
 
 def test_holm_matches_definition() -> None:
     # p sorted .01 .02 .04 -> 3*.01, max(.03, 2*.02), max(.04, 1*.04) -> .03 .04 .04
     assert stats.holm(np.array([0.04, 0.01, 0.02])) == pytest.approx([0.04, 0.03, 0.04])
+
+
+def _trial_rows(scores: dict[str, list[float]], task: str = "classification",
+                experiment: str = "e") -> pd.DataFrame:
+    """One ok trial per (strategy, seed) with val = test = the score, as a trials file has it."""
+    reg = task == "regression"
+    return pd.DataFrame([
+        {"experiment": experiment, "run_id": f"{st}_s{seed}", "dataset": "d", "search_space": "s",
+         "strategy": st, "seed": seed, "task": task, "trial_id": 0, "status": "ok",
+         "budget_epochs": 1, "epochs_trained": 1, "objective": -v if reg else v,
+         "val_accuracy": None if reg else v, "test_accuracy": None if reg else v,
+         "val_rmse": v if reg else None, "test_rmse": v if reg else None, "ask_seconds": 0.0,
+         "tell_seconds": 0.0, "elapsed_seconds": 1.0, "trainer": "backprop"}
+        for st, values in scores.items() for seed, v in enumerate(values)])
+
+
+def _main_table(rows: pd.DataFrame) -> tables.Table:
+    """What `build.compute` does from trial rows to the main table (no files)."""
+    runs = aggregate.summarize_runs(aggregate.prepare(rows))
+    sig = {m: stats.row_significance(runs, m) for m in ("val", "test")}
+    return tables.main_table(aggregate.summarize_cells(runs), sig)
 
 
 def _runs(scores: dict[str, list[float]], task: str = "classification") -> pd.DataFrame:
@@ -149,25 +183,71 @@ def _runs(scores: dict[str, list[float]], task: str = "classification") -> pd.Da
     return pd.DataFrame(rows)
 
 
-def test_row_significance_needs_enough_seeds() -> None:
-    # 6 seeds, a beats b and c on every seed: one-sided Wilcoxon p = 1/64 each, Holm: 2/64 < 0.05.
-    six = _runs({"a": [0.9] * 6, "b": [0.8, 0.81, 0.82, 0.83, 0.84, 0.85], "c": [0.5] * 6})
-    sig = stats.row_significance(six, "test").iloc[0]
-    assert sig["best"] == "a" and sig["significant"] and sig["p"] == pytest.approx(2 / 64)
-    # 3 seeds can never reach 0.05 (smallest one-sided p is 1/8).
-    three = _runs({"a": [0.9] * 3, "b": [0.8, 0.81, 0.82]})
-    assert not stats.row_significance(three, "test").iloc[0]["significant"]
+def test_row_significance_is_two_sided_and_holm_corrected() -> None:
+    # a beats b and c on every seed. Two-sided exact Wilcoxon p with n seeds: 2 * 2**-n each,
+    # Holm over the 2 comparisons: 4 * 2**-n. 6 seeds: 4/64 > 0.05; 7 seeds: 4/128 < 0.05.
+    def three(n: int) -> pd.DataFrame:
+        return _runs({"a": [0.9] * n, "b": [0.8 + 0.01 * i for i in range(n)], "c": [0.5] * n})
+
+    six = stats.row_significance(three(6), "test").iloc[0]
+    assert six["best"] == "a" and not six["significant"] and six["p"] == pytest.approx(4 / 64)
+    seven = stats.row_significance(three(7), "test").iloc[0]
+    assert seven["significant"] and seven["p"] == pytest.approx(4 / 128)
+    # 2 strategies, 5 seeds all won: a one-sided test gives 1/32 < 0.05, two-sided 2/32.
+    five = stats.row_significance(_runs({"a": [0.9] * 5, "b": [0.8] * 5}), "test").iloc[0]
+    assert not five["significant"] and five["p"] == pytest.approx(2 / 32)
     # regression: lower RMSE is better.
     reg = _runs({"a": [10.0] * 6, "b": [20.0] * 6}, task="regression")
-    assert stats.row_significance(reg, "test").iloc[0]["best"] == "a"
+    sig = stats.row_significance(reg, "test").iloc[0]
+    assert sig["best"] == "a" and sig["significant"]
+
+
+def test_row_significance_holds_its_level_under_the_null() -> None:
+    # 200 rows of 2 strategies x 6 seeds with no difference: bold at most ~alpha of the time (the
+    # exact two-sided level is 2/64); a one-sided test in the mean's direction bolds ~2 alpha.
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(200, 2, 6))
+    runs = pd.DataFrame([{"dataset": d, "search_space": "s", "strategy": st, "seed": seed,
+                          "score_test": values[d, i, seed]}
+                         for d in range(200) for i, st in enumerate("ab") for seed in range(6)])
+    assert stats.row_significance(runs, "test")["significant"].mean() <= 0.05
+
+
+def test_row_significance_best_by_the_shown_statistic() -> None:
+    # a: mean .733 > b .70, but median .60 < .70: with --spread iqr the best is b.
+    runs = _runs({"a": [1.0, 0.6, 0.6], "b": [0.7, 0.7, 0.7]})
+    assert stats.row_significance(runs, "test")["best"].iloc[0] == "a"
+    assert stats.row_significance(runs, "test", statistic="median")["best"].iloc[0] == "b"
+
+
+def test_never_bold_when_the_best_loses_most_pairings() -> None:
+    # a's mean is carried by one seed; it loses the other 15 pairings: two-sided p is small, but
+    # in b's favour, so a is not bold.
+    runs = _runs({"a": [10.0] + [0.5] * 15, "b": [0.6] * 16})
+    sig = stats.row_significance(runs, "test").iloc[0]
+    assert sig["best"] == "a" and sig["p"] < 0.05 and not sig["significant"]
+
+
+def test_min_seeds() -> None:
+    # (k - 1) * 2 * 2**-n < 0.05: 2 strategies 6 seeds (2/64), 3: 7 (4/128), 4: 7 (6/128), 5: 8.
+    assert [stats.min_seeds(k) for k in (2, 3, 4, 5)] == [6, 7, 7, 8]
 
 
 def test_bold_only_where_significant(report: build.Report) -> None:
     md = tables.to_markdown(report.main)
     assert "**" not in md.split("\n\n")[0]                 # 3 seeds: nothing significant
-    assert "n.s. (p=0.250)" in md                          # tpe vs 2 others: Holm(1/8, 1/8) = 0.25
+    assert "n.s. (p=0.500)" in md                          # tpe vs 2 others: Holm(2/8, 2/8) = 0.5
+    assert "two-sided" in md and "at least 7 seeds" in md   # 3 strategies: 7 seeds needed
     t = tables.Table(["x", "y"], [[tables.Cell("1", bold=True), tables.Cell("2")]], align="lr")
     assert "**1**" in tables.to_markdown(t) and r"\textbf{1}" in tables.to_latex(t)
+
+
+def test_tiny_p_values_print_as_bounds() -> None:
+    # 12 seeds all won: two-sided p = 2/4096 = 0.0005, which "p=0.000" would misreport.
+    rows = _trial_rows({"a": [0.9] * 12, "b": [0.8] * 12})
+    text = tables.to_markdown(_main_table(rows))
+    assert "**a**" not in text and "a (p<0.001)" in text and "p=0.000" not in text
+    assert tables.fmt_p(0.0123) == "p=0.012" and tables.fmt_p(2e-5, 4) == "p<0.0001"
 
 
 def test_regression_direction_and_number_formats(report: build.Report) -> None:
@@ -200,7 +280,14 @@ def test_latex_structure(report: build.Report) -> None:
     body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule")[0]
     rows = [r for r in body.split("\\\\") if r.strip() and r.strip() != r"\midrule"]
     assert all(r.replace(r"\&", "").count("&") == 3 + 3 for r in rows)   # 7 columns
-    assert "_" not in tex.replace(r"\_", "")
+    for t in (report.main, report.ranks, report.pairwise):
+        tex = tables.to_latex(t)
+        assert "_" not in tex.replace(r"\_", "")
+        # Outside math, text fonts print < > | as other glyphs; captions use "p < 0.05", "|best".
+        text = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", tex)
+        assert not set("<>|") & set(text), t.caption
+    assert r"\textbar{}best" in tables.to_latex(report.ranks)
+    assert r"p \textless{} 0.05" in tables.to_latex(report.pairwise)
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine installed")
@@ -276,10 +363,10 @@ def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> No
     figs = out / "figures"
     for stem in ("anytime_time", "anytime_epochs", "cd_diagram"):
         assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists()
-    run_dir = figs / "runs" / "random_mlp_digits_s0"
+    run_dir = figs / "runs" / "exp" / "random_mlp_digits_s0"          # runs/<experiment>/<run_id>
     for stem in ("history", "importances", "classification_report"):
         assert (run_dir / f"{stem}.png").exists() and (run_dir / f"{stem}.pdf").exists()
-    assert not (figs / "runs" / "tpe_mlp_digits_s0").exists()          # --runs pattern
+    assert not (figs / "runs" / "exp" / "tpe_mlp_digits_s0").exists()  # --runs pattern
     assert "## Main table" in (out / "report.md").read_text()
 
 
@@ -310,6 +397,41 @@ def test_no_tensorflow_and_lazy_plotting(example: Path, tmp_path: Path) -> None:
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_experiments_sharing_run_ids_are_kept_apart(tmp_path: Path) -> None:
+    # Run ids do not include the experiment: two experiments under one root have the same ids.
+    for exp, y_pred in (("one", [0, 1, 1]), ("two", [1, 0, 0])):
+        write_example(tmp_path / exp, experiment=exp)
+        art = tmp_path / exp / "random_mlp_digits_s0" / "_artifacts"
+        art.mkdir()
+        np.savez(art / "best_predictions.npz", y_true=np.array([0, 1, 1]), y_pred=np.array(y_pred),
+                 class_names=np.array(["a", "b"]), trial_id=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = build.compute(tmp_path, build.Options(formats=("markdown",), runs="random_mlp_digits_s0"))
+        build.write(rep, tmp_path / "report")
+    assert not [w for w in caught if "predictions" in str(w.message)], [str(w.message) for w in caught]
+    assert len(rep.runs) == 2 * 17
+    assert rep.sources[("one", "random_mlp_digits_s0")].parent.parent.name == "one"
+    assert rep.sources[("two", "random_mlp_digits_s0")].parent.parent.name == "two"
+    runs = tmp_path / "report" / "figures" / "runs"
+    assert {p.parent.name for p in runs.glob("*/random_mlp_digits_s0")} == {"one", "two"}
+    one, two = rep.class_reports["one/random_mlp_digits_s0"], rep.class_reports["two/random_mlp_digits_s0"]
+    assert one != two                                   # each run's own predictions (1.00 vs 0.00)
+
+
+def test_other_tasks_are_skipped_with_one_warning() -> None:
+    # The GA-trained GAN writes task "generation": no accuracy, not a classification run.
+    gan = _trial_rows({"ga_gan": [0.0, 0.0]}).assign(task="generation", val_accuracy=None,
+                                                       test_accuracy=None, objective=-3.0)
+    rows = pd.concat([_trial_rows({"a": [0.9, 0.8]}), gan], ignore_index=True)
+    with pytest.warns(UserWarning) as record:
+        prepared = aggregate.prepare(rows)
+    assert [str(w.message) for w in record] == [
+        "skipping 2 trial rows of 2 runs with task 'generation': the report compares "
+        "classification (accuracy) and regression (RMSE) runs only"]
+    assert set(prepared["strategy"]) == {"a"}
 
 
 def test_run_without_trials_is_counted(tmp_path: Path) -> None:

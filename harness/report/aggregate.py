@@ -3,13 +3,15 @@
 Everything here is vectorised pandas (sorts and groupbys, no per-row Python loops): the report's
 tables must stay fast at 100,000 trial rows.
 
-Definitions (the README's "Reporting" section documents them for users):
+Definitions (docs/report.md documents them for users):
 
 - A trial is *usable* when its status is ``ok`` and its objective is finite. Failed and pruned
   trials are counted, never used to select a configuration.
 - A run's *selected configuration* is its usable trial with the highest ``objective`` (validation
   accuracy, or -validation RMSE); ties go to the earliest trial. Its test metric is the one the
   table reports: the best *test* value of a run is never used, it would be selected on test.
+- Only ``classification`` and ``regression`` rows are compared (accuracy or RMSE); other tasks
+  (the GA-trained GAN writes ``generation``) are skipped with one warning.
 - *Time-to-target*: wall seconds (``elapsed_seconds``) and cumulative epochs trained, including
   those of failed and pruned trials, until the first usable trial whose validation metric reached
   the target (accuracy >= target, or RMSE <= target).
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+TASKS = ("classification", "regression")
 CELL_KEYS = ["dataset", "search_space", "strategy"]
 ROW_KEYS = ["dataset", "search_space"]
 RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "seed", "task"]
@@ -63,6 +66,15 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     task = df["task"].astype("object")
     inferred = np.where(df["val_rmse"].notna() & df["val_accuracy"].isna(), "regression", "classification")
     df["task"] = task.where(task.notna(), inferred).astype(str)
+    other = ~df["task"].isin(TASKS)
+    if other.any():  # e.g. the GAN's "generation" rows: no accuracy or RMSE to compare
+        skipped = df[other]
+        n_runs = len(skipped.drop_duplicates(["experiment", "run_id"]))
+        names = ", ".join(map(repr, sorted(skipped["task"].unique())))
+        warnings.warn(f"skipping {len(skipped)} trial rows of {n_runs} runs with task {names}: the "
+                      "report compares classification (accuracy) and regression (RMSE) runs only",
+                      stacklevel=2)
+        df = df[~other].copy()
     reg = (df["task"] == "regression").to_numpy()
 
     val_acc = pd.to_numeric(df["val_accuracy"], errors="coerce").to_numpy(float)
@@ -154,6 +166,7 @@ def _merge_run_records(runs: pd.DataFrame, records: Sequence[Mapping[str, Any]])
     known = pd.MultiIndex.from_frame(runs[key])
     orphans = rec[~pd.MultiIndex.from_frame(rec[key]).isin(known)]
     orphans = orphans.dropna(subset=["dataset", "search_space", "strategy"])
+    orphans = orphans[orphans["task"].isna() | orphans["task"].isin(TASKS)]  # as in `prepare`
     if orphans.empty:
         return runs
     orphans = orphans.assign(n_trials=0, n_ok=0, n_failed=0, n_pruned=0, epochs=0.0,

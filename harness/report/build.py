@@ -30,7 +30,7 @@ class Options:
     alpha: float = 0.05
     figures: bool = True
     run_figures: bool = True
-    runs: str = "*"                        # fnmatch pattern of run ids that get per-run figures
+    runs: str = "*"                        # fnmatch pattern of run ids (or experiment/run_id)
     importance: str = "fanova"
 
 
@@ -46,8 +46,8 @@ class Report:
     ranks: tables.Table
     pairwise: tables.Table
     skipped: list[str] = field(default_factory=list)
-    sources: dict[str, Path] = field(default_factory=dict)
-    class_reports: dict[str, str] = field(default_factory=dict)   # run_id -> sklearn's text
+    sources: dict[tuple[str, str], Path] = field(default_factory=dict)  # (experiment, run_id)
+    class_reports: dict[str, str] = field(default_factory=dict)   # "experiment/run_id" -> text
 
     def main_frame(self) -> pd.DataFrame:
         """The main table's numbers: one row per cell, with the row's significance verdicts.
@@ -95,7 +95,8 @@ def compute(results_dir: str | Path, options: Options = Options(), *,
     if runs.empty:
         raise ReportInputError(f"no runs with trials under {str(results_dir)!r}")
     cells = aggregate.summarize_cells(runs)
-    significance = {m: stats.row_significance(runs, m, options.alpha) for m in ("val", "test")}
+    statistic = "median" if options.spread == "iqr" else "mean"  # the best is the one shown
+    significance = {m: stats.row_significance(runs, m, options.alpha, statistic) for m in ("val", "test")}
     analysis = stats.analyse(runs, metric=options.rank_on, alpha=options.alpha)
     main = tables.main_table(cells, significance, spread=options.spread, target_acc=options.target,
                              target_rmse=options.target_rmse, alpha=options.alpha)
@@ -144,29 +145,31 @@ def write_figures(report: Report, out: Path) -> tuple[list[Path], list[str]]:
     notes: list[str] = []
     if not opts.run_figures:
         return paths, notes
-    best_trial = report.runs.set_index("run_id")["best_trial_id"]
-    for run_id, trials in report.trials.groupby("run_id", sort=True):
-        if not fnmatch.fnmatchcase(str(run_id), opts.runs):
+    # Run ids repeat across experiments (the id does not include the experiment): key on both.
+    best_trial = report.runs.set_index(["experiment", "run_id"])["best_trial_id"]
+    for (experiment, run_id), trials in report.trials.groupby(["experiment", "run_id"], sort=True):
+        key, name = (experiment, run_id), f"{experiment}/{run_id}".lstrip("/")
+        if not any(fnmatch.fnmatchcase(str(x), opts.runs) for x in (run_id, name)):
             continue
-        stem = out / "runs" / str(run_id)
+        stem = out / "runs" / str(experiment) / str(run_id)  # "" (no experiment) adds no level
         paths += figures.run_history(trials, stem / "history")
         try:
             imp = figures.importances(trials, evaluator=opts.importance)
             if len(imp):
                 paths += figures.importance_figure(imp, trials, stem / "importances", opts.importance)
             else:
-                notes.append(f"{run_id}: no importances (no parameter varies across ok trials)")
+                notes.append(f"{name}: no importances (no parameter varies across ok trials)")
         except Exception as exc:  # too few trials, constant params...: say so, keep going
-            notes.append(f"{run_id}: no importances ({type(exc).__name__}: {exc})")
-        src = report.sources.get(str(run_id))
+            notes.append(f"{name}: no importances ({type(exc).__name__}: {exc})")
+        src = report.sources.get(key)
         npz = src.parent / "_artifacts" / "best_predictions.npz" if src is not None else None
         if npz is not None and npz.exists() and (trials["task"] == "classification").all():
             try:
-                sel = trials[trials["trial_id"] == best_trial.get(run_id)]
+                sel = trials[trials["trial_id"] == best_trial.get(key)]
                 acc = f", test acc. {100 * sel['test'].iloc[0]:.2f}%" if len(sel) else ""
                 table, text, figs = figures.classification_report(
                     npz, stem / "classification_report",
-                    f"Classification report (test set), {run_id}{acc}")
+                    f"Classification report (test set), {name}{acc}")
             except Exception as exc:
                 warnings.warn(f"skipping unreadable predictions file {str(npz)!r}: {exc}", stacklevel=2)
                 continue
@@ -174,13 +177,13 @@ def write_figures(report: Report, out: Path) -> tuple[list[Path], list[str]]:
             (stem / "classification_report.txt").write_text(text)
             table.to_csv(stem / "classification_report.csv", index=False)
             paths += [stem / "classification_report.txt", stem / "classification_report.csv"]
-            report.class_reports[str(run_id)] = text
+            report.class_reports[name] = text
             with np.load(npz, allow_pickle=False) as data:
                 saved = int(data["trial_id"]) if "trial_id" in data else None
-            expected = best_trial.get(run_id)
+            expected = best_trial.get(key)
             if saved is not None and expected is not None and not pd.isna(expected) and saved != int(expected):
                 warnings.warn(f"{str(npz)!r} holds trial {saved}, but the report selects trial "
-                              f"{int(expected)} on validation for run {run_id!r}", stacklevel=2)
+                              f"{int(expected)} on validation for run {name!r}", stacklevel=2)
     return paths, notes
 
 
@@ -198,8 +201,8 @@ def report_markdown(report: Report, out: Path, figures: Sequence[Path], notes: S
         parts.append("")
     if report.class_reports:
         parts += ["## Classification reports (test set, configuration selected on validation)", ""]
-        for run_id, text in sorted(report.class_reports.items()):
-            parts += [f"### {run_id}", "", "```", text.rstrip(), "```", ""]
+        for name, text in sorted(report.class_reports.items()):
+            parts += [f"### {name}", "", "```", text.rstrip(), "```", ""]
     if notes:
         parts += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(parts)

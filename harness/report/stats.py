@@ -15,13 +15,23 @@ mean-ranks?", JMLR 2016).
   strategies whose average ranks differ by less than CD are not significantly different.
 - Pairwise: two-sided Wilcoxon signed-rank tests (`scipy.stats.wilcoxon`) over complete problems,
   Holm-corrected across all pairs (Benavoli et al. recommend this over mean-rank tests).
-- Relative regret of a strategy on a problem: ``|best - s| / |best|`` where ``best`` is the best
-  value any strategy reached on that problem; 0 for the best strategy, 0.05 for an accuracy 5 %
-  below the best (relative), or an RMSE 5 % above it.
-- Row significance (bold in the main table): the strategy with the best mean is compared with
-  every other strategy of the row by a one-sided Wilcoxon signed-rank test over paired seeds,
-  Holm-corrected; it is marked only when all corrected p-values are < alpha. With n paired seeds
-  the smallest attainable one-sided p-value is 2**-n, so fewer than 5 seeds never reach 0.05.
+- Relative regret of a strategy on a problem: ``(best - s) / |best|`` on the oriented scores,
+  where ``best`` is the best of the strategies' values on that problem (the metric ranked: by
+  default each run's test metric of its configuration selected on validation, not the best
+  test value any trial reached). 0 for the best strategy, 0.05 for an accuracy 5 % below the
+  best (relative), or an RMSE 5 % above it. Computed over the same complete problems as the
+  ranks; a failed run (no usable trial) gets ``max(1, worst regret on that problem)``, never
+  better than any result (1 = accuracy 0, or an RMSE twice the best). When ``best`` is 0 the
+  denominator is 1 (the absolute gap), so an exact fit (RMSE 0) does not divide by zero.
+- Row significance (bold in the main table): the strategy with the best shown statistic (mean,
+  or median with ``--spread iqr``) is compared with every other strategy of the row by a
+  two-sided Wilcoxon signed-rank test over paired seeds, Holm-corrected over the k - 1
+  comparisons; it is marked only when every corrected p-value is < alpha, it is strictly ahead
+  of every other strategy on the shown statistic and its signed ranks favour it. A one-sided
+  test in the direction the means already chose would be anti-conservative (about 2 alpha with
+  two strategies). With n paired seeds the smallest two-sided p-value is 2 * 2**-n, so the best
+  needs (k - 1) * 2 * 2**-n < alpha (`min_seeds`): at alpha 0.05, 6 seeds for 2 strategies, 7
+  for 3 or 4, 8 for 5.
 """
 from __future__ import annotations
 
@@ -57,6 +67,17 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
     out = np.empty(m)
     out[order] = np.minimum(adjusted, 1.0)
     return out
+
+
+def min_seeds(k: int, alpha: float = 0.05) -> int:
+    """Fewest paired seeds with which the best of `k` strategies can be significant at `alpha`.
+
+    The smallest two-sided exact Wilcoxon p-value with n pairs is 2 * 2**-n (every difference of
+    one sign); Holm multiplies the smallest of k - 1 equal p-values by k - 1."""
+    n = 1
+    while (k - 1) * 2.0 ** (1 - n) >= alpha:
+        n += 1
+    return n
 
 
 def _paired_differences(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -100,7 +121,7 @@ class RankAnalysis:
 
     def summary(self) -> pd.DataFrame:
         """Per strategy: average rank, regret mean/median, problems used, failed and missing runs."""
-        reg = self.regret.replace([np.inf, -np.inf], np.nan)
+        reg = self.regret.dropna()  # the complete problems, as for the ranks
         out = pd.DataFrame({
             "average_rank": self.average_rank,
             "regret_mean": reg.mean(),
@@ -149,38 +170,57 @@ def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05) ->
             mat.iloc[i, j] = mat.iloc[j, i] = p
         result.pairwise_p = mat
 
-    best = scores.replace(-np.inf, np.nan).max(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        regret = scores.sub(best, axis=0).abs().div(best.abs(), axis=0)
-    regret = regret.where(scores != -np.inf, np.inf)
-    result.regret = regret
+    result.regret = relative_regret(scores).reindex(scores.index)
     return result
 
 
-def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05) -> pd.DataFrame:
-    """Per (dataset, space): the best strategy by mean, whether it beats all others significantly.
+def relative_regret(scores: pd.DataFrame) -> pd.DataFrame:
+    """Relative regret per complete problem x strategy (module docstring); failed runs count."""
+    scores = scores.dropna()  # incomplete problems are left out, as for the ranks
+    best = scores.replace(-np.inf, np.nan).max(axis=1)
+    scale = best.abs().where(best != 0, 1.0)  # best 0 (exact fit): the absolute gap
+    reg = scores.rsub(best, axis=0).div(scale, axis=0)
+    failed = scores == -np.inf
+    # A failed run is never better than a result: regret 1 (accuracy 0), or the problem's worst.
+    penalty = reg.where(~failed).max(axis=1).clip(lower=1.0).fillna(1.0)
+    return reg.mask(failed, penalty, axis=0)
 
-    Returns columns dataset, search_space, best, p (largest Holm-adjusted one-sided p-value),
+
+def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05,
+                     statistic: str = "mean") -> pd.DataFrame:
+    """Per (dataset, space): the best strategy by `statistic` (mean or median over its runs, as
+    the table shows), and whether it beats every other significantly (module docstring).
+
+    Returns columns dataset, search_space, best, p (largest Holm-adjusted two-sided p-value),
     significant.
     """
     col = f"score_{metric}"
     rows = []
     for (dataset, space), grp in runs.groupby(["dataset", "search_space"], sort=True):
-        # -inf: a run without usable trial (it loses every pairing); NaN: no run for that seed.
-        data = grp.assign(score=grp[col].fillna(-np.inf))
-        table = data.groupby(["seed", "strategy"])["score"].mean().unstack("strategy")
-        means = table.replace(-np.inf, np.nan).mean().dropna()
-        if means.empty:
+        shown = grp.groupby("strategy")[col].agg(statistic)  # NaN: no run with a result
+        if shown.dropna().empty:
             rows.append((dataset, space, None, np.nan, False))
             continue
-        best = means.idxmax()
+        best = shown.idxmax()
+        # -inf: a run without usable trial (it loses every pairing); NaN: no run for that seed.
+        table = (grp.assign(score=grp[col].fillna(-np.inf))
+                 .groupby(["seed", "strategy"])["score"].mean().unstack("strategy"))
         others = [s for s in table.columns if s != best]
         if not others:
             rows.append((dataset, space, best, np.nan, False))
             continue
         x = table[best].to_numpy(float)
         diffs = [_paired_differences(x, table[o].to_numpy(float)) for o in others]
-        p = float(holm(np.array([wilcoxon_p(d, alternative="greater") for d in diffs])).max())
-        tested = all(len(d) for d in diffs)
-        rows.append((dataset, space, best, p, bool(tested and p < alpha)))
+        p = float(holm(np.array([wilcoxon_p(d) for d in diffs])).max())
+        # Two-sided tests also reject when the best loses most pairings (a mean carried by one
+        # outlier): it must also lead on the shown statistic and on signed ranks.
+        ahead = (shown.drop(best).fillna(-np.inf) < shown[best]).all() and all(
+            _signed_rank_sum(d) > 0 for d in diffs)
+        rows.append((dataset, space, best, p, bool(ahead and p < alpha)))
     return pd.DataFrame(rows, columns=["dataset", "search_space", "best", "p", "significant"])
+
+
+def _signed_rank_sum(d: np.ndarray) -> float:
+    """W+ - W- of the Wilcoxon signed-rank test (zeros dropped); > 0 when `d` favours x."""
+    d = d[d != 0]
+    return float((np.sign(d) * stats.rankdata(np.abs(d))).sum())

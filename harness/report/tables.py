@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.report.stats import RankAnalysis
+from harness.report.stats import RankAnalysis, min_seeds
 
 DASH = "—"
 
@@ -71,6 +71,12 @@ def fmt_spread(mean: float, std: float, median: float, q1: float, q3: float,
     return s if _isnan(std) else f"{s} ± {fmt_metric(std, regression)}"
 
 
+def fmt_p(p: float, decimals: int = 3) -> str:
+    """'p=0.012', or 'p<0.001' where rounding would print a misleading 'p=0.000'."""
+    floor = 10.0 ** -decimals
+    return f"p<{floor:.{decimals}f}" if p < floor else f"p={p:.{decimals}f}"
+
+
 def target_label(target_acc: float | None, target_rmse: float | None, regression: bool) -> str:
     if regression:
         return f"RMSE ≤ {target_rmse:g}" if target_rmse is not None else "target"
@@ -87,6 +93,8 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
     rows: list[list[Cell]] = []
     starts: list[int] = []
     spread_name = "mean ± std" if spread == "std" else "median [IQR]"
+    stat = "mean" if spread == "std" else "median"  # the best is chosen on what the cells show
+    k = len(strategies)
     for (dataset, space), block in cells.groupby(["dataset", "search_space"], sort=True):
         block = block.set_index("strategy").reindex(strategies)
         reg = bool(block["lower_is_better"].dropna().any())
@@ -108,7 +116,7 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
             if best is None or _isnan(p):
                 verdict = DASH if best is None else f"{best} (untested)"
             else:
-                verdict = f"{best} (p={p:.3f})" if significant else f"n.s. (p={p:.3f})"
+                verdict = f"{best if significant else 'n.s.'} ({fmt_p(p)})"
             label = f"{name} {unit}" + (" [selected on val]" if metric == "test" else "")
             lines.append((label, texts, verdict))
         lines.append(("seeds", [Cell(_seeds_text(block.loc[st])) for st in strategies], ""))
@@ -129,9 +137,11 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
     notes = (
         f"Cells over seeds: {spread_name}. Accuracy in %, RMSE in target units (↓: lower is better). "
         "'test' is the test metric of the configuration selected on validation in each run.",
-        f"Bold: significantly better than every other strategy of the row (one-sided Wilcoxon "
-        f"signed-rank over paired seeds, Holm-corrected, alpha={alpha:g}); 'n.s.': best mean not "
-        "significant; p is the largest corrected p-value.",
+        f"Bold: the row's best {stat}, significantly better than every other strategy: two-sided "
+        f"Wilcoxon signed-rank tests of it against each other strategy over paired seeds, "
+        f"Holm-corrected over the {k - 1} comparisons, all p < {alpha:g}"
+        + (f" (with {k} strategies this needs at least {min_seeds(k, alpha)} seeds)" if k > 1 else "")
+        + f"; 'n.s.': the best {stat} is not significantly better; p is the largest corrected p-value.",
         "seeds: runs with a result / seeds run by any strategy in the row, then missing seeds, runs "
         "without any ok trial and unfinished runs. Time-to-target: mean over the runs that reached "
         "it (reached/runs).",
@@ -200,8 +210,9 @@ def rank_notes(a: RankAnalysis) -> list[str]:
     if not math.isnan(a.critical_difference):
         notes.append(f"Nemenyi critical difference CD = {a.critical_difference:.3f} at alpha={a.alpha:g} "
                      "(studentized range): average ranks closer than CD are not significantly different.")
-    notes.append("Regret: |best - value| / |best| per problem, best = best value of any strategy on "
-                 "that problem; mean and median over problems with a result.")
+    notes.append("Regret: |best - value| / |best| per complete problem, best = the best of the "
+                 "strategies' values ranked on that problem; a failed run counts as max(1, the "
+                 "problem's worst regret); mean and median over the same problems as the ranks.")
     return notes
 
 
@@ -213,7 +224,8 @@ def pairwise_table(analysis: RankAnalysis) -> Table:
         row = [Cell(a)]
         for b in names:
             p = mat.loc[a, b] if (a in mat.index and b in mat.columns) else np.nan
-            row.append(Cell(DASH if _isnan(p) else f"{p:.4f}", bold=bool(not _isnan(p) and p < analysis.alpha)))
+            text = DASH if _isnan(p) else fmt_p(p, 4).replace("p=", "").replace("p", "")  # <0.0001
+            row.append(Cell(text, bold=bool(not _isnan(p) and p < analysis.alpha)))
         rows.append(row)
     return Table(["", *names], rows, caption="Pairwise Wilcoxon signed-rank p-values (Holm)",
                  notes=("Two-sided Wilcoxon signed-rank tests over complete problems, Holm-corrected "
@@ -243,6 +255,8 @@ def to_markdown(t: Table, *, notes: bool = True) -> str:
 
 _LATEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
           "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+          # OT1 text fonts print < > | as other glyphs (¡ ¿ —): use the text commands.
+          "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
           "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "≤": r"$\leq$", "≥": r"$\geq$",
           "—": "---", "χ": r"$\chi$"}
 
