@@ -16,22 +16,27 @@ One generation:
    drawn from the whole population's samples;
 3. fitness of an agent = the mean probability the (updated) discriminator gives its fakes of
    being real (higher = fools it better), scored for all agents in one discriminator call;
-4. truncation selection keeps the best `elite_frac` (20 %) unchanged; the rest of the next
-   population are children of two random elites by one-point crossover of the flattened
-   weights, then mutated.
+4. `next_generation`: truncation selection keeps the best `elite_frac` (20 %, at least 2) by
+   descending fitness, unchanged; the rest of the next population are children of two random
+   elites by one-point crossover of the flattened weights, each mutated with probability
+   `mutation_rate`.
 
 Fixed from the published code: the population is created once and kept across generations (it
 was re-created every generation, so nothing was ever inherited); agents are sorted best first
-(it sorted ascending, keeping the worst); `random.ragendint`-style misspellings. Changed on
-purpose, and configurable back: the seed trained the discriminator one step per agent and used
-its accuracy on a fresh 50/50 batch as the fitness (P Keras steps per generation, and a fitness
-that takes few values); here one step per generation sees fakes from the whole population, and
-the fitness is D's mean output. `--mutation reset_one` is the seed's mutation (with probability
-`mutation_rate` an agent gets one random gene redrawn from N(0, 1)); the default `gaussian` adds
-N(0, mut_sigma) noise to a `mut_indpb` share of the genes of every child, which, unlike
-resetting one of ~17,000 genes, moves a generator measurably. `--init randn` is the seed's
-N(0, 1) initial weights (saturated sigmoids: binary noise images); the default `scaled` divides
-them by sqrt(fan_in).
+(it sorted ascending, keeping the worst); `random.ragendint`-style misspellings.
+
+Changed on purpose, not configurable: the seed trained the discriminator one step per agent and
+used its accuracy on a fresh 50/50 batch as the fitness (P Keras steps per generation, and a
+fitness that takes few values); here `d_steps` steps per generation see fakes from the whole
+population, and the fitness is D's mean output.
+
+Changed on purpose, configurable back to the seed's: `--mutation reset_one` is the seed's
+mutation (with probability `mutation_rate` an agent gets one random gene redrawn from N(0, 1));
+the default `gaussian` adds N(0, mut_sigma) noise to a `mut_indpb` share of the genes of every
+child, which, unlike resetting one of ~17,000 genes, moves a generator measurably. `--init
+randn` is the seed's N(0, 1) initial weights (saturated sigmoids: binary noise images); the
+default `scaled` divides them by sqrt(fan_in). `--population 1000 --generations 1000
+--mutation-rate 0.1` are the seed's sizes and rate.
 
 Sample quality, measured every generation on `score_samples` images of the best agent from a
 fixed latent batch (so generations are comparable):
@@ -206,6 +211,27 @@ def mutate(children: np.ndarray, s: GanSettings, rng: np.random.Generator) -> No
         children[chosen] += noise * mask
 
 
+def n_elite(s: GanSettings) -> int:
+    """Elites kept per generation: `elite_frac` of the population, at least two parents."""
+    return max(2, int(round(s.elite_frac * s.population)))
+
+
+def next_generation(pop: np.ndarray, fitness: np.ndarray, s: GanSettings,
+                    rng: np.random.Generator) -> np.ndarray:
+    """The next population from this one (never a fresh one: that was seed 001's bug).
+
+    The `n_elite(s)` agents of highest fitness (the discriminator's mean "real" probability for
+    their fakes: higher fools it better; the seed sorted ascending and kept the worst) come
+    first, unchanged; the other rows are one-point-crossover children of random elite pairs,
+    mutated (`mutate`).
+    """
+    order = np.argsort(-fitness, kind="stable")  # best first
+    elites = pop[order[:n_elite(s)]]
+    children = one_point_children(elites, len(pop) - len(elites), rng)
+    mutate(children, s, rng)
+    return np.concatenate([elites, children])
+
+
 # -- the discriminator and the quality scores ------------------------------------------------
 def build_discriminator(image_shape: tuple[int, int, int]) -> Any:
     """Seed 001's discriminator CNN and optimiser."""
@@ -371,7 +397,6 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     pop = gens.init(s.population, rng, s.init)
     disc = build_discriminator(image_shape)
     z_score = rng.standard_normal((s.score_samples, s.latent)).astype(np.float32)
-    n_elite = max(2, int(round(s.elite_frac * s.population)))
 
     prov = provenance.collect()
     settings = asdict(s)
@@ -442,11 +467,7 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
                   "generation 0 (random generators)")
         for generation in range(1, s.generations + 1):
             t0 = time.perf_counter()
-            order = np.argsort(-fitness, kind="stable")  # best first (the seed sorted ascending)
-            elites = pop[order[:n_elite]]
-            children = one_point_children(elites, s.population - n_elite, rng)
-            mutate(children, s, rng)
-            pop = np.concatenate([elites, children])  # elites kept: the population persists
+            pop = next_generation(pop, fitness, s, rng)
             d_metrics.update(discriminator_step())
             record(generation, time.perf_counter() - t0)
         status = "finished"

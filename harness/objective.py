@@ -141,12 +141,19 @@ class KerasObjective:
         return -math.sqrt(max(metrics.get("val_loss", math.nan), 0.0)) * self.data.y_std
 
     def _restore(self, model: Any, parent: int) -> int:
-        """Load the parent's weights; returns the epochs they were trained for (0 if none)."""
-        if self.checkpoint_dir is None:
-            return 0
-        found = sorted(self.checkpoint_dir.glob(f"trial_{parent}_e*.weights.h5"))
+        """Load the parent's last checkpoint into `model`; returns the epochs it was trained for.
+
+        Without it the trial would silently train from scratch while its row still names
+        `parent_trial_id`, so a missing checkpoint fails the trial instead: `FileNotFoundError`
+        (a trial's own error, recorded as a failed row naming the path; the run goes on).
+        """
+        pattern = f"trial_{parent}_e*.weights.h5"
+        found = sorted(self.checkpoint_dir.glob(pattern)) if self.checkpoint_dir is not None else []
         if not found:
-            return 0
+            where = (f"no checkpoint {str(self.checkpoint_dir / pattern)!r} exists"
+                     if self.checkpoint_dir is not None else "this objective saves no checkpoints")
+            raise FileNotFoundError(f"this trial continues trial {parent}'s weights, but {where}; "
+                                    f"refusing to train it from scratch under parent_trial_id={parent}")
         path = max(found, key=lambda p: int(p.name.split("_e")[-1].split(".")[0]))
         model.load_weights(path)
         return int(path.name.split("_e")[-1].split(".")[0])

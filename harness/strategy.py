@@ -2,8 +2,11 @@
 
 A strategy decides *what* to try next and, when it is multi-fidelity, *how many epochs*. The
 runner owns everything else: the loop, timing, budgets, failures and persistence. Strategies
-never import TensorFlow or Keras, and import their own library (optuna, keras-tuner, deap)
-lazily, on first use, so that listing or validating them stays fast.
+never import TensorFlow or Keras, and never import their own library (optuna, keras-tuner, deap)
+at module import, so that listing strategies stays fast: keras-tuner (which imports TensorFlow)
+is imported on the first `ask`, DEAP when the first generation is bred, and Optuna (about
+0.5 s) when `tpe` is built, to check its options against Optuna's own signature before any
+trial runs.
 
 The loop a runner drives::
 
@@ -21,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from harness.errors import NotSupportedError, StrategyError
 from harness.space import SearchSpace
 
 
@@ -75,8 +79,12 @@ class Strategy(abc.ABC):
     implement `_ask` and `_tell`, and usually `library_version`. The constructor stores and
     validates; heavy objects (samplers, oracles, toolboxes) are built on first `ask`.
 
-    `known_failures` maps a conformance-check name to the reason this plugin is known to fail
+    `known_failures` maps a conformance-check name (or `"<check>[<space>]"` for one space of a
+    per-space check, e.g. `"params_in_space[cnn]"`) to the reason this plugin is known to fail
     it; the conformance suite runs those checks as strict xfail.
+
+    A class declaring `capabilities.conditional=False` is refused a conditional space here, with
+    `NotSupportedError`.
     """
 
     name: ClassVar[str] = ""
@@ -90,6 +98,15 @@ class Strategy(abc.ABC):
             raise TypeError(f"seed must be an int, but got {seed!r}")
         if max_trials is not None and max_trials < 1:
             raise ValueError(f"max_trials must be >= 1 or None, but got {max_trials}")
+        if space.is_conditional and not self.capabilities.conditional:
+            # Refused here, for every plugin, rather than left to each one: a strategy that does
+            # not model conditions would otherwise suggest inactive params or ignore the
+            # conditions silently.
+            conditional = [p.name for p in space.params if p.condition is not None]
+            raise NotSupportedError(
+                f"strategy {self.name!r} declares capabilities.conditional=False, but search "
+                f"space {space.name!r} has conditional parameters {conditional}; use a space "
+                f"without conditions or a strategy that handles them")
         self.space = space
         self.seed = seed
         self.max_trials = max_trials
@@ -111,7 +128,13 @@ class Strategy(abc.ABC):
             n = min(n, self.max_trials - self._next_trial_id)
             if n <= 0:
                 return []
-        suggestions = list(self._ask(n))[:n]
+        suggestions = list(self._ask(n))
+        if len(suggestions) > n:
+            # Truncating would drop trials the library already counts as running (and burn
+            # their ids), so a strategy that over-delivers is a bug to report, not to hide.
+            raise StrategyError(
+                f"strategy {self.name!r}: _ask({n}) must return at most {n} suggestions, but "
+                f"returned {len(suggestions)} (trial ids {[s.trial_id for s in suggestions]})")
         for s in suggestions:
             self._pending[s.trial_id] = s
         return suggestions

@@ -4,11 +4,16 @@ A trainer is a function `train(model, data, *, epochs, initial_epoch, batch_size
 on_epoch, verbose) -> list[dict]` returning one dict of metrics per epoch (or generation). `on_epoch(epoch,
 metrics)` returns True to stop early (a strategy's pruning decision). Trainers are looked up by
 name here and imported only when selected.
+
+A `trainer:` config (conf/trainer/<preset>.yaml) has a `name`, recorded in every row and used by
+the report to tell runs apart, and optionally a `kind`, the implementation in `TRAINERS` (default:
+the name). Several presets of one implementation thus stay distinct: `neuroevolution_seed000` is
+`kind: neuroevolution` with seed 000's settings.
 """
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.errors import UnknownNameError
@@ -19,6 +24,15 @@ TRAINERS: dict[str, str] = {
 }
 
 EpochHook = Callable[[int, dict[str, float]], bool]
+
+
+def resolve_trainer(cfg: Mapping[str, Any]) -> tuple[str, str]:
+    """(name, kind) of a `trainer:` config; `UnknownNameError` if the kind is not in `TRAINERS`."""
+    name = str(cfg.get("name") or "backprop")
+    kind = str(cfg.get("kind") or name)
+    if kind not in TRAINERS:
+        raise UnknownNameError("trainer kind" if cfg.get("kind") else "trainer", kind, list(TRAINERS))
+    return name, kind
 
 
 def get_trainer(name: str) -> Callable[..., list[dict[str, Any]]]:

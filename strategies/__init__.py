@@ -1,5 +1,7 @@
 """Bundled strategy plugins, each registered in the `harness.strategies` entry-point group.
 
-Modules here import their library (optuna, keras-tuner, deap) lazily, never TensorFlow at
-import time, so that `harness --help` and config validation stay fast.
+No module here imports its library (optuna, keras-tuner, deap) or TensorFlow at import time,
+so that `harness --help` and listing strategies stay fast. keras-tuner (and with it TensorFlow)
+is imported on the first ask, DEAP when the first generation is bred; `tpe` imports Optuna when
+it is built, so that a misspelt sampler option is a config error before any trial runs.
 """

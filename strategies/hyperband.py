@@ -12,6 +12,7 @@ The first `ask` imports keras_tuner, which imports TensorFlow (keras-tuner #1041
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from harness.errors import NotSupportedError
@@ -37,6 +38,7 @@ class Hyperband(KerasTunerStrategy):
     # One iteration on the toy fidelity (1..9 epochs, factor 3) is 23 trials: it promotes within
     # the suite's 12 trials and finishes within budgets_within_fidelity's 36.
     conformance_options = {"hyperband_iterations": 1}
+    _warned_flat_promotion = False  # see _suggestion: warned once per strategy
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
                  max_epochs: int | None = None, min_epochs: int | None = None,
@@ -71,12 +73,31 @@ class Hyperband(KerasTunerStrategy):
     def _oracle_kwargs(self) -> dict[str, Any]:
         return {**self.oracle_options, "max_epochs": self.max_epochs}
 
+    def _clamp(self, epochs: int) -> int:
+        return min(self.max_epochs, max(self.min_epochs, epochs))
+
     def _suggestion(self, trial_id: int, values: dict[str, Any]) -> Suggestion:
-        epochs = int(values["tuner/epochs"])
+        budget = self._clamp(int(values["tuner/epochs"]))
         parent = values.get("tuner/trial_id")
+        if parent is not None and not self._warned_flat_promotion:
+            parent_budget = self._clamp(int(values["tuner/initial_epoch"]))
+            if budget <= parent_budget:
+                # Raising keras-tuner's small rungs to min_epochs can make a rung as long as the
+                # one it promotes to: the promoted trial then trains nothing and re-scores its
+                # parent, so Hyperband degenerates into random search with wasted trials.
+                self._warned_flat_promotion = True
+                warnings.warn(
+                    f"hyperband: trial {trial_id} is promoted from trial {self._our_ids[parent]} "
+                    f"to {budget} epochs, but its parent already trained {parent_budget}: "
+                    f"min_epochs={self.min_epochs} raises keras-tuner's "
+                    f"{values['tuner/initial_epoch']}-epoch rung to the next rung's budget, so "
+                    f"promotions from it train no further epochs and only re-score their parent. "
+                    f"Lower min_epochs (or the space's fidelity.min), or raise "
+                    f"max_epochs={self.max_epochs} (budget.max_epochs)",
+                    stacklevel=2)
         return Suggestion(
             trial_id,
             native_params(self._searched, values),  # drops every tuner/* key
-            budget=min(self.max_epochs, max(self.min_epochs, epochs)),
+            budget=budget,
             resume_from=self._our_ids[parent] if parent is not None else None,
         )

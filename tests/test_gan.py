@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness.errors import ConfigError
-from harness.gan import GanSettings, GeneratorPopulation, mutate, one_point_children
+from harness.gan import GanSettings, GeneratorPopulation, mutate, n_elite, next_generation, one_point_children
 
 
 def test_vectorised_generation_matches_one_by_one():
@@ -37,6 +37,29 @@ def test_one_point_crossover_and_mutation():
     mutated = children.copy()
     mutate(mutated, GanSettings(mut_indpb=0.5, mut_sigma=0.1), rng)
     assert 0.3 < (mutated != children).mean() < 0.7
+
+
+def test_next_generation_keeps_the_best_fifth_and_breeds_from_it():
+    """Seed 001's bugs, fixed: the elite are the top 20 % by *descending* fitness (higher = the
+    discriminator takes the fakes for real more often), kept unchanged and first, and the next
+    population is bred from this one rather than re-created."""
+    rng = np.random.default_rng(0)
+    pop = np.repeat(np.arange(20, dtype=np.float32)[:, None], 40, axis=1)  # agent i: genes all i
+    fitness = rng.permutation(20) / 20.0
+    s = GanSettings(population=20, mutation_rate=0.0)
+    nxt = next_generation(pop, fitness, s, rng)
+    assert nxt.shape == pop.shape and n_elite(s) == 4
+    best_first = np.argsort(fitness)[::-1][:4]
+    np.testing.assert_array_equal(nxt[:4], pop[best_first])  # the best four, best first
+    for child in nxt[4:]:  # unmutated children: a prefix of one elite, the suffix of another
+        assert set(np.unique(child)) <= set(best_first.tolist())
+        assert len(np.flatnonzero(np.diff(child))) <= 1
+    # Mutation: each child with probability mutation_rate; the elites never.
+    s = GanSettings(population=400, mutation_rate=0.5, mut_indpb=1.0, mut_sigma=0.1)
+    pop = np.zeros((400, 40), dtype=np.float32)
+    nxt = next_generation(pop, np.arange(400.0), s, rng)
+    assert not nxt[:80].any()
+    assert 0.4 < (nxt[80:] != 0).any(axis=1).mean() < 0.6
 
 
 def test_settings_are_validated():

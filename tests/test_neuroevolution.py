@@ -4,13 +4,53 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 
-from harness.errors import ConfigError, NotSupportedError
+from harness.errors import ConfigError, NotSupportedError, UnknownNameError
 from harness.neuroevolution import resolve_options
+from harness.trainers import resolve_trainer
+
+TRAINER_CONF = Path(__file__).parents[1] / "conf" / "trainer"
+
+
+def test_seed000_preset_pins_seed_000_settings():
+    cfg = yaml.safe_load((TRAINER_CONF / "neuroevolution_seed000.yaml").read_text())
+    params = cfg["params"]
+    seed000 = {"population": 25, "cxpb": 0.6, "mutpb": 0.3, "tournsize": 5, "crossover": "mean",
+               "mut_sigma": 0.1, "mut_indpb": 0.25, "init": "uniform", "init_low": -1.0, "init_high": 1.0}
+    assert {k: params.get(k) for k in seed000} == seed000
+    assert resolve_options(params)["population"] == 25  # every key is a trainer option
+
+
+def test_the_neuroevolution_presets_are_recorded_apart(tmp_path):
+    """`-m trainer=neuroevolution,neuroevolution_seed000` compares two algorithms: each preset
+    keeps its own name in rows, report and run identity, and both run the same trainer."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.runner import Runner, settings_from_config
+    from harness.trainers import get_trainer
+
+    settings = {}
+    for preset in ("neuroevolution", "neuroevolution_seed000"):
+        with initialize_config_module("harness.conf", version_base="1.3"):
+            cfg = compose("config", overrides=[f"trainer={preset}", "dataset=digits", "search_space=homl_mlp"])
+        plain = {**OmegaConf.to_container(cfg, resolve=True), "results_dir": str(tmp_path), "progress": False}
+        settings[preset] = settings_from_config(plain)
+    default, seed000 = settings["neuroevolution"], settings["neuroevolution_seed000"]
+    assert (default.trainer, seed000.trainer) == ("neuroevolution", "neuroevolution_seed000")
+    assert default.trainer_kind == seed000.trainer_kind == "neuroevolution"
+    assert default.run_id != seed000.run_id
+    assert "trainer_kind" not in default.identity()  # unchanged identity, so old runs still resume
+    spec = Runner(seed000)._objective_spec()  # what the workers build the objective from
+    assert get_trainer(spec.trainer) is get_trainer("neuroevolution")
+    with pytest.raises(UnknownNameError, match="unknown trainer kind 'neuroevolutoin'"):
+        resolve_trainer({"name": "mine", "kind": "neuroevolutoin"})
 
 keras = pytest.importorskip("keras")
 

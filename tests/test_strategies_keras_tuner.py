@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import pytest
 
 from harness.errors import ConfigError, NotSupportedError
 from harness.registry import make_strategy
 from harness.space import SearchSpace, load_space
-from harness.strategy import Observation, TrialStatus
+from harness.strategy import Observation, Suggestion, TrialStatus
 from harness.testing import drive, toy_space, toy_value
 from strategies.bayesian import BayesianOptimization
 from strategies.hyperband import Hyperband
@@ -52,6 +53,44 @@ def test_hyperband_drops_the_budget_param_and_clamps_to_fidelity_min():
     assert all("epochs" not in s.params for s in suggestions)
     assert {s.budget for s in suggestions} <= set(range(5, 51))
     assert min(s.budget for s in suggestions) == 5  # keras-tuner's 2-epoch rung raised to min
+
+
+def test_hyperband_warns_once_when_min_epochs_flattens_promotions():
+    # mlp with budget.max_epochs=3: the runner caps the fidelity to 3..3, so keras-tuner's
+    # 1-epoch rung is raised to 3, the budget of the rung it promotes to.
+    space = load_space("mlp")
+    with pytest.warns(UserWarning, match=r"hyperband: .*min_epochs=3 .* train no further epochs") as record:
+        suggestions, _ = run_hyperband(space, max_epochs=3, min_epochs=3, hyperband_iterations=1)
+    assert [w for w in record if "hyperband:" in str(w.message)][1:] == []  # once
+    assert {s.budget for s in suggestions} == {3} and any(s.resume_from is not None for s in suggestions)
+
+
+def test_a_promotion_without_its_parent_checkpoint_fails_the_trial(tmp_path):
+    from harness.objective import KerasObjective
+    from harness.workers import evaluate_trial
+
+    class FakeModel:
+        loaded = None
+
+        def load_weights(self, path):
+            self.loaded = path
+
+    space = load_space("mlp")
+    objective = KerasObjective(space, None, seed=0, checkpoint_dir=tmp_path)
+    promoted = Suggestion(7, {}, budget=6, resume_from=3)
+    missing = str(tmp_path / "trial_3_e*.weights.h5")
+    with pytest.raises(FileNotFoundError, match=re.escape(missing)):
+        objective._restore(FakeModel(), 3)
+    # A trial's own error, not a HarnessError: the trial is a failed row naming the path, the
+    # run goes on.
+    result = evaluate_trial(lambda s, report: objective._restore(FakeModel(), s.resume_from), promoted, None)
+    assert result["status"] == "failed" and missing in result["error"]
+    with pytest.raises(FileNotFoundError, match="saves no checkpoints"):
+        KerasObjective(space, None, seed=0)._restore(FakeModel(), 3)
+    for epochs in (2, 10):  # the parent's last checkpoint is restored
+        (tmp_path / f"trial_3_e{epochs}.weights.h5").touch()
+    model = FakeModel()
+    assert objective._restore(model, 3) == 10 and model.loaded.name == "trial_3_e10.weights.h5"
 
 
 def test_hyperband_needs_a_fidelity_or_max_epochs():
@@ -98,6 +137,37 @@ def test_bayesian_gp_phase_in_bounds_deterministic_and_picklable():
                  pickle_after=2)
     assert a == b
     assert len(a) == 4
+
+
+@pytest.mark.slow  # 8 GP asks, 0.2-1 s each on 2 busy cores
+def test_bayesian_gp_phase_after_failed_and_nan_trials():
+    """keras-tuner counts only COMPLETED trials towards num_initial_points, so the conformance
+    run never reaches the GP with failures among the results: here failed, pruned, NaN and -inf
+    results are interleaved with completed ones until the GP suggests, with a trial pending."""
+    # Three parameters keep each GP ask short (its acquisition search grows with dimensions);
+    # seeds 2 and 3 are ones whose first, flat GP surface the L-BFGS-B starts leave quickly.
+    space = SearchSpace.from_config({"name": "gp3", "params": {
+        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+        "units": {"type": "int", "low": 16, "high": 256},
+        "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}})
+
+    def gp_phase(seed):
+        gp = []  # suggestions made once the oracle had its 2 completed trials
+
+        def on_suggestion(strategy, s):
+            space.check(s.params)
+            trials = strategy.oracle.trials.values()
+            if sum(t.status == "COMPLETED" for t in trials) >= 2:
+                assert any(t.status == "FAILED" for t in trials)  # failures were told before
+                gp.append(tuple(sorted(s.params.items())))
+
+        drive(BayesianOptimization(space, seed=seed, num_initial_points=2), trials=8, workers=2,
+              failures=True, on_suggestion=on_suggestion)
+        return gp
+
+    a, b = gp_phase(2), gp_phase(3)
+    assert len(a) >= 4 and len(set(a)) == len(a), f"GP suggestions not distinct: {a}"
+    assert a != b, "seeds 2 and 3 gave the same GP-phase suggestions"
 
 
 def test_bayesian_conditional_space_uses_conditional_scopes():

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 
 from harness.errors import ConfigError
 from harness.registry import make_strategy
@@ -67,6 +69,16 @@ def test_same_suggestions_as_optuna_directly(space, options):
         expected = hand_written_optuna(space, 42, 20, **options)
         got = via_harness(space, 42, 20, **options)
     assert got == expected
+
+
+def test_shipped_config_is_seed_002s_independent_tpe():
+    # Optuna 5 defaults to multivariate TPE with constant liar; seed 002's TPESampler(seed=42)
+    # (an older Optuna) was independent TPE without it, which conf/strategy/tpe.yaml pins.
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "conf" / "strategy" / "tpe.yaml").read_text())
+    assert cfg["params"] == {"multivariate": False, "constant_liar": False}
+    space = load_space("homl_mlp")
+    assert via_harness(space, 42, 15, **cfg["params"]) == hand_written_optuna(
+        space, 42, 15, multivariate=False, constant_liar=False)
 
 
 def test_unknown_option_is_a_config_error_naming_it():
