@@ -62,6 +62,7 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 GROUPS = ("strategy", "search_space", "dataset", "trainer")
+EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath")
 
 
 def config_options(group: str) -> list[str]:
@@ -81,7 +82,13 @@ def config_options(group: str) -> list[str]:
 
 
 def check_group_overrides(argv: list[str]) -> None:
-    """Fail fast, with the list of choices, on `strategy=nope` and friends (sweeps included)."""
+    """Fail fast, with the list of choices, on `strategy=nope` and friends (sweeps included).
+
+    With extra config folders (`--config-dir`, `hydra.searchpath`) the options are not all known
+    here, so Hydra's own error is left to speak.
+    """
+    if any(a.startswith(EXTRA_CONFIG_ARGS) for a in argv):
+        return
     for arg in argv:
         group, sep, value = arg.partition("=")
         if not sep or group not in GROUPS or "(" in value:  # leave sweep functions to Hydra

@@ -60,16 +60,33 @@ def available_datasets() -> list[str]:
     return sorted(BUNDLED + CACHED)
 
 
+def check_dataset_config(cfg: Mapping[str, Any]) -> tuple[float, float]:
+    """Validate a dataset config without loading anything; return (val, test) fractions."""
+    name = str(cfg.get("name"))
+    if name not in BUNDLED + CACHED:
+        raise UnknownNameError("dataset", name, available_datasets())
+    split = cfg.get("split") or {}
+    if not isinstance(split, Mapping):
+        raise ConfigError(f"dataset.split must be a mapping like {{val: 0.2, test: 0.2}}, but got {split!r}")
+    val, test = split.get("val", 0.2), split.get("test", 0.2)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (val, test))
+    # MNIST and Fashion-MNIST keep their own test set, so only `val` applies to them.
+    if not numbers or not (0 < val < 1 and 0 < test < 1 and val + test < 1):
+        raise ConfigError(f"dataset {name!r}: split fractions must satisfy 0 < val, 0 < test and "
+                          f"val + test < 1, but got val={val!r}, test={test!r}; e.g. "
+                          f"`dataset.split.val=0.2 dataset.split.test=0.2`")
+    subsample = cfg.get("subsample")
+    if subsample is not None and (type(subsample) is not int or subsample < 10):
+        raise ConfigError(f"dataset.subsample must be an integer >= 10 or null, but got {subsample!r}")
+    return float(val), float(test)
+
+
 def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
     """Load dataset `cfg["name"]` (or a name) and split it deterministically by `seed`."""
     if isinstance(cfg, str):
         cfg = {"name": cfg}
     name = str(cfg.get("name"))
-    split = dict(cfg.get("split") or {})
-    val_frac, test_frac = float(split.get("val", 0.2)), float(split.get("test", 0.2))
-    if not (0 < val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
-        raise ConfigError(f"dataset {name!r}: split fractions must satisfy 0 < val, 0 <= test and "
-                          f"val + test < 1, but got val={val_frac}, test={test_frac}")
+    val_frac, test_frac = check_dataset_config(cfg)
     if name in BUNDLED:
         x, y, task, classes = _load_sklearn(name)
         parts = _split(x, y, task, seed, val_frac, test_frac)
@@ -176,13 +193,14 @@ def read_idx(path: Path) -> np.ndarray:
 
 def _load_fashion(cache_dir: Any):
     folder = _cache_dir(cache_dir, "~/.keras/datasets") / "fashion-mnist"
-    if not all((folder / f).exists() for f in FASHION_FILES):
+    missing = [f for f in FASHION_FILES if not (folder / f).exists()]
+    if missing:
         try:
             import keras
 
             return keras.datasets.fashion_mnist.load_data()
         except Exception as exc:
-            raise _unavailable("fashion_mnist", folder / FASHION_FILES[0], exc) from None
+            raise _unavailable("fashion_mnist", folder / "{" + ",".join(missing) + "}", exc) from None
     y_tr, x_tr, y_te, x_te = (read_idx(folder / f) for f in FASHION_FILES)
     return (x_tr, y_tr), (x_te, y_te)
 

@@ -32,9 +32,13 @@ def git_revision() -> str:
     """`git describe`-style revision of the harness source, '' when not in a git checkout."""
     here = Path(__file__).resolve().parent
     try:
+        # Only when this very file is tracked: an installed copy inside a venv that sits in some
+        # other git project must not report that project's revision.
+        tracked = subprocess.run(["git", "-C", str(here), "ls-files", "--error-unmatch", "provenance.py"],
+                                 capture_output=True, text=True, timeout=5)
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)
-        if out.returncode != 0:
+        if tracked.returncode != 0 or out.returncode != 0:
             return ""
         rev = out.stdout.strip()
         dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],

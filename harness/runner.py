@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from harness import __version__, provenance
-from harness.datasets import Dataset, load_dataset
+from harness.datasets import Dataset, check_dataset_config, load_dataset
 from harness.errors import ConfigError, HarnessError, NotSupportedError, SearchSpaceError, StrategyError
 from harness.registry import load_strategy_class, make_strategy
 from harness.results import (ARTIFACTS_DIR, RUN_FILE, TRIALS_FILE, TrialWriter, param_arrow_type,
                              read_trials_file, write_json_atomic)
 from harness.space import SearchSpace
+from harness.trainers import resolve_trainer
 from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
 from harness.workers import (Evaluator, InProcessEvaluator, KerasObjectiveSpec, ObjectiveFactory,
                              ProcessEvaluator, failed_result)
@@ -58,6 +59,7 @@ class RunSettings:
     min_trials_before_failure_stop: int = 5
     trainer: str = "backprop"
     trainer_options: dict[str, Any] = field(default_factory=dict)
+    trainer_kind: str | None = None  # the implementation (harness.trainers.TRAINERS); None: `trainer`
     overwrite: bool = False
     n_workers: int = 1
     worker_processes: bool = True
@@ -71,8 +73,12 @@ class RunSettings:
     def identity(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "strategy_params": self.strategy_params,
                 "search_space": self.config.get("search_space", self.space.name),
-                "dataset": self.dataset, "seed": self.seed, "max_epochs": self.max_epochs,
-                "trainer": self.trainer, "trainer_options": self.trainer_options}
+                # where the files live is not part of what was run: resumable on another node
+                "dataset": {k: v for k, v in self.dataset.items() if k != "cache_dir"},
+                "seed": self.seed, "max_epochs": self.max_epochs,
+                "trainer": self.trainer, "trainer_options": self.trainer_options,
+                # Only when it differs from the name, so that existing runs keep their run ids.
+                **({"trainer_kind": self.trainer_kind} if self.trainer_kind not in (None, self.trainer) else {})}
 
     @property
     def run_id(self) -> str:
@@ -93,6 +99,14 @@ def _optional(cfg: Mapping[str, Any], key: str, kind: type, *, minimum: float, w
         raise ConfigError(f"{what} must be {'an integer' if kind is int else 'a number'} >= {minimum} "
                           f"or null, but got {value!r}; e.g. `{what}={int(minimum) if minimum >= 1 else 1}`")
     return kind(value)
+
+
+def _flag(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+    # Hydra passes `overwrite=no` as the string 'no', which bool() would take as True.
+    value = cfg.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, but got {value!r}; e.g. `{key}=true`")
+    return value
 
 
 def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None) -> RunSettings:
@@ -119,6 +133,7 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     if not isinstance(rate, (int, float)) or not 0 < rate <= 1:
         raise ConfigError(f"max_failure_rate must be in (0, 1], but got {rate!r}")
     trainer = cfg.get("trainer") or {"name": "backprop"}
+    trainer_name, trainer_kind = resolve_trainer(trainer)
     results_dir = Path(str(cfg.get("results_dir", "results"))).expanduser()
     if not results_dir.is_absolute() and base_dir is not None:
         results_dir = base_dir / results_dir
@@ -141,17 +156,20 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     if not processes and (n_workers > 1 or trial_timeout is not None):
         raise ConfigError(f"n_workers={n_workers} and worker.trial_timeout={trial_timeout} need worker "
                           f"processes, but worker.processes=false; set worker.processes=true")
+    verbose = cfg.get("verbose", 0)
+    if type(verbose) is not int or verbose not in (0, 1, 2):
+        raise ConfigError(f"verbose must be 0, 1 or 2 (Keras fit verbosity), but got {verbose!r}")
+    check_dataset_config(cfg["dataset"])
     space = SearchSpace.from_config(cfg["search_space"])
     return RunSettings(
         strategy=str(strategy["name"]), strategy_params=dict(params), space=space,
         dataset=dict(cfg["dataset"]), seed=seed, experiment=experiment, results_dir=results_dir,
         trials=trials, seconds=seconds, max_epochs=max_epochs, max_failure_rate=float(rate),
-        trainer=str(trainer.get("name", "backprop")),
+        trainer=trainer_name, trainer_kind=trainer_kind,
         trainer_options=dict(trainer.get("params") or {}),
-        overwrite=bool(cfg.get("overwrite", False)), n_workers=n_workers, worker_processes=processes,
+        overwrite=_flag(cfg, "overwrite", False), n_workers=n_workers, worker_processes=processes,
         worker_max_trials=worker_max_trials, trial_timeout=trial_timeout, worker_threads=threads,
-        progress=bool(cfg.get("progress", True)),
-        verbose=int(cfg.get("verbose", 0)), config=dict(cfg),
+        progress=_flag(cfg, "progress", True), verbose=verbose, config=dict(cfg),
     )
 
 
@@ -265,13 +283,21 @@ class Runner:
         """Run (or resume) to the budget. Raises `RunInterrupted` on SIGINT/SIGTERM after saving."""
         s = self.s
         run_file = self.run_dir / RUN_FILE
-        if s.overwrite and self.run_dir.exists():
-            shutil.rmtree(self.run_dir)
-        previous = self._load_previous(run_file)
-        if previous is not None and self._already_done(previous):
-            self.stop_reason = previous.get("stop_reason", "finished")
-            return self._summary("finished")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.run_dir):
+            if s.overwrite and self.run_dir.exists():
+                shutil.rmtree(self.run_dir)
+            previous = self._load_previous(run_file)
+            if previous is not None and self._already_done(previous):
+                self.stop_reason = previous.get("stop_reason", "finished")
+                return self._summary("finished")
+            self._dataset()  # a missing file or bad split is one clear error before any worker starts
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.run_dir.glob(".*.tmp"):  # left by a process killed mid-write
+                stale.unlink()
+            return self._run_locked(run_file, previous)
+
+    def _run_locked(self, run_file: Path, previous: dict[str, Any] | None) -> RunSummary:
+        s = self.s
         random.seed(s.seed)
         np.random.seed(s.seed)
         writer = TrialWriter(self.run_dir, {p.name: param_arrow_type(p) for p in s.space.params},
@@ -391,7 +417,7 @@ class Runner:
         checkpoints = self.run_dir / ARTIFACTS_DIR / "checkpoints" if self.multi_fidelity else None
         s = self.s
         return KerasObjectiveSpec(s.space, dict(s.dataset), s.seed, max_epochs=s.max_epochs,
-                                  checkpoint_dir=checkpoints, trainer=s.trainer,
+                                  checkpoint_dir=checkpoints, trainer=s.trainer_kind or s.trainer,
                                   trainer_options=dict(s.trainer_options), verbose=s.verbose,
                                   threads=s.worker_threads)
 
@@ -485,22 +511,27 @@ class Runner:
         return previous if previous is not None else ({} if self.rows else None)
 
     def _already_done(self, previous: Mapping[str, Any]) -> bool:
+        """A finished run is skipped unless the budgets were raised since (that extends it)."""
         if previous.get("status") != "finished":
             return False
         if str(previous.get("stop_reason", "")).startswith(f"strategy {self.s.strategy!r} finished"):
             return True
-        return self.s.trials is not None and len(self.rows) >= self.s.trials
+        if self.s.trials is not None and len(self.rows) >= self.s.trials:
+            return True
+        return self.s.seconds is not None and self._elapsed_offset >= self.s.seconds
 
     @property
     def _journal_path(self) -> Path:
         return self.run_dir / JOURNAL_FILE
 
     def _journal(self, event: dict[str, Any]) -> None:
-        """Append one ask/tell event; flushed to the OS at once, so SIGKILL cannot lose it."""
+        """Append one ask/tell event, synced to disk at once: after SIGKILL or a power cut the
+        journal is never behind `trials.parquet` (which is synced too), so resume can replay it."""
         if self._journal_fh is None:
             self._journal_fh = open(self._journal_path, "a", encoding="utf-8")
         self._journal_fh.write(json.dumps(event) + "\n")
         self._journal_fh.flush()
+        os.fsync(self._journal_fh.fileno())
 
     def _journal_close(self) -> None:
         if self._journal_fh is not None:
@@ -508,14 +539,18 @@ class Runner:
             self._journal_fh = None
 
     def _read_journal(self) -> list[dict[str, Any]]:
-        lines = self._journal_path.read_text(encoding="utf-8").splitlines()
+        data = self._journal_path.read_bytes()
+        lines = data.splitlines(keepends=True)
         events = []
         for i, line in enumerate(lines):
             try:
                 events.append(json.loads(line))
             except ValueError:
                 if i == len(lines) - 1:
-                    break  # torn last line of a killed run: that event never completed
+                    # Torn last line of a killed run: that event never completed. Cut it off, or
+                    # the next event appended would be glued to it and corrupt the journal.
+                    os.truncate(self._journal_path, len(data) - len(line))
+                    break
                 raise HarnessError(f"cannot resume: {str(self._journal_path)!r} line {i + 1} is corrupt; "
                                    f"rerun with overwrite=true to start over") from None
         return events
@@ -624,6 +659,44 @@ class Runner:
         best = dict(self.best) if self.best else None
         return RunSummary(self.s.run_id, self.run_dir, status, len(self.rows), n_failed,
                           self._elapsed(), best, self.stop_reason)
+
+
+class RunLock:
+    """An exclusive lock on one run folder, held while a process runs it.
+
+    Two processes on one run (the same command started twice, a sweep over `budget.trials`, a
+    requeued cluster job whose old copy still runs) would each rewrite the trials file from its own
+    rows and lose the other's. The lock file sits beside the run folder (`.<run_id>.lock`, skipped
+    by readers), so `overwrite=true` can delete the folder while holding it. `flock` also works
+    across nodes on NFS.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir.parent / f".{run_dir.name}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise HarnessError(f"run {self.path.name[1:-5]} is already running ({holder}); wait for it "
+                               f"to finish or stop it, then rerun this command to resume") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # releases the lock; the file stays (deleting it would race)
+            self._fd = None
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -81,3 +81,22 @@ def test_help_and_config_errors_do_not_import_tensorflow(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "harness: compare hyperparameter-optimisation" in proc.stdout
+
+
+def test_every_shipped_config_option_composes_and_validates(tmp_path):
+    """Each option of each group must compose (interpolations included) and pass validation,
+    without loading data or importing TensorFlow."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.cli import GROUPS, config_options
+    from harness.runner import settings_from_config
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        for group in GROUPS:
+            options = config_options(group)
+            assert options, group
+            for option in options:
+                cfg = OmegaConf.to_container(compose("config", overrides=[f"{group}={option}"]), resolve=True)
+                settings_from_config(cfg)
+    assert "tensorflow" not in sys.modules

@@ -115,7 +115,7 @@ def test_a_finished_run_is_skipped_and_more_budget_extends_it(tmp_path):
     assert Runner(fresh, objective=ToyObjective()).run().n_trials == 2
 
 
-def test_a_torn_last_journal_line_is_ignored(tmp_path):
+def test_a_torn_last_journal_line_is_ignored_and_cut_off(tmp_path):
     s = settings(tmp_path, "budget.trials=4")
     with pytest.raises(RunInterrupted):
         Runner(s, objective=ToyObjective(interrupt_at=2)).run()
@@ -123,6 +123,33 @@ def test_a_torn_last_journal_line_is_ignored(tmp_path):
         fh.write('{"ask": 1, "id')  # SIGKILL in the middle of a write
     Runner(s, objective=ToyObjective()).run()
     assert sorted(rows(s).trial_id) == [0, 1, 2, 3]
+    # The torn fragment is gone, so events appended after it stay readable for the next resume.
+    for line in (s.run_dir / JOURNAL_FILE).read_text().splitlines():
+        json.loads(line)
+    more = settings(tmp_path, "budget.trials=6")
+    Runner(more, objective=ToyObjective()).run()
+    assert sorted(rows(s).trial_id) == list(range(6))
+
+
+def test_a_second_process_on_the_same_run_is_refused(tmp_path):
+    from harness.runner import RunLock
+
+    s = settings(tmp_path, "budget.trials=2")
+    with RunLock(s.run_dir):  # another process running it: a repeated command, a requeued job
+        with pytest.raises(HarnessError, match=r"already running \(pid \d+ on"):
+            Runner(s, objective=ToyObjective()).run()
+    assert not (s.run_dir / TRIALS_FILE).exists()
+    assert Runner(s, objective=ToyObjective()).run().n_trials == 2  # free again once released
+
+
+def test_a_run_finished_by_its_time_budget_is_skipped(tmp_path):
+    s = settings(tmp_path, "budget.trials=null", "budget.seconds=0.3")
+    first = Runner(s, objective=ToyObjective()).run()
+    assert first.status == "finished" and "time budget" in first.stop_reason
+    mtime = (s.run_dir / TRIALS_FILE).stat().st_mtime_ns
+    again = Runner(s, objective=ToyObjective()).run()
+    assert again.n_trials == first.n_trials and (s.run_dir / TRIALS_FILE).stat().st_mtime_ns == mtime
+    assert len(json.loads((s.run_dir / RUN_FILE).read_text())["sessions"]) == 1
 
 
 def test_runs_without_a_journal_replay_sequentially(tmp_path):
@@ -177,6 +204,28 @@ def test_worker_settings_are_validated(tmp_path):
         settings(tmp_path, "n_workers=2", "worker.processes=false")
     with pytest.raises(ConfigError, match="worker.trial_timeout"):
         settings(tmp_path, "worker.trial_timeout=-1")
+
+
+@pytest.mark.parametrize("override, phrase", [
+    ("overwrite=no", "overwrite must be true or false"),  # 'no' is a string; bool('no') is True
+    ("progress=off", "progress must be true or false"),
+    ("verbose=abc", "verbose must be 0, 1 or 2"),
+    ("dataset.split.test=0", "split fractions must satisfy"),
+    ("dataset.split.val=0.85", r"val \+ test < 1"),
+])
+def test_flags_and_dataset_settings_are_validated_before_anything_runs(tmp_path, override, phrase):
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=phrase):
+        settings(tmp_path, override)
+
+
+def test_where_the_data_files_live_is_not_part_of_the_run_identity(tmp_path, monkeypatch):
+    a = settings(tmp_path, "dataset=mnist")
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "elsewhere"))
+    b = settings(tmp_path, "dataset=mnist")
+    assert a.dataset["cache_dir"] != b.dataset["cache_dir"] and a.run_id == b.run_id
+    assert settings(tmp_path, "dataset=mnist", "dataset.subsample=500").run_id != a.run_id
 
 
 def test_run_file_holds_the_provenance_of_the_run(tmp_path):

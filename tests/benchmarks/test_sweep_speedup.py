@@ -1,0 +1,44 @@
+"""Speed-up of a sweep run by Hydra's joblib launcher with 2 parallel jobs over 1 (goal >= 1.8x
+on 2 cores).
+
+The same 2-strategy x 2-seed grid (digits, homl_mlp, 6 trials of 2 epochs per run) through
+`harness -m ... hydra/launcher=joblib hydra.launcher.n_jobs=N`, wall time of the whole command
+(every run pays its worker's TensorFlow import). `worker.threads=1` gives each run one core for
+TensorFlow's ops, so two jobs do not fight over two cores.
+
+Skipped by default (`--benchmark-skip`); run with
+`pytest tests/benchmarks/test_sweep_speedup.py --benchmark-only -s` on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+GOAL = 1.8
+GRID = ["-m", "strategy=random,tpe", "seed=0,1", "search_space=homl_mlp", "budget.trials=6",
+        "budget.max_epochs=2", "progress=false", "worker.threads=1", "hydra/launcher=joblib"]
+
+
+def sweep_seconds(cmd, cwd, env, n_jobs: int) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd + GRID + [f"hydra.launcher.n_jobs={n_jobs}", f"experiment=jobs{n_jobs}"],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_sweep_with_two_parallel_jobs_vs_one(benchmark, tmp_path, harness_cmd, subprocess_env):
+    def both() -> dict:
+        one = sweep_seconds(harness_cmd, tmp_path, subprocess_env, 1)
+        two = sweep_seconds(harness_cmd, tmp_path, subprocess_env, 2)
+        return {"one_job_s": round(one, 1), "two_jobs_s": round(two, 1), "speedup": round(one / two, 2),
+                "cpus": os.cpu_count()}
+
+    result = benchmark.pedantic(both, rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    print(f"\nsweep speed-up: {result}")
+    assert result["speedup"] >= GOAL
