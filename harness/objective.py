@@ -19,7 +19,7 @@ from harness.datasets import Dataset
 from harness.errors import ConfigError
 from harness.space import SearchSpace
 from harness.strategy import Suggestion, TrialStatus
-from harness.trainers import get_trainer
+from harness.trainers import get_trainer, split_params
 
 # Keep TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notes) off the user's terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -94,7 +94,8 @@ class KerasObjective:
             self._builder = resolve_builder(self.space.builder)
         keras.backend.clear_session()  # drop the previous trial's graph state (bounded memory)
         keras.utils.set_random_seed(trial_seed(self.seed, suggestion.trial_id))
-        data, params = self.data, suggestion.params
+        data = self.data
+        params, tuned_options = split_params(suggestion.params)
         model = self._builder(params, input_shape=data.input_shape, n_outputs=data.n_outputs, task=data.task)
 
         total = self.epochs_for(suggestion)
@@ -111,7 +112,7 @@ class KerasObjective:
         batch_size = int(params.get("batch_size", self.space.fixed.get("batch_size", DEFAULT_BATCH_SIZE)))
         t0 = time.perf_counter()
         history = self._train(model, data, epochs=total, initial_epoch=initial, batch_size=batch_size,
-                              seed=trial_seed(self.seed, suggestion.trial_id), options=self.trainer_options,
+                              seed=trial_seed(self.seed, suggestion.trial_id), options={**self.trainer_options, **tuned_options},
                               on_epoch=on_epoch, verbose=self.verbose)
         train_seconds = time.perf_counter() - t0
         trained = len(history)

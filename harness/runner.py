@@ -33,7 +33,7 @@ from harness.registry import load_strategy_class, make_strategy
 from harness.results import (ARTIFACTS_DIR, RUN_FILE, TRIALS_FILE, TrialWriter, param_arrow_type,
                              read_trials_file, write_json_atomic)
 from harness.space import SearchSpace
-from harness.trainers import resolve_trainer
+from harness.trainers import check_trainer_options, resolve_trainer
 from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
 from harness.workers import (Evaluator, InProcessEvaluator, KerasObjectiveSpec, ObjectiveFactory,
                              ProcessEvaluator, failed_result)
@@ -161,12 +161,16 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         raise ConfigError(f"verbose must be 0, 1 or 2 (Keras fit verbosity), but got {verbose!r}")
     check_dataset_config(cfg["dataset"])
     space = SearchSpace.from_config(cfg["search_space"])
+    trainer_options = trainer.get("params") or {}
+    if not isinstance(trainer_options, Mapping):
+        raise ConfigError(f"trainer.params must be a mapping of trainer options, but got {trainer_options!r}")
+    check_trainer_options(trainer_kind, trainer_options, space)
     return RunSettings(
         strategy=str(strategy["name"]), strategy_params=dict(params), space=space,
         dataset=dict(cfg["dataset"]), seed=seed, experiment=experiment, results_dir=results_dir,
         trials=trials, seconds=seconds, max_epochs=max_epochs, max_failure_rate=float(rate),
         trainer=trainer_name, trainer_kind=trainer_kind,
-        trainer_options=dict(trainer.get("params") or {}),
+        trainer_options=dict(trainer_options),
         overwrite=_flag(cfg, "overwrite", False), n_workers=n_workers, worker_processes=processes,
         worker_max_trials=worker_max_trials, trial_timeout=trial_timeout, worker_threads=threads,
         progress=_flag(cfg, "progress", True), verbose=verbose, config=dict(cfg),

@@ -16,14 +16,59 @@ import importlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.errors import UnknownNameError
+from harness.errors import ConfigError, UnknownNameError
 
 TRAINERS: dict[str, str] = {
     "backprop": "harness.trainers:train_backprop",
     "neuroevolution": "harness.neuroevolution:train_neuroevolution",
 }
 
+# Each trainer's option check (`module:function(options)`, raising ConfigError), run on the config
+# before any worker starts; the trainer runs it again on every trial's options.
+OPTION_CHECKS: dict[str, str] = {
+    "backprop": "harness.trainers:check_backprop_options",
+    "neuroevolution": "harness.neuroevolution:resolve_options",
+}
+# A search-space parameter named `trainer__<option>` tunes the trainer instead of the model: a
+# strategy can then search, say, the GA's mutation rate together with the architecture.
+TRAINER_PARAM_PREFIX = "trainer__"
+
 EpochHook = Callable[[int, dict[str, float]], bool]
+
+
+def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model params for the builder, trainer options from the space's `trainer__*` params)."""
+    n = len(TRAINER_PARAM_PREFIX)
+    model = {k: v for k, v in params.items() if not k.startswith(TRAINER_PARAM_PREFIX)}
+    trainer = {k[n:]: v for k, v in params.items() if k.startswith(TRAINER_PARAM_PREFIX)}
+    return model, trainer
+
+
+def check_trainer_options(kind: str, options: Mapping[str, Any], space: Any = None) -> None:
+    """Validate a trainer's config options and, with `space`, every value its `trainer__*`
+    parameters can take (bounds and choices), so a bad one is one error before any training."""
+    module, _, attr = OPTION_CHECKS[kind].partition(":")
+    check = getattr(importlib.import_module(module), attr)
+    check(dict(options))
+    for param in getattr(space, "params", ()):
+        if not param.name.startswith(TRAINER_PARAM_PREFIX):
+            continue
+        key = param.name[len(TRAINER_PARAM_PREFIX):]
+        values = getattr(param, "choices", None) or (param.low, param.high)
+        for value in values:
+            try:
+                check({**options, key: value})
+            except ConfigError as exc:
+                raise ConfigError(f"search space {space.name!r}, parameter {param.name!r} = {value!r} "
+                                  f"is not a valid option of trainer {kind!r}: {exc}") from None
+
+
+def check_backprop_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    if options:
+        raise ConfigError(f"trainer backprop takes no options, but got {sorted(options)}; remove them "
+                          f"(trainer.params, or the space's trainer__* parameters) or choose "
+                          f"trainer=neuroevolution")
+    return {}
 
 
 def resolve_trainer(cfg: Mapping[str, Any]) -> tuple[str, str]:

@@ -43,3 +43,16 @@ def build_homl_mlp(params: dict[str, Any], *, input_shape: tuple[int, ...], n_ou
     optimizer = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}[params["optimizer"]]
     model = keras.Model(inputs, output_head(x, task=task, n_outputs=n_outputs), name="homl_mlp")
     return compile_model(model, task=task, optimizer=optimizer(learning_rate=params["learning_rate"]))
+
+
+def build_dense(params: dict[str, Any], *, input_shape: tuple[int, ...], n_outputs: int, task: str) -> Any:
+    """Flatten -> n_hidden x Dense(n_neurons, activation) -> output; Adam. A plain Dense chain,
+    the architecture family neuroevolution can evolve (see `ga_mlp`)."""
+    import keras
+
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    for _ in range(params["n_hidden"]):
+        x = keras.layers.Dense(params["n_neurons"], activation=params.get("activation", "relu"))(x)
+    model = keras.Model(inputs, output_head(x, task=task, n_outputs=n_outputs), name="dense")
+    return compile_model(model, task=task, optimizer=keras.optimizers.Adam())

@@ -217,3 +217,54 @@ def test_cli_writes_parquet_rows(tmp_path, harness_cmd, subprocess_env):
     hist = json.loads(df.history.iloc[0])
     assert len(hist) == 2 and len(hist[0]["generations"]) == 2
     assert json.loads(df.config.iloc[0])["trainer"]["name"] == "neuroevolution"
+
+
+def _ga_settings(tmp_path, *overrides: str):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.runner import settings_from_config
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["search_space=ga_mlp", *overrides])
+    plain = {**OmegaConf.to_container(cfg, resolve=True), "results_dir": str(tmp_path), "progress": False}
+    return settings_from_config(plain)
+
+
+def test_a_space_can_tune_the_trainer_and_bad_trainer_params_are_config_errors(tmp_path):
+    from harness.trainers import split_params
+
+    assert split_params({"n_hidden": 1, "trainer__mutpb": 0.5}) == ({"n_hidden": 1}, {"mutpb": 0.5})
+    s = _ga_settings(tmp_path, "trainer=neuroevolution")
+    assert {"trainer__mutpb", "trainer__population"} <= set(s.space.names)
+    with pytest.raises(ConfigError, match="trainer backprop takes no options"):
+        _ga_settings(tmp_path, "trainer=backprop")
+    with pytest.raises(ConfigError, match=r"'trainer__mutpb' = 1.5 is not a valid option.*probability"):
+        _ga_settings(tmp_path, "trainer=neuroevolution", "search_space.params.trainer__mutpb.high=1.5")
+
+
+@pytest.mark.slow
+def test_trainer_params_searched_by_the_strategy_reach_the_ga(tmp_path, monkeypatch):
+    import harness.neuroevolution as ne
+    from harness.results import read_results
+    from harness.runner import Runner
+
+    seen, real = [], ne.train_neuroevolution
+
+    def recording(model, data, **kw):
+        seen.append(dict(kw["options"]))
+        return real(model, data, **kw)
+
+    monkeypatch.setattr(ne, "train_neuroevolution", recording)
+    s = _ga_settings(tmp_path, "trainer=neuroevolution", "budget.trials=2", "budget.max_epochs=1",
+                     "worker.processes=false", "trainer.params.generations_per_epoch=2",
+                     "trainer.params.seconds=null")
+    Runner(s).run()
+    df = read_results(tmp_path).sort_values("trial_id")
+    assert len(seen) == 2 and (df.status == "ok").all()
+    for options, (_, row) in zip(seen, df.iterrows()):
+        assert options["population"] == row["param.trainer__population"]
+        assert options["mutpb"] == row["param.trainer__mutpb"]
+        assert options["crossover"] == row["param.trainer__crossover"]
+        assert options["generations_per_epoch"] == 2  # the preset's options are kept underneath
+        assert len(json.loads(row.history)[0]["generations"]) == 2

@@ -61,8 +61,11 @@ def _settings(strategy: str, trials: int, seed: int, results_dir, max_epochs: in
 
     from harness.runner import settings_from_config
 
-    space_cfg = yaml.safe_load((files("harness.conf") / "search_space" / f"{space}.yaml").read_text())
-    cfg = {"strategy": {"name": strategy, "params": params or {}},
+    conf = files("harness.conf")
+    space_cfg = yaml.safe_load((conf / "search_space" / f"{space}.yaml").read_text())
+    if params is None:  # what `strategy=<name>` runs: the shipped config's params
+        params = yaml.safe_load((conf / "strategy" / f"{strategy}.yaml").read_text()).get("params") or {}
+    cfg = {"strategy": {"name": strategy, "params": params},
            "search_space": space_cfg, "dataset": {"name": "digits", "split": {"val": 0.2, "test": 0.2}},
            "seed": seed, "budget": {"trials": trials, "seconds": None, "max_epochs": max_epochs},
            "results_dir": str(results_dir), "progress": False, "worker": {"processes": False},
@@ -84,7 +87,9 @@ def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
     objective(Suggestion(999, {"layer_num": 2, "first_layer_unit": 64, "batch_size": 32, "epochs": 5}))
 
     def direct() -> float:
-        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+        # The sampler `strategy=tpe` builds from conf/strategy/tpe.yaml (seed 002's classic TPE).
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=False, constant_liar=False)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
         t0 = time.perf_counter()
         for i in range(trials):
             trial = study.ask()
