@@ -62,7 +62,8 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 GROUPS = ("strategy", "search_space", "dataset", "trainer")
-EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath")
+EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath",
+                     "++hydra.searchpath")
 
 
 def config_options(group: str) -> list[str]:

@@ -12,6 +12,7 @@ regression targets are standardised for training and metrics are reported in ori
 from __future__ import annotations
 
 import gzip
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,16 +69,20 @@ def check_dataset_config(cfg: Mapping[str, Any]) -> tuple[float, float]:
     split = cfg.get("split") or {}
     if not isinstance(split, Mapping):
         raise ConfigError(f"dataset.split must be a mapping like {{val: 0.2, test: 0.2}}, but got {split!r}")
-    val, test = split.get("val", 0.2), split.get("test", 0.2)
+    # MNIST and Fashion-MNIST keep their own test set: only `val` applies to them.
+    own_test = name in ("mnist", "fashion_mnist")
+    val, test = split.get("val", 0.2), 0.0 if own_test else split.get("test", 0.2)
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (val, test))
-    # MNIST and Fashion-MNIST keep their own test set, so only `val` applies to them.
-    if not numbers or not (0 < val < 1 and 0 < test < 1 and val + test < 1):
+    if not numbers or not (0 < val < 1 and (own_test or 0 < test < 1) and val + test < 1):
         raise ConfigError(f"dataset {name!r}: split fractions must satisfy 0 < val, 0 < test and "
                           f"val + test < 1, but got val={val!r}, test={test!r}; e.g. "
                           f"`dataset.split.val=0.2 dataset.split.test=0.2`")
     subsample = cfg.get("subsample")
-    if subsample is not None and (type(subsample) is not int or subsample < 10):
-        raise ConfigError(f"dataset.subsample must be an integer >= 10 or null, but got {subsample!r}")
+    # The validation part is stratified: it needs at least one image of each of the 10 classes.
+    least = math.ceil(10 / val)
+    if subsample is not None and (type(subsample) is not int or subsample < least):
+        raise ConfigError(f"dataset.subsample must be an integer >= {least} (10 classes in a "
+                          f"{val:g} validation share) or null, but got {subsample!r}")
     return float(val), float(test)
 
 
@@ -94,7 +99,7 @@ def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
         x, y = _load_california(cfg.get("cache_dir"))
         task, classes = "regression", ()
         parts = _split(x, y, task, seed, val_frac, test_frac)
-    elif name in ("mnist", "fashion_mnist"):
+    else:  # mnist, fashion_mnist (check_dataset_config refused any other name)
         (x_tr, y_tr), (x_te, y_te) = (_load_mnist if name == "mnist" else _load_fashion)(cfg.get("cache_dir"))
         x_tr, x_te = x_tr[..., None], x_te[..., None]
         task, classes = "classification", tuple(str(i) for i in range(10))
@@ -106,8 +111,6 @@ def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
         x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_frac, random_state=seed,
                                                   stratify=y_tr)
         parts = (x_tr, y_tr, x_va, y_va, x_te, y_te)
-    else:
-        raise UnknownNameError("dataset", name, available_datasets())
     return _preprocess(name, task, classes, *parts)
 
 

@@ -182,7 +182,7 @@ def describe(model: Any) -> NetSpec:
         raise NotSupportedError(
             f"neuroevolution evolves Dense-only models, but model {model.name!r} has {why} "
             f"(layer {layer.name!r}); supported layers: InputLayer, Flatten, Dense, Activation, Dropout. "
-            f"Use an MLP search space (mlp, homl_mlp, nas_mlp) or trainer=backprop")
+            f"Use an MLP search space (mlp, homl_mlp, nas_mlp, ga_mlp) or trainer=backprop")
     if not any(isinstance(op, DenseOp) for op in ops):
         raise NotSupportedError(f"neuroevolution: model {model.name!r} has no Dense layer to evolve")
     actual = tuple(tuple(w.shape) for w in model.get_weights())

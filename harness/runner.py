@@ -101,11 +101,11 @@ def _optional(cfg: Mapping[str, Any], key: str, kind: type, *, minimum: float, w
     return kind(value)
 
 
-def _flag(cfg: Mapping[str, Any], key: str, default: bool) -> bool:
+def _flag(cfg: Mapping[str, Any], key: str, default: bool, *, what: str = "") -> bool:
     # Hydra passes `overwrite=no` as the string 'no', which bool() would take as True.
-    value = cfg.get(key, default)
+    value, what = cfg.get(key, default), what or key
     if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, but got {value!r}; e.g. `{key}=true`")
+        raise ConfigError(f"{what} must be true or false, but got {value!r}; e.g. `{what}=true`")
     return value
 
 
@@ -147,9 +147,7 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     if not isinstance(worker, Mapping):
         raise ConfigError(f"worker must be a mapping (processes, max_trials, trial_timeout, threads), "
                           f"but got {worker!r}")
-    processes = worker.get("processes", True)
-    if not isinstance(processes, bool):
-        raise ConfigError(f"worker.processes must be true or false, but got {processes!r}")
+    processes = _flag(worker, "processes", True, what="worker.processes")
     worker_max_trials = _optional(worker, "max_trials", int, minimum=1, what="worker.max_trials")
     trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout")
     threads = _optional(worker, "threads", int, minimum=1, what="worker.threads")
@@ -247,12 +245,6 @@ class Runner:
         cls = load_strategy_class(settings.strategy)
         caps = cls.capabilities
         space = settings.space
-        if space.is_conditional and not caps.conditional:
-            conditional = [p.name for p in space.params if p.condition is not None]
-            raise NotSupportedError(
-                f"strategy {settings.strategy!r} does not support conditional parameters, and "
-                f"search space {space.name!r} has {conditional}; choose a space without conditions "
-                f"or a strategy that handles them (e.g. random, tpe, genetic)")
         if caps.multi_fidelity and space.fidelity is None:
             raise NotSupportedError(
                 f"strategy {settings.strategy!r} hands out epoch budgets but search space "
@@ -522,7 +514,9 @@ class Runner:
             return True
         if self.s.trials is not None and len(self.rows) >= self.s.trials:
             return True
-        return self.s.seconds is not None and self._elapsed_offset >= self.s.seconds
+        # The run's own clock at its end: the last row is stamped a little before the time check.
+        elapsed = max(self._elapsed_offset, float(previous.get("elapsed_seconds") or 0.0))
+        return self.s.seconds is not None and elapsed >= self.s.seconds
 
     @property
     def _journal_path(self) -> Path:
@@ -548,6 +542,8 @@ class Runner:
         events = []
         for i, line in enumerate(lines):
             try:
+                if not line.endswith(b"\n"):
+                    raise ValueError("no newline: the write never completed")
                 events.append(json.loads(line))
             except ValueError:
                 if i == len(lines) - 1:
@@ -648,7 +644,8 @@ class Runner:
             "schema_version": 1, "run_id": self.s.run_id, "experiment": self.s.experiment,
             "status": status, "stop_reason": self.stop_reason,
             "started_at": previous.get("started_at") or started_at,
-            "ended_at": _now() if ended else None, "n_trials": len(self.rows), "n_failed": n_failed,
+            "ended_at": _now() if ended else None, "elapsed_seconds": self._elapsed(),
+            "n_trials": len(self.rows), "n_failed": n_failed,
             "seed": self.s.seed, "seeds": _seeds(self.s.seed),
             "strategy": self.s.strategy, "strategy_version": self.strategy.library_version(),
             "search_space": self.s.space.name, "dataset": self.s.dataset["name"],

@@ -106,7 +106,7 @@ class Strategy(abc.ABC):
             raise NotSupportedError(
                 f"strategy {self.name!r} declares capabilities.conditional=False, but search "
                 f"space {space.name!r} has conditional parameters {conditional}; use a space "
-                f"without conditions or a strategy that handles them")
+                f"without conditions or a strategy that handles them (e.g. random, tpe, genetic)")
         self.space = space
         self.seed = seed
         self.max_trials = max_trials

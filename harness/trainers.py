@@ -13,27 +13,29 @@ the name). Several presets of one implementation thus stay distinct: `neuroevolu
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.errors import ConfigError, UnknownNameError
 
-TRAINERS: dict[str, str] = {
-    "backprop": "harness.trainers:train_backprop",
-    "neuroevolution": "harness.neuroevolution:train_neuroevolution",
-}
-
-# Each trainer's option check (`module:function(options)`, raising ConfigError), run on the config
-# before any worker starts; the trainer runs it again on every trial's options.
-OPTION_CHECKS: dict[str, str] = {
-    "backprop": "harness.trainers:check_backprop_options",
-    "neuroevolution": "harness.neuroevolution:resolve_options",
+# name -> (training function, option check), as `module:function`. The check takes the options
+# dict and raises ConfigError; it runs on the config before any worker starts, and the trainer
+# runs it again on every trial's options.
+TRAINERS: dict[str, tuple[str, str]] = {
+    "backprop": ("harness.trainers:train_backprop", "harness.trainers:check_backprop_options"),
+    "neuroevolution": ("harness.neuroevolution:train_neuroevolution", "harness.neuroevolution:resolve_options"),
 }
 # A search-space parameter named `trainer__<option>` tunes the trainer instead of the model: a
 # strategy can then search, say, the GA's mutation rate together with the architecture.
 TRAINER_PARAM_PREFIX = "trainer__"
 
 EpochHook = Callable[[int, dict[str, float]], bool]
+
+
+def _load(spec: str) -> Callable[..., Any]:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -45,22 +47,20 @@ def split_params(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 
 def check_trainer_options(kind: str, options: Mapping[str, Any], space: Any = None) -> None:
-    """Validate a trainer's config options and, with `space`, every value its `trainer__*`
-    parameters can take (bounds and choices), so a bad one is one error before any training."""
-    module, _, attr = OPTION_CHECKS[kind].partition(":")
-    check = getattr(importlib.import_module(module), attr)
+    """Validate a trainer's config options and, with `space`, every combination of the bounds
+    and choices of its `trainer__*` parameters (options may constrain each other, e.g. elitism
+    and population), so a bad space is one error before any training, not a run stopped later."""
+    check = _load(TRAINERS[kind][1])
     check(dict(options))
-    for param in getattr(space, "params", ()):
-        if not param.name.startswith(TRAINER_PARAM_PREFIX):
-            continue
-        key = param.name[len(TRAINER_PARAM_PREFIX):]
-        values = getattr(param, "choices", None) or (param.low, param.high)
-        for value in values:
-            try:
-                check({**options, key: value})
-            except ConfigError as exc:
-                raise ConfigError(f"search space {space.name!r}, parameter {param.name!r} = {value!r} "
-                                  f"is not a valid option of trainer {kind!r}: {exc}") from None
+    tuned = [p for p in getattr(space, "params", ()) if p.name.startswith(TRAINER_PARAM_PREFIX)]
+    corners = [getattr(p, "choices", None) or (p.low, p.high) for p in tuned]
+    for values in itertools.product(*corners):
+        combo = dict(zip((p.name for p in tuned), values))
+        try:
+            check({**options, **split_params(combo)[1]})
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise ConfigError(f"search space {space.name!r}: {combo} is not a valid setting of trainer "
+                              f"{kind!r}: {exc}") from None
 
 
 def check_backprop_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,8 +83,7 @@ def resolve_trainer(cfg: Mapping[str, Any]) -> tuple[str, str]:
 def get_trainer(name: str) -> Callable[..., list[dict[str, Any]]]:
     if name not in TRAINERS:
         raise UnknownNameError("trainer", name, list(TRAINERS))
-    module, _, attr = TRAINERS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return _load(TRAINERS[name][0])
 
 
 def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, batch_size: int,
@@ -92,6 +91,8 @@ def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, ba
                    verbose: int = 0) -> list[dict[str, Any]]:
     """Gradient training with `model.fit`, validating every epoch so strategies can prune."""
     import keras
+
+    check_backprop_options(options)
 
     history: list[dict[str, Any]] = []
 

@@ -132,8 +132,8 @@ def test_a_strategy_without_conditional_support_refuses_conditional_spaces(regis
     settings = settings_from_config({
         "strategy": {"name": "flat_only", "params": {}}, "search_space": nas_mlp,
         "dataset": {"name": "digits"}, "seed": 0, "budget": {"trials": 2}, "progress": False})
-    with pytest.raises(NotSupportedError, match=r"'flat_only' does not support conditional "
-                                                r"parameters.*'nas_mlp' has \['units_1', 'units_2'\]"):
+    with pytest.raises(NotSupportedError, match=r"'flat_only' declares capabilities.conditional=False.*"
+                                                r"'nas_mlp' has conditional parameters \['units_1', 'units_2'\]"):
         Runner(settings)
 
 
@@ -184,9 +184,9 @@ def test_known_failures_run_as_strict_xfail(pytester):
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "-rfx", "-k",
         "contract_attributes or other_seed_differs or deterministic_under_seed or params_in_space")
-    # contract + params_in_space on cnn, homl_mlp, mlp, nas_mlp pass; the toy variant and
+    # contract + params_in_space on cnn, ga_mlp, homl_mlp, mlp, nas_mlp pass; the toy variant and
     # deterministic_under_seed pass although declared failing, which strict xfail turns into failures.
-    result.assert_outcomes(passed=5, failed=2, xfailed=1)
+    result.assert_outcomes(passed=6, failed=2, xfailed=1)
     case = r"test_seedless.py::test_seedless_conformance\[seedless-{}\]"
     result.stdout.re_match_lines_random([
         "XFAIL " + case.format("other_seed_differs") + " - ignores its seed",

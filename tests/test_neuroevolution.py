@@ -239,8 +239,11 @@ def test_a_space_can_tune_the_trainer_and_bad_trainer_params_are_config_errors(t
     assert {"trainer__mutpb", "trainer__population"} <= set(s.space.names)
     with pytest.raises(ConfigError, match="trainer backprop takes no options"):
         _ga_settings(tmp_path, "trainer=backprop")
-    with pytest.raises(ConfigError, match=r"'trainer__mutpb' = 1.5 is not a valid option.*probability"):
+    with pytest.raises(ConfigError, match=r"'ga_mlp'.*'trainer__mutpb': 1.5.*not a valid setting.*probability"):
         _ga_settings(tmp_path, "trainer=neuroevolution", "search_space.params.trainer__mutpb.high=1.5")
+    # Options constrain each other: the preset's 2 elites need a population of at least 3.
+    with pytest.raises(ConfigError, match=r"'trainer__population': 2.*elitism"):
+        _ga_settings(tmp_path, "trainer=neuroevolution", "search_space.params.trainer__population.choices=[2,50]")
 
 
 @pytest.mark.slow

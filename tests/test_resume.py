@@ -115,12 +115,14 @@ def test_a_finished_run_is_skipped_and_more_budget_extends_it(tmp_path):
     assert Runner(fresh, objective=ToyObjective()).run().n_trials == 2
 
 
-def test_a_torn_last_journal_line_is_ignored_and_cut_off(tmp_path):
+# SIGKILL in the middle of a write: cut inside the JSON, or just before its newline.
+@pytest.mark.parametrize("fragment", ['{"ask": 1, "id', '{"ask": 1, "ids": [7]}'])
+def test_a_torn_last_journal_line_is_ignored_and_cut_off(tmp_path, fragment):
     s = settings(tmp_path, "budget.trials=4")
     with pytest.raises(RunInterrupted):
         Runner(s, objective=ToyObjective(interrupt_at=2)).run()
     with open(s.run_dir / JOURNAL_FILE, "a") as fh:
-        fh.write('{"ask": 1, "id')  # SIGKILL in the middle of a write
+        fh.write(fragment)
     Runner(s, objective=ToyObjective()).run()
     assert sorted(rows(s).trial_id) == [0, 1, 2, 3]
     # The torn fragment is gone, so events appended after it stay readable for the next resume.
@@ -212,12 +214,13 @@ def test_worker_settings_are_validated(tmp_path):
     ("verbose=abc", "verbose must be 0, 1 or 2"),
     ("dataset.split.test=0", "split fractions must satisfy"),
     ("dataset.split.val=0.85", r"val \+ test < 1"),
+    ("dataset=mnist dataset.subsample=50", r"subsample must be an integer >= 100"),
 ])
 def test_flags_and_dataset_settings_are_validated_before_anything_runs(tmp_path, override, phrase):
     from harness.errors import ConfigError
 
     with pytest.raises(ConfigError, match=phrase):
-        settings(tmp_path, override)
+        settings(tmp_path, *override.split())
 
 
 def test_where_the_data_files_live_is_not_part_of_the_run_identity(tmp_path, monkeypatch):
@@ -226,6 +229,7 @@ def test_where_the_data_files_live_is_not_part_of_the_run_identity(tmp_path, mon
     b = settings(tmp_path, "dataset=mnist")
     assert a.dataset["cache_dir"] != b.dataset["cache_dir"] and a.run_id == b.run_id
     assert settings(tmp_path, "dataset=mnist", "dataset.subsample=500").run_id != a.run_id
+    assert settings(tmp_path, "dataset=mnist", "dataset.split.val=0.85").dataset["split"]["val"] == 0.85  # no test share
 
 
 def test_run_file_holds_the_provenance_of_the_run(tmp_path):

@@ -50,7 +50,7 @@ def test_fidelity_param_must_exist():
 
 
 def test_seed_spaces_carry_the_documented_facts():
-    assert available_spaces() == ["cnn", "homl_mlp", "mlp", "nas_mlp"]
+    assert available_spaces() == ["cnn", "ga_mlp", "homl_mlp", "mlp", "nas_mlp"]
     mlp = load_space("mlp")
     assert mlp["layer_num"] == IntParam("layer_num", low=2, high=4)
     assert mlp["first_layer_unit"] == CategoricalParam("first_layer_unit", choices=(64, 128, 256, 512))
@@ -70,7 +70,7 @@ def test_seed_spaces_carry_the_documented_facts():
 
 
 def test_unknown_space_lists_the_available_ones():
-    with pytest.raises(UnknownNameError, match="unknown search space 'nope'; installed: cnn, homl_mlp"):
+    with pytest.raises(UnknownNameError, match="unknown search space 'nope'; installed: cnn, ga_mlp, homl_mlp"):
         load_space("nope")
 
 
@@ -94,7 +94,7 @@ def test_multi_fidelity_view_drops_the_budget_param():
     assert load_space("nas_mlp").without_fidelity_param() == load_space("nas_mlp")
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "nas_mlp", "homl_mlp"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "nas_mlp", "homl_mlp", "ga_mlp"])
 def test_sample_is_valid_native_and_covers_log_ranges(name):
     sp = load_space(name)
     rng = np.random.default_rng(0)

@@ -101,6 +101,16 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
                               + pd.to_numeric(df["tell_seconds"], errors="coerce").fillna(0.0))
 
     df["run"] = df.groupby(["experiment", "run_id"], sort=False, dropna=False).ngroup()
+    # Two runs of one strategy on one problem and seed differ in config (a changed strategy
+    # option, an older harness): they would be paired as one seed. Say so rather than hide it.
+    runs_per_seed = df.groupby(["strategy", "search_space", "dataset", "seed"], dropna=False)["run"].nunique()
+    repeated = runs_per_seed[runs_per_seed > 1]
+    if len(repeated):
+        example = ", ".join(map(str, repeated.index[0]))
+        warnings.warn(f"{len(repeated)} (strategy, space, dataset, seed) combinations hold more than one "
+                      f"run with different configs (e.g. {example}); their numbers are pooled. Select "
+                      f"runs with --runs, or keep differing configs in separate experiments",
+                      stacklevel=2)
     df = df.sort_values(["run", "elapsed_seconds", "trial_id"], kind="stable", na_position="last")
     df = df.reset_index(drop=True)
     df["cum_epochs"] = df.groupby("run", sort=False)["epochs_trained"].cumsum()
