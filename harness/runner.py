@@ -64,6 +64,7 @@ class RunSettings:
     n_workers: int = 1
     worker_processes: bool = True
     worker_max_trials: int | None = 50
+    worker_max_memory_growth_mb: float | None = 150.0
     trial_timeout: float | None = None
     worker_threads: int | None = None
     progress: bool = True
@@ -149,6 +150,7 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
                           f"but got {worker!r}")
     processes = _flag(worker, "processes", True, what="worker.processes")
     worker_max_trials = _optional(worker, "max_trials", int, minimum=1, what="worker.max_trials")
+    max_growth = _optional(worker, "max_memory_growth_mb", float, minimum=1, what="worker.max_memory_growth_mb")
     trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout")
     threads = _optional(worker, "threads", int, minimum=1, what="worker.threads")
     if not processes and (n_workers > 1 or trial_timeout is not None):
@@ -170,7 +172,8 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         trainer=trainer_name, trainer_kind=trainer_kind,
         trainer_options=dict(trainer_options),
         overwrite=_flag(cfg, "overwrite", False), n_workers=n_workers, worker_processes=processes,
-        worker_max_trials=worker_max_trials, trial_timeout=trial_timeout, worker_threads=threads,
+        worker_max_trials=worker_max_trials, worker_max_memory_growth_mb=max_growth,
+        trial_timeout=trial_timeout, worker_threads=threads,
         progress=_flag(cfg, "progress", True), verbose=verbose, config=dict(cfg),
     )
 
@@ -270,11 +273,17 @@ class Runner:
         self._elapsed_offset = 0.0
         self._data: Dataset | None = None
         self._journal_fh: Any = None
+        self._evaluator: Evaluator | None = None
         self._saved_rows: list[dict[str, Any]] = []
         self._previous: dict[str, Any] = {}
         self._prov = provenance.collect()
 
     # -- public ----------------------------------------------------------------------------
+    @property
+    def workers_started(self) -> int:
+        """Worker processes started in this session (recycling replaces them); 0 in-process."""
+        return getattr(self._evaluator, "started", 0)
+
     def run(self) -> RunSummary:
         """Run (or resume) to the budget. Raises `RunInterrupted` on SIGINT/SIGTERM after saving."""
         s = self.s
@@ -307,6 +316,7 @@ class Runner:
         restore = _install_signal_handlers()
         try:
             with self._make_evaluator() as evaluator:
+                self._evaluator = evaluator
                 self._t0 = time.perf_counter()  # the clock starts once workers are launched
                 self._loop(evaluator, writer, progress, backlog)
             status = "finished"
@@ -428,7 +438,9 @@ class Runner:
             build = spec.build if self._objective_override else lambda: spec.build(self._dataset())
             return InProcessEvaluator(build, reporter)
         return ProcessEvaluator(spec, n_workers=self.s.n_workers,
-                                max_trials=self.s.worker_max_trials, trial_timeout=self.s.trial_timeout,
+                                max_trials=self.s.worker_max_trials,
+                                max_memory_growth_mb=self.s.worker_max_memory_growth_mb,
+                                trial_timeout=self.s.trial_timeout,
                                 reporter=reporter)
 
     def _dataset(self) -> Dataset:
@@ -638,7 +650,7 @@ class Runner:
         session = {"started_at": started_at, "ended_at": _now() if ended else None, "status": status,
                    "n_trials_at_end": len(self.rows), "hostname": self._prov["hostname"],
                    "pid": os.getpid(), "argv": list(sys.argv), "n_workers": self.s.n_workers,
-                   "worker_processes": self.s.worker_processes}
+                   "worker_processes": self.s.worker_processes, "workers_started": self.workers_started}
         sessions.append(session)
         write_json_atomic(run_file, {
             "schema_version": 1, "run_id": self.s.run_id, "experiment": self.s.experiment,

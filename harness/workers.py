@@ -9,8 +9,10 @@ never sees processes, pipes or timeouts. Two implementations:
   stopped.
 * `ProcessEvaluator` keeps `n_workers` worker processes (spawn context: no TensorFlow state is
   ever forked). Each worker loads the dataset, builds the objective and imports TensorFlow once,
-  then trains trial after trial; after `max_trials` trials it is replaced by a fresh one, which
-  bounds memory. A worker that dies (SIGKILL, segfault, OOM killer) or a trial that runs past
+  then trains trial after trial; after `max_trials` trials, or once its resident memory has
+  grown by more than `max_memory_growth_mb` since it was ready, it is replaced by a fresh one,
+  which bounds memory (TensorFlow keeps several MB per trained model, even after
+  `clear_session()`, and more for bigger models). A worker that dies (SIGKILL, segfault, OOM killer) or a trial that runs past
   `trial_timeout` wall seconds becomes a failed result naming the cause, and a fresh worker
   takes the slot. Workers ignore SIGINT (a Ctrl-C reaches the whole process group; the runner
   decides what happens) and die with the runner (Linux `PR_SET_PDEATHSIG`).
@@ -199,6 +201,7 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
         conn.send(("fatal", HarnessError(
             f"a worker process could not build the objective: {type(exc).__name__}: {exc}")))
         return
+    baseline = resident_mb()  # TensorFlow imported, data loaded: what a fresh worker holds
     conn.send(("ready",))
     while True:
         try:
@@ -220,7 +223,19 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
         except HarnessError as exc:
             conn.send(("fatal", _portable(exc)))
             return
-        conn.send(("result", tid, result))
+        conn.send(("result", tid, result, resident_mb() - baseline))
+
+
+def resident_mb() -> float:
+    """This process's resident memory in MB (Linux `/proc`; 0 elsewhere: no memory recycling)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def _portable(exc: HarnessError) -> HarnessError:
@@ -263,13 +278,14 @@ class ProcessEvaluator(Evaluator):
     """`n_workers` recycled worker processes; see the module docstring."""
 
     def __init__(self, factory: ObjectiveFactory, *, n_workers: int = 1, max_trials: int | None = 50,
-                 trial_timeout: float | None = None, reporter: Reporter | None = None,
-                 start_method: str = "spawn"):
+                 max_memory_growth_mb: float | None = None, trial_timeout: float | None = None,
+                 reporter: Reporter | None = None, start_method: str = "spawn"):
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, but got {n_workers}")
         self.slots = n_workers
         self._factory, self._reporter = factory, reporter
         self._max_trials, self._timeout = max_trials, trial_timeout
+        self._max_growth = max_memory_growth_mb
         self._ctx = multiprocessing.get_context(start_method)
         self._workers: list[_Worker] = []
         self._done: collections.deque[Finished] = collections.deque()
@@ -373,7 +389,7 @@ class ProcessEvaluator(Evaluator):
                     stop = self._reporter(tid, epoch, value) if self._reporter else False
                     worker.conn.send(bool(stop))
                 elif kind == "result":
-                    self._finish(worker, message[2])
+                    self._finish(worker, message[2], growth_mb=message[3])
                     return
                 elif kind == "fatal":  # the same HarnessError subclass the objective raised
                     self.close()
@@ -389,11 +405,12 @@ class ProcessEvaluator(Evaluator):
             raise HarnessError(f"a worker process could not start: {cause}; its error output is above")
         self._replace(worker, failed_result(worker.current, cause))
 
-    def _finish(self, worker: _Worker, result: ResultDict) -> None:
+    def _finish(self, worker: _Worker, result: ResultDict, *, growth_mb: float = 0.0) -> None:
         self._done.append(Finished(worker.current, result))
         worker.current, worker.started_at = None, None
         worker.trials += 1
-        if self._max_trials is not None and worker.trials >= self._max_trials:
+        if (self._max_trials is not None and worker.trials >= self._max_trials) or \
+                (self._max_growth is not None and growth_mb > self._max_growth):
             try:
                 worker.conn.send(("stop",))
             except (BrokenPipeError, OSError):

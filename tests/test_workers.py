@@ -18,6 +18,9 @@ from harness.strategy import Suggestion, TrialStatus
 from harness.workers import InProcessEvaluator, ProcessEvaluator
 
 
+HOARD: list[bytearray] = []
+
+
 class ToyObjective:
     """Behaviour chosen by `params["do"]`; the value is `params["x"]`."""
 
@@ -40,6 +43,9 @@ class ToyObjective:
             stop = report(1, 0.25)
             return TrialResult(TrialStatus.PRUNED if stop else TrialStatus.OK, float(stop))
         elif do == "pid":
+            return TrialResult(TrialStatus.OK, float(os.getpid()))
+        elif do == "hoard":  # keeps memory after the trial, as TensorFlow does per model
+            HOARD.append(bytearray(p["mb"] * 2**20))
             return TrialResult(TrialStatus.OK, float(os.getpid()))
         return TrialResult(TrialStatus.OK, float(p.get("x", 1.0)), budget_epochs=1, epochs_trained=1)
 
@@ -79,6 +85,16 @@ def test_workers_are_recycled_after_max_trials():
     pids = [out[i]["objective"] for i in range(5)]
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
     assert started == 3  # the first, then a fresh one after trials 2 and 4
+
+
+def test_workers_are_recycled_when_their_memory_grows_past_the_limit():
+    with ProcessEvaluator(ToyFactory(), n_workers=1, max_trials=None, max_memory_growth_mb=50) as ev:
+        out = run_all(ev, [sug(i, do="hoard", mb=20) for i in range(6)])
+        started = ev.started
+    pids = [out[i]["objective"] for i in range(6)]
+    # 20, 40, 60 MB kept: over 50 MB after the third trial, so a fresh worker takes the fourth.
+    assert pids[0] == pids[1] == pids[2] != pids[3] == pids[4] == pids[5]
+    assert started == 3
 
 
 def test_a_killed_or_aborted_worker_gives_a_failed_row_and_the_run_goes_on():
