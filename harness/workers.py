@@ -10,7 +10,7 @@ never sees processes, pipes or timeouts. Two implementations:
 * `ProcessEvaluator` keeps `n_workers` worker processes (spawn context: no TensorFlow state is
   ever forked). Each worker loads the dataset, builds the objective and imports TensorFlow once,
   then trains trial after trial; after `max_trials` trials, or once its resident memory has
-  grown by more than `max_memory_growth_mb` since it was ready, it is replaced by a fresh one,
+  grown by more than `max_memory_growth_mb` since its first trial, it is replaced by a fresh one,
   which bounds memory (TensorFlow keeps several MB per trained model, even after
   `clear_session()`, and more for bigger models). A worker that dies (SIGKILL, segfault, OOM killer) or a trial that runs past
   `trial_timeout` wall seconds becomes a failed result naming the cause, and a fresh worker
@@ -201,7 +201,7 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
         conn.send(("fatal", HarnessError(
             f"a worker process could not build the objective: {type(exc).__name__}: {exc}")))
         return
-    baseline = resident_mb()  # TensorFlow imported, data loaded: what a fresh worker holds
+    baseline: float | None = None  # memory after the first trial: warm-up (graph tracing) is not a leak
     conn.send(("ready",))
     while True:
         try:
@@ -223,7 +223,9 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
         except HarnessError as exc:
             conn.send(("fatal", _portable(exc)))
             return
-        conn.send(("result", tid, result, resident_mb() - baseline))
+        now = resident_mb()
+        baseline = now if baseline is None else baseline
+        conn.send(("result", tid, result, now - baseline))
 
 
 def resident_mb() -> float:
