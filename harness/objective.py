@@ -112,7 +112,8 @@ class KerasObjective:
         batch_size = int(params.get("batch_size", self.space.fixed.get("batch_size", DEFAULT_BATCH_SIZE)))
         t0 = time.perf_counter()
         history = self._train(model, data, epochs=total, initial_epoch=initial, batch_size=batch_size,
-                              seed=trial_seed(self.seed, suggestion.trial_id), options={**self.trainer_options, **tuned_options},
+                              seed=trial_seed(self.seed, suggestion.trial_id),
+                              options={**self.trainer_options, **tuned_options},
                               on_epoch=on_epoch, verbose=self.verbose)
         train_seconds = time.perf_counter() - t0
         trained = len(history)

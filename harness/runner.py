@@ -79,7 +79,8 @@ class RunSettings:
                 "seed": self.seed, "max_epochs": self.max_epochs,
                 "trainer": self.trainer, "trainer_options": self.trainer_options,
                 # Only when it differs from the name, so that existing runs keep their run ids.
-                **({"trainer_kind": self.trainer_kind} if self.trainer_kind not in (None, self.trainer) else {})}
+                **({"trainer_kind": self.trainer_kind}
+                   if self.trainer_kind not in (None, self.trainer) else {})}
 
     @property
     def run_id(self) -> str:
@@ -150,7 +151,8 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
                           f"but got {worker!r}")
     processes = _flag(worker, "processes", True, what="worker.processes")
     worker_max_trials = _optional(worker, "max_trials", int, minimum=1, what="worker.max_trials")
-    max_growth = _optional(worker, "max_memory_growth_mb", float, minimum=1, what="worker.max_memory_growth_mb")
+    max_growth = _optional(worker, "max_memory_growth_mb", float, minimum=1,
+                           what="worker.max_memory_growth_mb")
     trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout")
     threads = _optional(worker, "threads", int, minimum=1, what="worker.threads")
     if not processes and (n_workers > 1 or trial_timeout is not None):

@@ -24,7 +24,8 @@ from harness.errors import ConfigError, UnknownNameError
 # runs it again on every trial's options.
 TRAINERS: dict[str, tuple[str, str]] = {
     "backprop": ("harness.trainers:train_backprop", "harness.trainers:check_backprop_options"),
-    "neuroevolution": ("harness.neuroevolution:train_neuroevolution", "harness.neuroevolution:resolve_options"),
+    "neuroevolution": ("harness.neuroevolution:train_neuroevolution",
+                       "harness.neuroevolution:resolve_options"),
 }
 # A search-space parameter named `trainer__<option>` tunes the trainer instead of the model: a
 # strategy can then search, say, the GA's mutation rate together with the architecture.

@@ -12,7 +12,8 @@ never sees processes, pipes or timeouts. Two implementations:
   then trains trial after trial; after `max_trials` trials, or once its resident memory has
   grown by more than `max_memory_growth_mb` since its first trial, it is replaced by a fresh one,
   which bounds memory (TensorFlow keeps several MB per trained model, even after
-  `clear_session()`, and more for bigger models). A worker that dies (SIGKILL, segfault, OOM killer) or a trial that runs past
+  `clear_session()`, and more for bigger models). A worker that dies (SIGKILL, segfault, OOM
+  killer) or a trial that runs past
   `trial_timeout` wall seconds becomes a failed result naming the cause, and a fresh worker
   takes the slot. Workers ignore SIGINT (a Ctrl-C reaches the whole process group; the runner
   decides what happens) and die with the runner (Linux `PR_SET_PDEATHSIG`).

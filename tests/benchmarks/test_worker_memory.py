@@ -77,7 +77,8 @@ def measure(tmp_path: Path, recycling: str) -> dict:
     warm = [mb for n, mb in samples if 5 <= n <= 10]
     base = sum(warm) / len(warm)
     peak = max(mb for n, mb in samples if n > 10)
-    return {"recycling": recycling, "workers_started": runner.workers_started, "trials": summary.n_trials, "failed": summary.n_failed,
+    return {"recycling": recycling, "workers_started": runner.workers_started,
+            "trials": summary.n_trials, "failed": summary.n_failed,
             "seconds": round(time.perf_counter() - t0, 1), "baseline_mb": round(base, 1),
             "peak_mb": round(peak, 1), "growth_mb": round(peak - base, 1),
             "end_mb": round(samples[-1][1], 1)}
