@@ -2,7 +2,7 @@
 
 User mistakes (unknown names, bad values, invalid spaces) print one clear message and exit with
 status 2, without a traceback. Nothing here imports TensorFlow: `--help` and config errors are
-fast; the objective imports it when the first trial trains.
+fast; the `keras` problem imports it in its worker processes.
 """
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _app(cfg: DictConfig) -> float | None:
     return None if best is None else best.get("objective")
 
 
-GROUPS = ("strategy", "search_space", "dataset", "trainer")
+GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer")
 EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath",
                      "++hydra.searchpath")
 

@@ -61,6 +61,17 @@ def available_datasets() -> list[str]:
     return sorted(BUNDLED + CACHED)
 
 
+REGRESSION = ("diabetes", "california_housing")
+
+
+def dataset_task(cfg: Mapping[str, Any]) -> str:
+    """"classification" or "regression", known without loading the data."""
+    task = cfg.get("task")
+    if task is not None:
+        return str(task)
+    return "regression" if str(cfg.get("name")) in REGRESSION else "classification"
+
+
 def check_dataset_config(cfg: Mapping[str, Any]) -> tuple[float, float]:
     """Validate a dataset config without loading anything; return (val, test) fractions."""
     name = str(cfg.get("name"))

@@ -368,7 +368,9 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
 
     import keras
 
-    from harness.results import ARTIFACTS_DIR, RUN_FILE, TRIALS_FILE, TrialWriter, write_json_atomic
+    from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, \
+        write_json_atomic
+    from harness.store import RunStore
 
     results_dir = Path(s.results_dir).expanduser()
     if not results_dir.is_absolute() and base_dir is not None:
@@ -401,7 +403,7 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     prov = provenance.collect()
     settings = asdict(s)
     param_types = {k: _arrow_type(v) for k, v in s.identity().items()}
-    writer = TrialWriter(run_dir, param_types)
+    store = RunStore(run_dir, param_types, flush_seconds=0.0)  # one row per generation, each on disk
     started_at = datetime.now(timezone.utc).isoformat()
     run_info = {"run_id": s.run_id, "experiment": s.experiment, "kind": "ga_gan", "settings": settings,
                 "provenance": prov, "started_at": started_at, "status": "running"}
@@ -437,21 +439,25 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
         eval_seconds = time.perf_counter() - t0
         metrics["elapsed_seconds"] = time.perf_counter() - t_start
         history.append(metrics)
-        writer.append({
-            "experiment": s.experiment, "run_id": s.run_id, "strategy": STRATEGY,
-            "strategy_version": __version__, "search_space": SPACE, "dataset": s.dataset,
-            "task": "generation", "seed": s.seed, "trial_id": generation, "parent_trial_id": None,
-            "status": "ok", "budget_epochs": generation, "epochs_trained": 1 if generation else 0,
-            "objective": -metrics["frechet_distance"], "train_seconds": train_seconds,
-            "eval_seconds": eval_seconds, "ask_seconds": 0.0, "tell_seconds": 0.0,
-            "elapsed_seconds": metrics["elapsed_seconds"], "finished_at": datetime.now(timezone.utc),
-            "params": s.identity(), "history": json.dumps([metrics], default=float), "error": None,
-            "harness_version": __version__, "python_version": prov["python"],
-            "tensorflow_version": prov["packages"].get("tensorflow"),
-            "keras_version": prov["packages"].get("keras"), "git_revision": prov["git_revision"],
-            "hostname": prov["hostname"], "config_hash": provenance.config_hash(s.identity()),
-            "config": json.dumps(settings, sort_keys=True, default=str),
-        })
+        row = {
+            "schema_version": 2, "experiment": s.experiment, "run_id": s.run_id, "problem": "ga_gan",
+            "instance": f"{SPACE}_{s.dataset}", "strategy": STRATEGY, "strategy_version": __version__,
+            "search_space": SPACE, "dataset": s.dataset, "task": "generation", "seed": s.seed,
+            "trial_id": generation, "parent_trial_id": None, "status": "ok",
+            "objective_name": "frechet_distance", "objective_direction": "minimize",
+            "objective": metrics["frechet_distance"], "budget": generation,
+            "budget_spent": 1 if generation else 0, "cost_seconds": train_seconds + eval_seconds,
+            "ask_seconds": 0.0, "tell_seconds": 0.0, "elapsed_seconds": metrics["elapsed_seconds"],
+            "finished_at": datetime.now(timezone.utc),
+            "params": json.dumps(s.identity(), sort_keys=True, default=str),
+            **{PARAM_PREFIX + k: v for k, v in s.identity().items()},
+            **{METRIC_PREFIX + k: v for k, v in metrics.items() if k not in ("generation", "elapsed_seconds")},
+            "history": json.dumps([metrics], default=float), "error": None,
+            "harness_version": __version__, "hostname": prov["hostname"],
+            "config_hash": provenance.config_hash(s.identity()),
+        }
+        store.add(row)
+        store.flush()
         if verbose:
             print(f"generation {generation:4d}: Fréchet {metrics['frechet_distance']:8.3f}  classifier score "
                   f"{metrics['classifier_score']:5.2f}  fitness best {metrics['fitness_best']:.3f} "
@@ -472,6 +478,8 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
             record(generation, time.perf_counter() - t0)
         status = "finished"
     finally:
+        store.close()
+        store.merge_parts()
         run_info.update(status=status, ended_at=datetime.now(timezone.utc).isoformat())
         write_json_atomic(run_dir / RUN_FILE, run_info)
     best = int(np.argmax(fitness))

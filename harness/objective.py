@@ -88,7 +88,7 @@ class KerasObjective:
                  report: Callable[[int, float], bool] | None = None) -> TrialResult:
         import keras
 
-        from search_spaces import resolve_builder
+        from harness.search_spaces import resolve_builder
 
         if self._builder is None:
             self._builder = resolve_builder(self.space.builder)

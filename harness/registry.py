@@ -47,3 +47,46 @@ def make_strategy(name: str, space: SearchSpace, *, seed: int, **options: Any) -
         raise ConfigError(f"strategy {name!r} rejected its params {options}: {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"strategy {name!r}: {exc}") from None
+
+
+# -- problems ------------------------------------------------------------------------------
+PROBLEM_GROUP = "harness.problems"
+
+
+def available_problems() -> dict[str, Any]:
+    """Installed problems by name, from entry-point metadata (nothing is imported)."""
+    from harness.problem import ProblemInfo
+
+    found = {}
+    for ep in entry_points(group=PROBLEM_GROUP):
+        dist = getattr(ep, "dist", None)
+        found[ep.name] = ProblemInfo(ep.name, ep.value, dist.name if dist else None)
+    return dict(sorted(found.items()))
+
+
+def load_problem_class(name: str) -> type[Any]:
+    """Import and return the problem class registered under `name` (only that one)."""
+    from harness.problem import Problem
+
+    eps = {ep.name: ep for ep in entry_points(group=PROBLEM_GROUP)}
+    if name not in eps:
+        raise UnknownNameError("problem", name, list(eps))
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, Problem)):
+        raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness Problem "
+                          f"subclass; fix the plugin's [project.entry-points.\"{PROBLEM_GROUP}\"] table")
+    if cls.name != name:
+        raise ConfigError(f"problem class {cls.__qualname__} has name {cls.name!r} but is "
+                          f"registered as {name!r}; set `name = {name!r}` on the class")
+    return cls
+
+
+def make_problem(name: str, *, seed: int, config: Any = None, **options: Any) -> Any:
+    """Build problem `name`; bad options become a `ConfigError` naming them."""
+    cls = load_problem_class(name)
+    try:
+        return cls(seed=seed, config=config or {}, **options)
+    except TypeError as exc:  # unknown option, wrong type
+        raise ConfigError(f"problem {name!r} rejected its options {options}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"problem {name!r}: {exc}") from None

@@ -10,7 +10,9 @@ Names starting with `_` or `.` are skipped by pyarrow/pandas dataset discovery, 
 `pandas.read_parquet("results/<experiment>")` reads only trial rows. `read_results` below reads
 any folder, unifies the `param.*` columns of different spaces and skips unreadable files by name.
 
-Schema history: version 1 is the first.
+Schema history: version 1 (Keras only: accuracy/RMSE columns, library versions per row);
+version 2 (any problem: objective name/direction, test objective, regret, cost, `metric.<name>`
+columns; library versions in `_run.json`). Readers upgrade version-1 files (`upgrade_v1`).
 """
 from __future__ import annotations
 
@@ -25,52 +27,54 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRIALS_FILE = "trials.parquet"
+PART_GLOB = "trials.part-*.parquet"  # rows flushed during a run, merged into TRIALS_FILE at its end
 RUN_FILE = "_run.json"
 ARTIFACTS_DIR = "_artifacts"
 PARAM_PREFIX = "param."
+METRIC_PREFIX = "metric."
 
-# Column -> (arrow type, meaning). The README's schema table is generated from this.
+# Column -> (arrow type, meaning). The README's schema table follows this.
 COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "schema_version": (pa.int32(), "version of this schema (bumped on incompatible change)"),
     "experiment": (pa.string(), "experiment name; runs of one sweep share it"),
-    "run_id": (pa.string(), "strategy_space_dataset_s<seed>_<config hash>; unique per resolved config"),
+    "run_id": (pa.string(), "<strategy>_<instance>_s<seed>_<config hash>; unique per resolved config"),
+    "problem": (pa.string(), "problem entry-point name: keras, bbob, sklearn, ..."),
+    "instance": (pa.string(), "the problem instance: <space>_<dataset>, bbob-f7-d5-i1, svm_wine, ..."),
     "strategy": (pa.string(), "strategy entry-point name"),
     "strategy_version": (pa.string(), "version of the library the strategy wraps"),
-    "trainer": (pa.string(), "how weights were trained: backprop, neuroevolution, ..."),
     "search_space": (pa.string(), "search space name"),
-    "dataset": (pa.string(), "dataset name"),
-    "task": (pa.string(), "classification or regression"),
-    "seed": (pa.int64(), "run seed (data split, frameworks, strategy)"),
+    "dataset": (pa.string(), "dataset name, where the problem has one"),
+    "task": (pa.string(), "classification or regression, where the problem has one"),
+    "trainer": (pa.string(), "keras: how weights were trained (backprop, neuroevolution, ...)"),
+    "seed": (pa.int64(), "run seed (problem, data split, frameworks, strategy)"),
     "trial_id": (pa.int64(), "trial id given by the strategy, unique within the run"),
-    "parent_trial_id": (pa.int64(), "trial whose weights this trial continued from, else null"),
+    "parent_trial_id": (pa.int64(), "trial whose state this trial continued from, else null"),
     "status": (pa.string(), "ok, failed or pruned"),
-    "budget_epochs": (pa.int64(), "epochs the model had trained in total when the trial ended"),
-    "epochs_trained": (pa.int64(), "epochs actually trained by this trial (resumed trials: only the new ones)"),
-    "objective": (pa.float64(), "value told to the strategy, maximised (val_accuracy, or -val_rmse)"),
-    "val_accuracy": (pa.float64(), "validation accuracy (classification), else null"),
-    "test_accuracy": (pa.float64(), "test accuracy (classification), else null"),
-    "val_rmse": (pa.float64(), "validation RMSE (regression), else null"),
-    "test_rmse": (pa.float64(), "test RMSE (regression), else null"),
-    "train_seconds": (pa.float64(), "wall seconds in model.fit"),
-    "eval_seconds": (pa.float64(), "wall seconds evaluating validation and test sets"),
+    "objective_name": (pa.string(), "what the strategy optimised (val_accuracy, val_rmse, f, ...)"),
+    "objective_direction": (pa.string(), "maximize or minimize"),
+    "objective": (pa.float64(), "the optimised value, in the problem's direction"),
+    "test_objective": (pa.float64(), "the same metric on held-out data (never optimised), else null"),
+    "regret": (pa.float64(), "distance of objective to the problem's known optimum, else null"),
+    "budget": (pa.int64(), "fidelity reached when the trial ended (keras: epochs trained in total)"),
+    "budget_spent": (pa.int64(), "fidelity this trial consumed (a resumed trial: only the new part)"),
+    "cost_seconds": (pa.float64(), "seconds the evaluation cost (measured, or simulated)"),
     "ask_seconds": (pa.float64(), "wall seconds the strategy spent in ask() for this trial"),
     "tell_seconds": (pa.float64(), "wall seconds the strategy spent in tell() for this trial"),
-    "elapsed_seconds": (pa.float64(), "wall seconds from run start to the end of this trial"),
+    "elapsed_seconds": (pa.float64(), "seconds from run start to the end of this trial"),
     "finished_at": (pa.timestamp("ms", tz="UTC"), "UTC time the trial ended"),
     "params": (pa.string(), "the trial's params as JSON text"),
-    "history": (pa.string(), "per-epoch (or per-generation) metrics as a JSON list of objects"),
+    "history": (pa.string(), "per-step (epoch, generation) metrics as a JSON list of objects"),
     "error": (pa.string(), "error text of a failed trial, else null"),
-    "harness_version": (pa.string(), "provenance: harness version"),
-    "python_version": (pa.string(), "provenance: Python version"),
-    "tensorflow_version": (pa.string(), "provenance: TensorFlow version"),
-    "keras_version": (pa.string(), "provenance: Keras version"),
-    "git_revision": (pa.string(), "provenance: git revision of the harness checkout, if any"),
+    "harness_version": (pa.string(), "provenance: harness version (library versions: _run.json)"),
     "hostname": (pa.string(), "provenance: machine that ran the trial"),
-    "config_hash": (pa.string(), "provenance: hash of the resolved config (see _run.json)"),
-    "config": (pa.string(), "provenance: resolved config as JSON"),
+    "config_hash": (pa.string(), "provenance: hash of the run's identity (config in _run.json)"),
 }
+
+# Version 1 (Keras only) -> version 2: renamed columns; the rest is derived in `upgrade_v1`.
+V1_RENAMED = {"budget_epochs": "budget", "epochs_trained": "budget_spent"}
+V1_METRICS = ("val_accuracy", "test_accuracy", "val_rmse", "test_rmse", "train_seconds", "eval_seconds")
 
 
 def param_arrow_type(param: Any) -> pa.DataType:
@@ -98,57 +102,71 @@ def trial_schema(param_types: Mapping[str, pa.DataType]) -> pa.Schema:
     return pa.schema(fields, metadata={"harness_schema_version": str(SCHEMA_VERSION)})
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+def rows_to_table(rows: Iterable[Mapping[str, Any]], param_types: Mapping[str, pa.DataType]) -> pa.Table:
+    """Full trial rows (as `harness.runner` builds them) as a table of this schema.
 
-
-class TrialWriter:
-    """Keeps a run's rows and rewrites `trials.parquet` atomically after every trial.
-
-    Atomic: the table goes to a temporary file that is fsync'ed and then renamed over the old
-    one, so a crash (even SIGKILL) leaves the previous complete file, never a torn one. Rewriting
-    the whole file is cheap at the sizes of one run (thousands of rows) and keeps one file per run.
+    The fixed columns and `param.*` are typed by the schema; `metric.*` columns, which each
+    problem chooses, take the type pyarrow infers (a column that is all null stays null-typed and
+    is promoted when files are combined).
     """
+    rows = list(rows)
+    schema = trial_schema(param_types)
+    fixed = {f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema}
+    metrics: list[str] = []
+    for r in rows:
+        metrics.extend(k for k in r if k.startswith(METRIC_PREFIX) and k not in metrics)
+    for name in metrics:
+        fixed[name] = pa.array([r.get(name) for r in rows])
+    return pa.table(fixed).replace_schema_metadata(schema.metadata)
 
-    def __init__(self, run_dir: Path, param_types: Mapping[str, pa.DataType],
-                 existing: Iterable[Mapping[str, Any]] = ()):
-        self.path = Path(run_dir) / TRIALS_FILE
-        self.schema = trial_schema(param_types)
-        self.param_names = list(param_types)
-        self.rows: list[dict[str, Any]] = [dict(r) for r in existing]
 
-    def append(self, row: Mapping[str, Any]) -> None:
-        self.append_many([row])
+def upgrade_v1(table: pa.Table) -> pa.Table:
+    """A version-1 trials table (Keras only) in version-2 columns; other tables unchanged.
 
-    def append_many(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        for row in rows:
-            full = {name: row.get(name) for name in COLUMNS}
-            full["schema_version"] = SCHEMA_VERSION
-            params = row.get("params") or {}
-            if not isinstance(params, str):
-                full["params"] = json.dumps({k: _jsonable(v) for k, v in params.items()}, sort_keys=True)
-                for name in self.param_names:
-                    full[PARAM_PREFIX + name] = params.get(name)
-            else:
-                for name in self.param_names:
-                    full[PARAM_PREFIX + name] = row.get(PARAM_PREFIX + name)
-            self.rows.append(full)
-        self.flush()
+    v1's `objective` was validation accuracy, or -RMSE for regression; v2 keeps each problem's
+    own direction, so regression rows get `val_rmse` minimised.
+    """
+    import pyarrow.compute as pc
 
-    def flush(self) -> None:
-        table = pa.Table.from_pylist(self.rows, schema=self.schema)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        pq.write_table(table, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+    names = table.column_names
+    if "objective_name" in names or "budget_epochs" not in names:
+        return table
+    n = len(table)
+
+    def col(name: str, typ: pa.DataType = pa.float64()) -> pa.Array:
+        return table[name] if name in names else pa.nulls(n, typ)
+
+    for old, new in V1_RENAMED.items():
+        table = table.append_column(new, col(old, pa.int64()))
+    val_acc, val_rmse = col("val_accuracy"), col("val_rmse")
+    inferred = pc.if_else(pc.and_(pc.is_valid(val_rmse), pc.is_null(val_acc)), "regression", "classification")
+    task = pc.coalesce(col("task", pa.string()), inferred)
+    regression = pc.equal(task, "regression")
+    out = {
+        "problem": pa.array(["keras"] * n, pa.string()),
+        "instance": pc.binary_join_element_wise(col("search_space", pa.string()),
+                                                col("dataset", pa.string()), "_"),
+        "objective_name": pc.if_else(regression, "val_rmse", "val_accuracy"),
+        "objective_direction": pc.if_else(regression, "minimize", "maximize"),
+        "test_objective": pc.if_else(regression, col("test_rmse"), col("test_accuracy")),
+        "regret": pa.nulls(n, pa.float64()),
+        "cost_seconds": pc.add(pc.coalesce(col("train_seconds"), 0.0), pc.coalesce(col("eval_seconds"), 0.0)),
+    }
+    objective = pc.if_else(regression, pc.coalesce(val_rmse, pc.negate(col("objective"))), col("objective"))
+    table = table.set_column(names.index("task"), "task", task) if "task" in names else \
+        table.append_column("task", task)
+    table = table.set_column(table.column_names.index("objective"), "objective", objective)
+    for name, values in out.items():
+        table = table.append_column(name, values)
+    for name in V1_METRICS:
+        if name in names:
+            table = table.append_column(METRIC_PREFIX + name, table[name])
+    return table.drop_columns([c for c in (*V1_RENAMED, *V1_METRICS) if c in names])
 
 
 def read_trials_file(path: Path) -> list[dict[str, Any]]:
-    """Rows of one `trials.parquet` as dicts (for resuming a run)."""
-    return pq.read_table(path).to_pylist()
+    """Rows of one trials file as dicts (version 2 columns)."""
+    return upgrade_v1(pq.read_table(path)).to_pylist()
 
 
 def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
@@ -192,7 +210,7 @@ def read_results(root: str | os.PathLike[str], *, warn: bool = True) -> "Any":
                 warnings.warn(f"skipping {str(path)!r}: not a harness trials file "
                               f"(no schema_version/run_id columns)", stacklevel=2)
             continue
-        frames.append(table.to_pandas())
+        frames.append(upgrade_v1(table).to_pandas())
     if not frames:
         return pd.DataFrame({name: pd.Series(dtype=t.to_pandas_dtype()) if not pa.types.is_timestamp(t)
                              else pd.Series(dtype="datetime64[ms, UTC]")

@@ -7,7 +7,7 @@ genome); the model builder named by `builder` reads the resulting params dict.
 YAML shape::
 
     name: nas_mlp
-    builder: search_spaces.mlp:build_nas_mlp
+    builder: harness.search_spaces.mlp:build_nas_mlp
     fidelity: {min: 1, max: 10}            # optional; `param: epochs` if a param is the budget
     params:
       num_layers: {type: int, low: 1, high: 3}

@@ -1,4 +1,7 @@
-"""The strategy conformance suite: checks every strategy plugin must pass, on a toy objective.
+"""The conformance suites: checks every strategy plugin and every problem plugin must pass.
+
+The problem suite is at the end of this module (`problem_conformance_tests`); the rest is the
+strategy suite, run on a toy objective.
 
 Shipped inside the package (like `optuna.testing` or scikit-learn's `parametrize_with_checks`)
 so that an out-of-tree plugin runs exactly the checks the bundled strategies run, with one
@@ -49,7 +52,7 @@ from harness.registry import available_strategies, load_strategy_class
 from harness.space import SearchSpace, available_spaces, load_space
 from harness.strategy import Capabilities, Observation, Strategy, Suggestion, TrialStatus
 
-__all__ = ["test_conformance"]
+__all__ = ["test_conformance", "test_problem_conformance"]
 
 DEFAULT_TRIALS = 12
 
@@ -487,4 +490,185 @@ def __getattr__(attr: str) -> Any:
     if attr == "test_conformance":
         globals()[attr] = conformance_tests()
         return globals()[attr]
+    if attr == "test_problem_conformance":
+        globals()[attr] = problem_conformance_tests()
+        return globals()[attr]
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+# == The problem conformance suite =============================================================
+# Checks every problem plugin must pass, on the problem's own config composed as `harness
+# problem=<name>` would (plus the class's optional `conformance_overrides`, Hydra overrides that
+# keep the checks fast, e.g. `["dataset=iris", "budget.max_epochs=1"]`). Each check is one pytest
+# test, id `problem-<name>-<check>`. In a plugin's test file::
+#
+#     from harness.testing import problem_conformance_tests
+#
+#     test_branin_conformance = problem_conformance_tests("branin")
+PROBLEM_CHECKS: dict[str, Callable[[str], None]] = {}
+PROBLEM_SAMPLES = 3  # configurations evaluated per check
+
+
+def _problem_check(fn: Callable[[str], None]) -> Callable[[str], None]:
+    PROBLEM_CHECKS[fn.__name__.removeprefix("check_problem_")] = fn
+    return fn
+
+
+def problem_config(name: str, *overrides: str) -> dict[str, Any]:
+    """The resolved run config of `harness problem=<name> <overrides>` (plugin configs included)."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.cli import _register_searchpath_plugin
+    from harness.registry import load_problem_class
+
+    _register_searchpath_plugin()
+    extra = list(getattr(load_problem_class(name), "conformance_overrides", []))
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[f"problem={name}", *extra, *overrides])
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def make_problem_for_test(name: str, seed: int = 0, *overrides: str) -> Any:
+    from harness.settings import problem_from_config
+
+    return problem_from_config(problem_config(name, *overrides), seed=seed)
+
+
+def problem_samples(problem: Any, n: int = PROBLEM_SAMPLES, seed: int = 0) -> list[Suggestion]:
+    import numpy as np
+
+    from harness.space import sample
+
+    rng = np.random.default_rng(seed)
+    space = problem.space
+    return [Suggestion(i, sample(space, rng)) for i in range(n)]
+
+
+def _evaluate(problem: Any, suggestion: Suggestion) -> Any:
+    from harness.workers import evaluate_trial
+
+    return evaluate_trial(problem, suggestion, None)
+
+
+@_problem_check
+def check_problem_contract_attributes(name: str) -> None:
+    """Name, space, objective, instance, identity and descriptors are what the runner reads."""
+    import json
+
+    from harness.problem import ObjectiveInfo, Problem
+    from harness.registry import load_problem_class
+
+    cls = load_problem_class(name)
+    assert issubclass(cls, Problem) and cls.name == name
+    problem = make_problem_for_test(name)
+    assert isinstance(problem.space, SearchSpace) and problem.space.params, "space must have params"
+    assert isinstance(problem.objective, ObjectiveInfo)
+    assert isinstance(problem.instance, str) and problem.instance and "/" not in problem.instance
+    json.dumps(problem.identity(), sort_keys=True)  # hashed into the run id
+    assert set(problem.describe()) >= {"search_space", "dataset", "task", "trainer"}
+    assert problem.optimum is None or math.isfinite(problem.optimum)
+
+
+@_problem_check
+def check_problem_import_is_light(name: str) -> None:
+    """Importing the problem's module and building it imports no TensorFlow or Keras."""
+    from harness.registry import available_problems
+
+    module = available_problems()[name].target.split(":")[0]
+    code = textwrap.dedent(f"""
+        import sys
+        import {module}
+        from harness.testing import make_problem_for_test
+        make_problem_for_test({name!r})
+        heavy = sorted(m for m in ("tensorflow", "keras", "torch") if m in sys.modules)
+        assert not heavy, f"importing and building problem {name!r} imported {{heavy}}"
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@_problem_check
+def check_problem_in_space_params_give_a_result(name: str) -> None:
+    """Configurations drawn from the space give a finite objective, or a failed status with text."""
+    problem = make_problem_for_test(name)
+    problem.setup()
+    for sug in problem_samples(problem):
+        r = _evaluate(problem, sug)
+        if r.status is TrialStatus.FAILED:
+            assert r.error, f"trial {sug.params} failed without an error text"
+        else:
+            assert math.isfinite(r.objective), f"{sug.params} gave objective {r.objective}"
+            assert r.test_objective is None or isinstance(r.test_objective, float)
+            regret = problem.regret(r.objective)
+            assert regret is None or regret >= -1e-9, f"objective {r.objective} beats the optimum"
+
+
+@_problem_check
+def check_problem_deterministic_under_seed(name: str) -> None:
+    """Two fresh problems with one seed give the same results for the same params."""
+    first, second = make_problem_for_test(name), make_problem_for_test(name)
+    first.setup()
+    second.setup()
+    for sug in problem_samples(first, 2):
+        a, b = _evaluate(first, sug), _evaluate(second, sug)
+        assert (a.status, a.objective, a.test_objective) == (b.status, b.objective, b.test_objective) \
+            or (math.isnan(a.objective) and math.isnan(b.objective)), f"{sug.params}: {a} != {b}"
+
+
+@_problem_check
+def check_problem_fidelity_respected(name: str) -> None:
+    """A budget within the space's fidelity is evaluated at that budget (never more)."""
+    problem = make_problem_for_test(name)
+    fid = problem.space.fidelity
+    if fid is None:
+        pytest.skip(f"problem {name!r} declares no fidelity")
+    problem.setup()
+    sug = problem_samples(problem, 1)[0]
+    searched = problem.space.without_fidelity_param()
+    params = {k: v for k, v in sug.params.items() if k in searched.names}
+    r = _evaluate(problem, Suggestion(0, params, budget=fid.min))
+    assert r.status is TrialStatus.FAILED or (r.budget is not None and r.budget <= fid.min), \
+        f"budget {fid.min} was evaluated at {r.budget}"
+
+
+@_problem_check
+def check_problem_picklable(name: str) -> None:
+    """The problem pickles before and after setup (workers receive it pickled) and still evaluates
+    the same."""
+    problem = make_problem_for_test(name)
+    copy = pickle.loads(pickle.dumps(problem))
+    problem.setup()
+    after = pickle.loads(pickle.dumps(problem))
+    copy.setup()
+    after.setup()
+    sug = problem_samples(problem, 1)[0]
+    values = {_evaluate(p, sug).objective for p in (problem, copy, after)}
+    assert len(values) == 1 or all(math.isnan(v) for v in values), values
+
+
+def problem_conformance_cases(names: Iterable[str] | None = None) -> list[Any]:
+    from harness.registry import available_problems, load_problem_class
+
+    installed = available_problems()
+    names = sorted(installed) if names is None else list(names)
+    cases = []
+    for name in names:
+        if name not in installed:
+            raise ValueError(f"problem {name!r} is not installed; installed: {sorted(installed)}")
+        known = load_problem_class(name).known_failures
+        for check in PROBLEM_CHECKS:
+            marks = [pytest.mark.xfail(strict=True, reason=known[check])] if check in known else []
+            cases.append(pytest.param(name, check, id=f"problem-{name}-{check}", marks=marks))
+    return cases
+
+
+def problem_conformance_tests(*names: str) -> Callable[..., None]:
+    """A pytest test function running every problem check on `names` (default: every installed
+    problem). Assign it to a `test_*` name in a test module."""
+
+    @pytest.mark.parametrize(("problem", "check"), problem_conformance_cases(names or None))
+    def test(problem: str, check: str) -> None:
+        PROBLEM_CHECKS[check](problem)
+
+    return test

@@ -1,16 +1,15 @@
-"""Evaluators: where a run's trials train — in the runner's own process, or in worker processes.
+"""Evaluators: where a run's trials are evaluated — in the runner's process, or in worker processes.
 
 The runner hands suggestions to an `Evaluator` and takes finished trials back one at a time; it
 never sees processes, pipes or timeouts. Two implementations:
 
-* `InProcessEvaluator` trains in the runner's process, one trial at a time. No start-up cost
-  beyond the one TensorFlow import, but a trial that segfaults or runs out of memory takes the
-  run with it, memory grows with every model TensorFlow builds, and a hung trial cannot be
-  stopped.
+* `InProcessEvaluator` evaluates in the runner's process, one trial at a time: the choice for
+  cheap problems (BBOB, scikit-learn), where a process round trip would cost more than the
+  trial. A trial that segfaults takes the run with it and a hung trial cannot be stopped.
 * `ProcessEvaluator` keeps `n_workers` worker processes (spawn context: no TensorFlow state is
-  ever forked). Each worker loads the dataset, builds the objective and imports TensorFlow once,
-  then trains trial after trial; after `max_trials` trials, or once its resident memory has
-  grown by more than `max_memory_growth_mb` since its first trial, it is replaced by a fresh one,
+  ever forked). Each worker gets the (pickled) problem and runs its `setup()` once (loading the
+  dataset, importing TensorFlow), then evaluates trial after trial; after `max_trials` trials,
+  or once its resident memory has grown by more than `max_memory_growth_mb` since its first trial, it is replaced by a fresh one,
   which bounds memory (TensorFlow keeps several MB per trained model, even after
   `clear_session()`, and more for bigger models). A worker that dies (SIGKILL, segfault, OOM
   killer) or a trial that runs past
@@ -26,83 +25,45 @@ from __future__ import annotations
 
 import abc
 import collections
-import math
 import multiprocessing
 import os
 import pickle
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from multiprocessing.connection import wait as wait_for
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from harness.errors import HarnessError
-from harness.strategy import Suggestion, TrialStatus
+from harness.problem import EvalResult, Problem
+from harness.strategy import Suggestion
 
-Reporter = Callable[[int, int, float], bool]  # (trial_id, epoch, value) -> stop this trial?
-ResultDict = dict[str, Any]
-
-
-class ObjectiveFactory(Protocol):
-    """A picklable recipe for the objective, so each worker can build its own."""
-
-    def build(self) -> Callable[..., Any]: ...
+Reporter = Callable[[int, int, float], bool]  # (trial_id, step, value) -> stop this trial?
 
 
-@dataclass(frozen=True)
-class KerasObjectiveSpec:
-    """Builds `KerasObjective` (and loads the dataset) inside whichever process calls `build`."""
-
-    space: Any
-    dataset: dict[str, Any]
-    seed: int
-    max_epochs: int | None = None
-    checkpoint_dir: Path | None = None
-    trainer: str = "backprop"
-    trainer_options: dict[str, Any] = field(default_factory=dict)
-    verbose: int = 0
-    threads: int | None = None  # TensorFlow intra/inter-op threads; None: TensorFlow decides
-
-    def build(self, data: Any = None) -> Callable[..., Any]:
-        from harness.datasets import load_dataset
-        from harness.objective import KerasObjective
-
-        if self.threads:
-            import tensorflow as tf
-
-            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(self.threads)
-        import keras  # noqa: F401  -- TensorFlow's import is paid here, once per process
-
-        data = data if data is not None else load_dataset(self.dataset, seed=self.seed)
-        return KerasObjective(self.space, data, seed=self.seed, max_epochs=self.max_epochs,
-                              checkpoint_dir=self.checkpoint_dir, trainer=self.trainer,
-                              trainer_options=self.trainer_options, verbose=self.verbose)
+def failed_result(suggestion: Suggestion, error: str) -> EvalResult:
+    return EvalResult.failed(error, budget=suggestion.budget)
 
 
-def failed_result(suggestion: Suggestion, error: str) -> ResultDict:
-    return {"status": TrialStatus.FAILED.value, "objective": math.nan, "budget_epochs": suggestion.budget,
-            "epochs_trained": 0, "history": [], "error": error}
-
-
-def evaluate_trial(objective: Callable[..., Any], suggestion: Suggestion,
-                   report: Callable[[int, float], bool] | None) -> ResultDict:
-    """Run the objective on one suggestion; a trial's own exception becomes a failed result.
+def evaluate_trial(problem: Problem, suggestion: Suggestion,
+                   report: Callable[[int, float], bool] | None) -> EvalResult:
+    """Evaluate one suggestion; a trial's own exception becomes a failed result. The wall time
+    is the trial's cost unless the problem reports a (simulated) cost of its own.
 
     `HarnessError` (a configuration problem that would fail every trial) and `KeyboardInterrupt`
     propagate.
     """
+    t0 = time.perf_counter()
     try:
-        result = objective(suggestion, report=report)
+        result = problem.evaluate(suggestion, report)
     except (KeyboardInterrupt, HarnessError):
         raise
     except Exception as exc:  # the trial's own failure (OOM in TF, shape error...): record, go on
-        return failed_result(suggestion, f"{type(exc).__name__}: {exc}")
-    out = {k: getattr(result, k) for k in result.__dataclass_fields__}
-    out["status"] = result.status.value
-    return out
+        result = failed_result(suggestion, f"{type(exc).__name__}: {exc}")
+    if result.cost_seconds is None:
+        result = replace(result, cost_seconds=time.perf_counter() - t0)
+    return result
 
 
 @dataclass(frozen=True)
@@ -110,7 +71,7 @@ class Finished:
     """A trial the evaluator is done with (trained, failed, timed out or lost with its worker)."""
 
     suggestion: Suggestion
-    result: ResultDict
+    result: EvalResult
 
 
 class Evaluator(abc.ABC):
@@ -142,13 +103,13 @@ class Evaluator(abc.ABC):
 
 
 class InProcessEvaluator(Evaluator):
-    """One trial at a time in this process; the objective is built on the first trial."""
+    """One trial at a time in this process; the problem is set up before the first trial."""
 
     slots = 1
 
-    def __init__(self, factory: Callable[[], Callable[..., Any]], reporter: Reporter | None = None):
-        self._factory, self._reporter = factory, reporter
-        self._objective: Callable[..., Any] | None = None
+    def __init__(self, problem: Problem, reporter: Reporter | None = None):
+        self._problem, self._reporter = problem, reporter
+        self._ready = False
         self._queue: collections.deque[Suggestion] = collections.deque()
 
     def submit(self, suggestion: Suggestion) -> None:
@@ -162,14 +123,15 @@ class InProcessEvaluator(Evaluator):
 
     def next_finished(self) -> Finished:
         suggestion = self._queue[0]
-        if self._objective is None:
-            self._objective = self._factory()
+        if not self._ready:
+            self._problem.setup()
+            self._ready = True
         report = None
         if self._reporter is not None:
             reporter, tid = self._reporter, suggestion.trial_id
             report = lambda epoch, value: reporter(tid, epoch, value)  # noqa: E731
         try:
-            result = evaluate_trial(self._objective, suggestion, report)
+            result = evaluate_trial(self._problem, suggestion, report)
         finally:
             self._queue.popleft()
         return Finished(suggestion, result)
@@ -188,19 +150,19 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid: int) -> None:
+def _worker_main(conn: Any, problem: Problem, reports: bool, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner handles Ctrl-C for the whole run
     _die_with_parent()
     if os.getppid() != parent_pid:  # the runner died before prctl took effect
         return
     try:
-        objective = factory.build()
+        problem.setup()
     except HarnessError as exc:
         conn.send(("fatal", _portable(exc)))
         return
     except BaseException as exc:  # noqa: BLE001 -- reported to the runner, which stops the run
         conn.send(("fatal", HarnessError(
-            f"a worker process could not build the objective: {type(exc).__name__}: {exc}")))
+            f"a worker process could not set up problem {problem.name!r}: {type(exc).__name__}: {exc}")))
         return
     baseline: float | None = None  # memory after the first trial: warm-up (graph tracing) is not a leak
     conn.send(("ready",))
@@ -220,7 +182,7 @@ def _worker_main(conn: Any, factory: ObjectiveFactory, reports: bool, parent_pid
                 conn.send(("report", tid, epoch, value))
                 return bool(conn.recv())
         try:
-            result = evaluate_trial(objective, suggestion, report)
+            result = evaluate_trial(problem, suggestion, report)
         except HarnessError as exc:
             conn.send(("fatal", _portable(exc)))
             return
@@ -280,13 +242,13 @@ def _death_cause(exitcode: int | None) -> str:
 class ProcessEvaluator(Evaluator):
     """`n_workers` recycled worker processes; see the module docstring."""
 
-    def __init__(self, factory: ObjectiveFactory, *, n_workers: int = 1, max_trials: int | None = 50,
+    def __init__(self, problem: Problem, *, n_workers: int = 1, max_trials: int | None = 50,
                  max_memory_growth_mb: float | None = None, trial_timeout: float | None = None,
                  reporter: Reporter | None = None, start_method: str = "spawn"):
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, but got {n_workers}")
         self.slots = n_workers
-        self._factory, self._reporter = factory, reporter
+        self._problem, self._reporter = problem, reporter
         self._max_trials, self._timeout = max_trials, trial_timeout
         self._max_growth = max_memory_growth_mb
         self._ctx = multiprocessing.get_context(start_method)
@@ -351,7 +313,7 @@ class ProcessEvaluator(Evaluator):
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         reports = self._reporter is not None
-        process = self._ctx.Process(target=_worker_main, args=(child, self._factory, reports, os.getpid()),
+        process = self._ctx.Process(target=_worker_main, args=(child, self._problem, reports, os.getpid()),
                                     name=f"harness-worker-{self.started}", daemon=False)
         # The child is told the parent's *global* start method and looks it up before anything
         # else; inside a joblib/loky worker that is 'loky', which a fresh interpreter does not
@@ -408,7 +370,7 @@ class ProcessEvaluator(Evaluator):
             raise HarnessError(f"a worker process could not start: {cause}; its error output is above")
         self._replace(worker, failed_result(worker.current, cause))
 
-    def _finish(self, worker: _Worker, result: ResultDict, *, growth_mb: float = 0.0) -> None:
+    def _finish(self, worker: _Worker, result: EvalResult, *, growth_mb: float = 0.0) -> None:
         self._done.append(Finished(worker.current, result))
         worker.current, worker.started_at = None, None
         worker.trials += 1
@@ -421,7 +383,7 @@ class ProcessEvaluator(Evaluator):
             worker.process.join(5)
             self._replace(worker, None)
 
-    def _replace(self, worker: _Worker, result: ResultDict | None) -> None:
+    def _replace(self, worker: _Worker, result: EvalResult | None) -> None:
         if result is not None:
             self._done.append(Finished(worker.current, result))
         worker.current = None

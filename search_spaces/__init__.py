@@ -18,6 +18,9 @@ def resolve_builder(spec: str) -> Callable[..., Any]:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"builder must look like 'package.module:function', but got {spec!r}")
+    if module_name.split(".")[0] == "search_spaces":
+        # Spaces written before builders moved under the `harness` namespace.
+        module_name = "harness." + module_name
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import NotSupportedError
-from search_spaces._keras import compile_model, output_head
+from harness.search_spaces._keras import compile_model, output_head
 
 
 def build_cnn(params: dict[str, Any], *, input_shape: tuple[int, ...], n_outputs: int, task: str) -> Any:

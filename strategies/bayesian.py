@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.strategy import Capabilities
-from strategies._keras_tuner import KerasTunerStrategy
+from harness.strategies._keras_tuner import KerasTunerStrategy
 
 
 class BayesianOptimization(KerasTunerStrategy):

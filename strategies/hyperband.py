@@ -18,7 +18,7 @@ from typing import Any
 from harness.errors import NotSupportedError
 from harness.space import SearchSpace
 from harness.strategy import Capabilities, Suggestion
-from strategies._keras_tuner import KerasTunerStrategy, native_params
+from harness.strategies._keras_tuner import KerasTunerStrategy, native_params
 
 
 class Hyperband(KerasTunerStrategy):

@@ -27,12 +27,17 @@ def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path,
     df = pd.read_parquet(files[0])
     assert len(df) == 3 and set(COLUMNS) <= set(df.columns)
     assert {"param.layer_num", "param.first_layer_unit", "param.batch_size", "param.epochs"} <= set(df.columns)
-    assert (df.status == "ok").all() and df.val_accuracy.between(0.1, 1).all() and df.test_accuracy.notna().all()
-    assert (df.budget_epochs <= 2).all() and (df.strategy == "random").all() and (df.dataset == "digits").all()
+    assert (df.status == "ok").all() and df["metric.val_accuracy"].between(0.1, 1).all()
+    assert (df.objective == df["metric.val_accuracy"]).all() and df.test_objective.notna().all()
+    assert (df.objective_name == "val_accuracy").all() and (df.objective_direction == "maximize").all()
+    assert (df.budget <= 2).all() and (df.strategy == "random").all() and (df.dataset == "digits").all()
+    assert (df.problem == "keras").all() and (df.instance == "mlp_digits").all()
     assert df.trial_id.is_unique and df.elapsed_seconds.is_monotonic_increasing
     for _, row in df.iterrows():
         assert json.loads(row.params)["layer_num"] == row["param.layer_num"]
-    assert json.loads(df.config[0])["search_space"]["name"] == "mlp" and df.tensorflow_version[0]
+    run_file = json.loads((files[0].parent / "_run.json").read_text())
+    assert run_file["config"]["search_space"]["name"] == "mlp"
+    assert run_file["provenance"]["packages"]["tensorflow"] and run_file["problem_version"].startswith("tensorflow")
     # pandas over the whole folder skips _run.json, .hydra/ and _artifacts/; DuckDB reads it unchanged.
     assert len(pd.read_parquet(tmp_path / "results" / "default")) == 3
     duckdb = pytest.importorskip("duckdb")

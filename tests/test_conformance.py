@@ -15,7 +15,7 @@ from harness.runner import Runner, settings_from_config
 from harness.testing import *  # noqa: F401,F403  (collects test_conformance)
 from harness.strategy import Capabilities, TrialStatus
 from harness.testing import CHECKS, run_check, toy_space
-from strategies.random_search import RandomSearch
+from harness.strategies.random_search import RandomSearch
 
 pytest_plugins = ["pytester"]
 
@@ -142,7 +142,7 @@ CONFTEST = '''
 import harness.registry
 from harness.strategy import Suggestion
 from harness.space import sample
-from strategies.random_search import RandomSearch
+from harness.strategies.random_search import RandomSearch
 import numpy as np
 
 

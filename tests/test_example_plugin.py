@@ -1,6 +1,7 @@
-"""An out-of-tree strategy plugin, installed like a user would, works with no harness change:
-the registry finds it, the conformance suite passes on it, and `harness strategy=sobol` runs
-with the config file the plugin ships (found through the `harness.configs` entry point)."""
+"""An out-of-tree plugin package, installed like a user would, works with no harness change:
+the registry finds its strategy and problem, both conformance suites pass on them, and
+`harness strategy=sobol` and `harness problem=branin` run with the config files the plugin ships
+(found through the `harness.configs` entry point)."""
 from __future__ import annotations
 
 import shutil
@@ -63,3 +64,18 @@ def test_harness_runs_the_plugin_strategy(installed_plugin, tmp_path):
 
     df = pd.concat(pd.read_parquet(f) for f in files)
     assert len(df) == 2 and set(df["strategy"]) == {"sobol"}
+
+
+def test_harness_runs_the_plugin_problem(installed_plugin, tmp_path):
+    args = ["problem=branin", "strategy=tpe", "budget.trials=25", f"results_dir={tmp_path}", "progress=false"]
+    cmd = [str(Path(sys.executable).with_name("harness")), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    import pandas as pd
+
+    from harness.results import read_results
+
+    df = read_results(tmp_path)
+    assert len(df) == 25 and set(df["problem"]) == {"branin"} and (df["regret"] >= 0).all()
+    assert (df["regret"] == df["objective"] - 0.397887).all()
+    assert "regret" in proc.stdout and pd.notna(df["param.x1"]).all()

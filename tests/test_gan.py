@@ -83,7 +83,7 @@ def test_tiny_run_writes_rows_scores_and_png(tmp_path):
     hist = [json.loads(h)[0] for h in df.history]
     assert [h["generation"] for h in hist] == [0, 1, 2]
     for h, objective in zip(hist, df.objective):
-        assert objective == pytest.approx(-h["frechet_distance"])
+        assert objective == pytest.approx(h["frechet_distance"])  # minimised, in its own direction
         assert 1.0 <= h["classifier_score"] <= 10.0 and np.isfinite(h["fitness_best"])
     assert json.loads(df.params.iloc[0])["population"] == 6 and (df["param.population"] == 6).all()
     art = result.run_dir / "_artifacts"

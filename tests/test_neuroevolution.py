@@ -47,8 +47,8 @@ def test_the_neuroevolution_presets_are_recorded_apart(tmp_path):
     assert default.trainer_kind == seed000.trainer_kind == "neuroevolution"
     assert default.run_id != seed000.run_id
     assert "trainer_kind" not in default.identity()  # unchanged identity, so old runs still resume
-    spec = Runner(seed000)._objective_spec()  # what the workers build the objective from
-    assert get_trainer(spec.trainer) is get_trainer("neuroevolution")
+    problem = Runner(seed000).problem  # what the workers evaluate with
+    assert get_trainer(problem.trainer_kind) is get_trainer("neuroevolution")
     with pytest.raises(UnknownNameError, match="unknown trainer kind 'neuroevolutoin'"):
         resolve_trainer({"name": "mine", "kind": "neuroevolutoin"})
 
@@ -213,10 +213,10 @@ def test_cli_writes_parquet_rows(tmp_path, harness_cmd, subprocess_env):
     assert proc.returncode == 0, proc.stderr[-2000:]
     df = read_results(tmp_path)
     assert len(df) == 2 and (df.status == "ok").all()
-    assert df.val_accuracy.notna().all() and df.test_accuracy.notna().all()
+    assert df["metric.val_accuracy"].notna().all() and df.test_objective.notna().all()
     hist = json.loads(df.history.iloc[0])
     assert len(hist) == 2 and len(hist[0]["generations"]) == 2
-    assert json.loads(df.config.iloc[0])["trainer"]["name"] == "neuroevolution"
+    assert (df.trainer == "neuroevolution").all()
 
 
 def _ga_settings(tmp_path, *overrides: str):

@@ -159,9 +159,9 @@ def _trial_rows(scores: dict[str, list[float]], task: str = "classification",
     return pd.DataFrame([
         {"experiment": experiment, "run_id": f"{st}_s{seed}", "dataset": "d", "search_space": "s",
          "strategy": st, "seed": seed, "task": task, "trial_id": 0, "status": "ok",
-         "budget_epochs": 1, "epochs_trained": 1, "objective": -v if reg else v,
-         "val_accuracy": None if reg else v, "test_accuracy": None if reg else v,
-         "val_rmse": v if reg else None, "test_rmse": v if reg else None, "ask_seconds": 0.0,
+         "budget": 1, "budget_spent": 1, "objective": v, "test_objective": v,
+         "objective_name": "val_rmse" if reg else "val_accuracy",
+         "objective_direction": "minimize" if reg else "maximize", "ask_seconds": 0.0,
          "tell_seconds": 0.0, "elapsed_seconds": 1.0, "trainer": "backprop"}
         for st, values in scores.items() for seed, v in enumerate(values)])
 
@@ -423,14 +423,13 @@ def test_experiments_sharing_run_ids_are_kept_apart(tmp_path: Path) -> None:
 
 def test_other_tasks_are_skipped_with_one_warning() -> None:
     # The GA-trained GAN writes task "generation": no accuracy, not a classification run.
-    gan = _trial_rows({"ga_gan": [0.0, 0.0]}).assign(task="generation", val_accuracy=None,
-                                                       test_accuracy=None, objective=-3.0)
+    gan = _trial_rows({"ga_gan": [0.0, 0.0]}).assign(task="generation", objective=-3.0)
     rows = pd.concat([_trial_rows({"a": [0.9, 0.8]}), gan], ignore_index=True)
     with pytest.warns(UserWarning) as record:
         prepared = aggregate.prepare(rows)
     assert [str(w.message) for w in record] == [
-        "skipping 2 trial rows of 2 runs with task 'generation': the report compares "
-        "classification (accuracy) and regression (RMSE) runs only"]
+        "skipping 2 trial rows of 2 runs with task 'generation': the report compares runs of "
+        "problems with an objective (classification, regression, or none)"]
     assert set(prepared["strategy"]) == {"a"}
 
 
@@ -455,11 +454,12 @@ def test_runs_of_another_trainer_are_compared_as_their_own_strategy() -> None:
     from harness.report.aggregate import NEEDED, prepare
 
     rows = pd.DataFrame([
-        {"experiment": "e", "run_id": f"r{i}", "dataset": "digits", "search_space": "mlp",
-         "strategy": "random", "seed": 0, "task": "classification", "trial_id": 0, "status": "ok",
-         "budget_epochs": 1, "epochs_trained": 1, "objective": 0.9, "val_accuracy": 0.9,
-         "test_accuracy": 0.9, "val_rmse": None, "test_rmse": None, "ask_seconds": 0.0,
-         "tell_seconds": 0.0, "elapsed_seconds": 1.0, "trainer": trainer}
+        {"experiment": "e", "run_id": f"r{i}", "problem": "keras", "instance": "mlp_digits",
+         "dataset": "digits", "search_space": "mlp", "strategy": "random", "seed": 0,
+         "task": "classification", "trial_id": 0, "status": "ok", "budget": 1, "budget_spent": 1,
+         "objective_name": "val_accuracy", "objective_direction": "maximize", "objective": 0.9,
+         "test_objective": 0.9, "regret": None, "ask_seconds": 0.0, "tell_seconds": 0.0,
+         "elapsed_seconds": 1.0, "trainer": trainer}
         for i, trainer in enumerate(["backprop", "neuroevolution", None])])
     assert set(NEEDED) <= set(rows.columns)
     with pytest.warns(UserWarning, match=r"1 \(strategy, space, dataset, seed\) combinations hold more "

@@ -85,8 +85,8 @@ def test_interrupted_parallel_run_resumes_to_the_full_set_and_replays_the_strate
 
     # A fresh strategy replayed from the journal is in the state the live one ended in.
     replayed = Runner(s, objective=ToyObjective())
-    replayed._load_previous(s.run_dir / RUN_FILE)
-    assert replayed._replay() == []
+    replayed._load_previous()
+    assert replayed._resume() == []
     assert replayed.strategy.ask(2) == resumed.strategy.ask(2)
 
 
@@ -202,7 +202,7 @@ def test_worker_settings_are_validated(tmp_path):
 
     with pytest.raises(ConfigError, match="n_workers must be an integer >= 1"):
         settings(tmp_path, "n_workers=0")
-    with pytest.raises(ConfigError, match="need worker processes"):
+    with pytest.raises(ConfigError, match="needs worker processes"):
         settings(tmp_path, "n_workers=2", "worker.processes=false")
     with pytest.raises(ConfigError, match="worker.trial_timeout"):
         settings(tmp_path, "worker.trial_timeout=-1")

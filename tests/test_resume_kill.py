@@ -1,7 +1,8 @@
 """Kill a real `harness` run halfway, re-run the same command: every trial exactly once.
 
-SIGKILL gives the runner no chance to clean up: what survives is what the atomic writes put on
-disk. SIGTERM (a scheduler's stop, Ctrl-C's cousin) is handled: status `interrupted`, exit 143.
+SIGKILL gives the runner no chance to clean up: what survives is what the flushed, atomic
+writes put on disk (the rows of a running run are in `trials.part-*.parquet` files until it
+ends). SIGTERM (a scheduler's stop, Ctrl-C's cousin) is handled: status `interrupted`, exit 143.
 """
 from __future__ import annotations
 
@@ -20,17 +21,21 @@ COMMAND = ["search_space=homl_mlp", "budget.trials=6", "budget.max_epochs=1", "p
            "experiment=kill"]
 
 
-def trials_file(tmp_path):
-    found = list((tmp_path / "results" / "kill").glob(f"*/{TRIALS_FILE}"))
+def run_dir(tmp_path):
+    found = [p for p in (tmp_path / "results" / "kill").glob("*") if p.is_dir() and not p.name.startswith(".")]
     return found[0] if found else None
+
+
+def trials_file(tmp_path):
+    return run_dir(tmp_path) / TRIALS_FILE
 
 
 def wait_for_rows(proc, tmp_path, n: int, timeout: float = 150) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        path = trials_file(tmp_path)
-        if path is not None:
-            rows = pq.read_metadata(path).num_rows
+        folder = run_dir(tmp_path)
+        if folder is not None:
+            rows = sum(pq.read_metadata(p).num_rows for p in folder.glob("*.parquet"))
             if rows >= n:
                 return rows
         if proc.poll() is not None:
@@ -46,8 +51,8 @@ def test_sigkill_halfway_then_rerun_gives_every_trial_exactly_once(tmp_path, har
     wait_for_rows(proc, tmp_path, 3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
-    before = read_results(trials_file(tmp_path))
-    assert 3 <= len(before) < 6
+    before = read_results(run_dir(tmp_path))
+    assert 3 <= len(before) < 6 and not trials_file(tmp_path).exists()  # parts only, never merged
     status = json.loads((trials_file(tmp_path).parent / RUN_FILE).read_text())
     assert status["status"] == "running"  # nobody could say otherwise
 
@@ -76,7 +81,8 @@ def test_sigterm_saves_marks_the_run_interrupted_and_exits_143(tmp_path, harness
     assert "interrupted by SIGTERM" in err and "rerun the same command to resume" in err
     status = json.loads((trials_file(tmp_path).parent / RUN_FILE).read_text())
     assert status["status"] == "interrupted" and status["ended_at"] and status["n_trials"] >= rows
-    assert len(read_results(trials_file(tmp_path))) == status["n_trials"]
+    assert len(read_results(trials_file(tmp_path))) == status["n_trials"]  # merged on the way out
+    assert not list(run_dir(tmp_path).glob("trials.part-*"))
     for pid in map(int, workers):  # the workers went with the runner
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -30,7 +30,7 @@ def test_failing_and_nan_trials_become_failed_rows_and_the_run_goes_on(tmp_path)
     assert by_x == {"ok": {"ok"}, "boom": {"failed"}, "nan": {"failed"}}
     assert df[df["param.x"] == "boom"].error.str.contains("ValueError: boom").all()
     assert df[df["param.x"] == "nan"].error.str.contains("NaN").all()
-    assert df.loc[df.status == "ok", "val_accuracy"].between(0, 1).all()
+    assert df.loc[df.status == "ok", "metric.val_accuracy"].between(0, 1).all()
     assert df["objective"][df.status == "failed"].isna().all()
 
 

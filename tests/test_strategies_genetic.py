@@ -10,7 +10,7 @@ from harness.registry import make_strategy
 from harness.space import load_space
 from harness.strategy import Observation
 from harness.testing import toy_space, toy_value
-from strategies.genetic import Genetic, decode, decode_gene
+from harness.strategies.genetic import Genetic, decode, decode_gene
 
 
 def test_decode_covers_every_value_at_the_bounds():

@@ -11,8 +11,8 @@ from harness.registry import make_strategy
 from harness.space import SearchSpace, load_space
 from harness.strategy import Observation, Suggestion, TrialStatus
 from harness.testing import drive, toy_space, toy_value
-from strategies.bayesian import BayesianOptimization
-from strategies.hyperband import Hyperband
+from harness.strategies.bayesian import BayesianOptimization
+from harness.strategies.hyperband import Hyperband
 
 
 def run_hyperband(space, **options):
@@ -83,8 +83,12 @@ def test_a_promotion_without_its_parent_checkpoint_fails_the_trial(tmp_path):
         objective._restore(FakeModel(), 3)
     # A trial's own error, not a HarnessError: the trial is a failed row naming the path, the
     # run goes on.
-    result = evaluate_trial(lambda s, report: objective._restore(FakeModel(), s.resume_from), promoted, None)
-    assert result["status"] == "failed" and missing in result["error"]
+    class Restoring:  # a problem whose evaluation is just the restore
+        def evaluate(self, s, report):
+            return objective._restore(FakeModel(), s.resume_from)
+
+    result = evaluate_trial(Restoring(), promoted, None)
+    assert result.status.value == "failed" and missing in result.error
     with pytest.raises(FileNotFoundError, match="saves no checkpoints"):
         KerasObjective(space, None, seed=0)._restore(FakeModel(), 3)
     for epochs in (2, 10):  # the parent's last checkpoint is restored

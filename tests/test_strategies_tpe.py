@@ -13,7 +13,7 @@ from harness.registry import make_strategy
 from harness.space import load_space
 from harness.strategy import Observation, TrialStatus
 from harness.testing import toy_space, toy_value
-from strategies.tpe import TPE
+from harness.strategies.tpe import TPE
 
 
 def hand_written_optuna(space, seed, n, **sampler_options):

@@ -1,7 +1,7 @@
 """Evaluators without TensorFlow: worker processes, recycling, death, timeouts, reports.
 
-The objectives here are toy callables (milliseconds), built in each spawned worker from a
-picklable factory exactly as the Keras objective is; `tests/` is on the workers' sys.path.
+The problem here is a toy (milliseconds per trial), pickled to each spawned worker and set up
+there exactly as the Keras problem is; `tests/` is on the workers' sys.path.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.objective import TrialResult
+from harness.problem import EvalResult
 from harness.strategy import Suggestion, TrialStatus
 from harness.workers import InProcessEvaluator, ProcessEvaluator
 
@@ -21,10 +22,15 @@ from harness.workers import InProcessEvaluator, ProcessEvaluator
 HOARD: list[bytearray] = []
 
 
-class ToyObjective:
+class ToyProblem:
     """Behaviour chosen by `params["do"]`; the value is `params["x"]`."""
 
-    def __call__(self, suggestion: Suggestion, report=None) -> TrialResult:
+    name = "toy"
+
+    def setup(self) -> None:
+        pass
+
+    def evaluate(self, suggestion: Suggestion, report=None) -> EvalResult:
         p = suggestion.params
         do = p.get("do", "ok")
         if do == "kill":
@@ -41,19 +47,13 @@ class ToyObjective:
             time.sleep(p.get("seconds", 1.0))
         elif do == "report":
             stop = report(1, 0.25)
-            return TrialResult(TrialStatus.PRUNED if stop else TrialStatus.OK, float(stop))
+            return EvalResult(TrialStatus.PRUNED if stop else TrialStatus.OK, float(stop))
         elif do == "pid":
-            return TrialResult(TrialStatus.OK, float(os.getpid()))
+            return EvalResult(TrialStatus.OK, float(os.getpid()))
         elif do == "hoard":  # keeps memory after the trial, as TensorFlow does per model
             HOARD.append(bytearray(p["mb"] * 2**20))
-            return TrialResult(TrialStatus.OK, float(os.getpid()))
-        return TrialResult(TrialStatus.OK, float(p.get("x", 1.0)), budget_epochs=1, epochs_trained=1)
-
-
-@dataclass(frozen=True)
-class ToyFactory:
-    def build(self) -> ToyObjective:
-        return ToyObjective()
+            return EvalResult(TrialStatus.OK, float(os.getpid()))
+        return EvalResult(TrialStatus.OK, float(p.get("x", 1.0)), budget=1, budget_spent=1)
 
 
 def sug(trial_id: int, **params) -> Suggestion:
@@ -72,26 +72,26 @@ def run_all(evaluator, suggestions):
 
 
 def test_in_process_evaluator_records_exceptions_as_failed_rows():
-    with InProcessEvaluator(ToyFactory().build) as ev:
+    with InProcessEvaluator(ToyProblem()) as ev:
         out = run_all(ev, [sug(0, x=0.5), sug(1, do="raise")])
-    assert out[0]["status"] == "ok" and out[0]["objective"] == 0.5
-    assert out[1]["status"] == "failed" and "ValueError: bad shapes" in out[1]["error"]
+    assert out[0].status.value == "ok" and out[0].objective == 0.5
+    assert out[1].status.value == "failed" and "ValueError: bad shapes" in out[1].error
 
 
 def test_workers_are_recycled_after_max_trials():
-    with ProcessEvaluator(ToyFactory(), n_workers=1, max_trials=2) as ev:
+    with ProcessEvaluator(ToyProblem(), n_workers=1, max_trials=2) as ev:
         out = run_all(ev, [sug(i, do="pid") for i in range(5)])
         started = ev.started
-    pids = [out[i]["objective"] for i in range(5)]
+    pids = [out[i].objective for i in range(5)]
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
     assert started == 3  # the first, then a fresh one after trials 2 and 4
 
 
 def test_workers_are_recycled_when_their_memory_grows_past_the_limit():
-    with ProcessEvaluator(ToyFactory(), n_workers=1, max_trials=None, max_memory_growth_mb=50) as ev:
+    with ProcessEvaluator(ToyProblem(), n_workers=1, max_trials=None, max_memory_growth_mb=50) as ev:
         out = run_all(ev, [sug(i, do="hoard", mb=20) for i in range(6)])
         started = ev.started
-    pids = [out[i]["objective"] for i in range(6)]
+    pids = [out[i].objective for i in range(6)]
     # Growth counts from the end of a worker's first trial: 20, 40, then 60 MB > 50 MB after its
     # fourth trial, so a fresh worker takes the fifth.
     assert pids[0] == pids[1] == pids[2] == pids[3] != pids[4] == pids[5]
@@ -99,31 +99,31 @@ def test_workers_are_recycled_when_their_memory_grows_past_the_limit():
 
 
 def test_a_killed_or_aborted_worker_gives_a_failed_row_and_the_run_goes_on():
-    with ProcessEvaluator(ToyFactory(), n_workers=1, max_trials=None) as ev:
+    with ProcessEvaluator(ToyProblem(), n_workers=1, max_trials=None) as ev:
         out = run_all(ev, [sug(0), sug(1, do="kill"), sug(2, do="abort"), sug(3, x=0.75)])
-    assert out[0]["status"] == "ok"
-    assert out[1]["status"] == "failed" and "SIGKILL" in out[1]["error"] and "out of memory" in out[1]["error"]
-    assert out[2]["status"] == "failed" and "SIGABRT" in out[2]["error"]
-    assert out[3] == {**out[3], "status": "ok", "objective": 0.75}
+    assert out[0].status.value == "ok"
+    assert out[1].status.value == "failed" and "SIGKILL" in out[1].error and "out of memory" in out[1].error
+    assert out[2].status.value == "failed" and "SIGABRT" in out[2].error
+    assert out[3].status.value == "ok" and out[3].objective == 0.75
 
 
 def test_a_hung_trial_is_killed_at_the_timeout_and_marked_failed():
-    with ProcessEvaluator(ToyFactory(), n_workers=1, trial_timeout=1.0) as ev:
+    with ProcessEvaluator(ToyProblem(), n_workers=1, trial_timeout=1.0) as ev:
         t0 = time.monotonic()
         out = run_all(ev, [sug(0, do="hang"), sug(1, x=0.5)])
         took = time.monotonic() - t0
-    assert out[0]["status"] == "failed" and "timed out" in out[0]["error"] and "trial_timeout=1" in out[0]["error"]
-    assert out[1]["status"] == "ok"
+    assert out[0].status.value == "failed" and "timed out" in out[0].error and "trial_timeout=1" in out[0].error
+    assert out[1].status.value == "ok"
     assert took < 30
 
 
 def test_two_workers_run_trials_in_parallel():
-    with ProcessEvaluator(ToyFactory(), n_workers=2) as ev:
+    with ProcessEvaluator(ToyProblem(), n_workers=2) as ev:
         run_all(ev, [sug(0, do="pid"), sug(1, do="pid")])  # both workers are up
         t0 = time.monotonic()
         out = run_all(ev, [sug(2, do="sleep", seconds=1.5), sug(3, do="sleep", seconds=1.5)])
         took = time.monotonic() - t0
-    assert all(r["status"] == "ok" for r in out.values())
+    assert all(r.status.value == "ok" for r in out.values())
     assert took < 2.8  # sequential would take >= 3 s
 
 
@@ -134,14 +134,14 @@ def test_per_epoch_reports_reach_the_strategy_and_its_answer_comes_back():
         seen.append((trial_id, epoch, value))
         return trial_id == 1  # prune trial 1 only
 
-    with ProcessEvaluator(ToyFactory(), n_workers=1, reporter=reporter) as ev:
+    with ProcessEvaluator(ToyProblem(), n_workers=1, reporter=reporter) as ev:
         out = run_all(ev, [sug(0, do="report"), sug(1, do="report")])
     assert seen == [(0, 1, 0.25), (1, 1, 0.25)]
-    assert out[0]["status"] == "ok" and out[1]["status"] == "pruned"
+    assert out[0].status.value == "ok" and out[1].status.value == "pruned"
 
 
 def test_a_configuration_error_in_a_worker_stops_the_run_with_its_message():
-    ev = ProcessEvaluator(ToyFactory(), n_workers=1)
+    ev = ProcessEvaluator(ToyProblem(), n_workers=1)
     ev.submit(sug(0, do="fatal"))
     with pytest.raises(HarnessError, match="cannot be imported"):
         ev.next_finished()
@@ -149,7 +149,7 @@ def test_a_configuration_error_in_a_worker_stops_the_run_with_its_message():
 
 
 def test_close_abandons_running_trials_and_leaves_no_process():
-    ev = ProcessEvaluator(ToyFactory(), n_workers=2)
+    ev = ProcessEvaluator(ToyProblem(), n_workers=2)
     ev.submit(sug(0, do="hang"))
     pids = ev.pids
     time.sleep(0.5)

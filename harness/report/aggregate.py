@@ -5,13 +5,18 @@ tables must stay fast at 100,000 trial rows.
 
 Definitions (docs/report.md documents them for users):
 
+- Every problem is reported the same way from the generic columns (schema version 2; version-1
+  files are upgraded on reading). The *metric* of a row is its ``regret`` where the problem
+  knows its optimum (BBOB: lower is better), else its ``objective`` in the problem's own
+  direction (validation accuracy, RMSE, ...); ``val`` is that metric, ``test`` the same metric on
+  held-out data (``test_objective``; the regret or objective again where there is none).
 - A trial is *usable* when its status is ``ok`` and its objective is finite. Failed and pruned
   trials are counted, never used to select a configuration.
-- A run's *selected configuration* is its usable trial with the highest ``objective`` (validation
-  accuracy, or -validation RMSE); ties go to the earliest trial. Its test metric is the one the
-  table reports: the best *test* value of a run is never used, it would be selected on test.
-- Only ``classification`` and ``regression`` rows are compared (accuracy or RMSE); other tasks
-  (the GA-trained GAN writes ``generation``) are skipped with one warning.
+- A run's *selected configuration* is its usable trial with the best validation metric; ties go
+  to the earliest trial. Its test metric is the one the table reports: the best *test* value of a
+  run is never used, it would be selected on test.
+- Rows with a task other than ``classification`` or ``regression`` (the GA-trained GAN writes
+  ``generation``) are skipped with one warning.
 - *Time-to-target*: wall seconds (``elapsed_seconds``) and cumulative epochs trained, including
   those of failed and pruned trials, until the first usable trial whose validation metric reached
   the target (accuracy >= target, or RMSE <= target).
@@ -29,14 +34,25 @@ import pandas as pd
 TASKS = ("classification", "regression")
 CELL_KEYS = ["dataset", "search_space", "strategy"]
 ROW_KEYS = ["dataset", "search_space"]
-RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "seed", "task"]
+RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "seed", "task", "metric",
+               "lower"]
 
 # Columns the report needs; reading only these keeps large folders fast.
-NEEDED = RUN_COLUMNS + [
-    "trial_id", "status", "budget_epochs", "epochs_trained", "objective", "val_accuracy",
-    "test_accuracy", "val_rmse", "test_rmse", "ask_seconds", "tell_seconds", "elapsed_seconds",
-    "trainer",
-]
+NEEDED = ["experiment", "run_id", "problem", "instance", "dataset", "search_space", "strategy", "seed",
+          "task", "trial_id", "status", "budget", "budget_spent", "objective", "objective_name",
+          "objective_direction", "test_objective", "regret", "ask_seconds", "tell_seconds",
+          "elapsed_seconds", "trainer"]
+
+
+def metric_kind(objective_name: str, regret: bool) -> str:
+    """How a metric is shown: 'accuracy' (in %), 'rmse', 'regret', or the objective's own name."""
+    if regret:
+        return "regret"
+    name = str(objective_name)
+    for kind in ("accuracy", "rmse"):
+        if name.endswith(kind):
+            return kind
+    return name
 
 
 @dataclass(frozen=True)
@@ -64,38 +80,46 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     trainer = df["trainer"].astype("object").fillna("backprop").astype(str)
     df["strategy"] = df["strategy"].astype(str).where(trainer == "backprop", df["strategy"].astype(str) + "+" + trainer)
     task = df["task"].astype("object")
-    inferred = np.where(df["val_rmse"].notna() & df["val_accuracy"].isna(), "regression", "classification")
-    df["task"] = task.where(task.notna(), inferred).astype(str)
-    other = ~df["task"].isin(TASKS)
-    if other.any():  # e.g. the GAN's "generation" rows: no accuracy or RMSE to compare
+    other = task.notna() & ~task.isin(TASKS)
+    if other.any():  # e.g. the GAN's "generation" rows: no comparable metric
         skipped = df[other]
         n_runs = len(skipped.drop_duplicates(["experiment", "run_id"]))
         names = ", ".join(map(repr, sorted(skipped["task"].unique())))
         warnings.warn(f"skipping {len(skipped)} trial rows of {n_runs} runs with task {names}: the "
-                      "report compares classification (accuracy) and regression (RMSE) runs only",
-                      stacklevel=2)
+                      "report compares runs of problems with an objective (classification, "
+                      "regression, or none)", stacklevel=2)
         df = df[~other].copy()
-    reg = (df["task"] == "regression").to_numpy()
+    # A problem without a dataset (bbob, plugins) is keyed by its instance.
+    df["dataset"] = df["dataset"].astype("object").where(df["dataset"].notna(), df["instance"])
+    df["search_space"] = df["search_space"].astype("object").where(df["search_space"].notna(), df["problem"])
 
-    val_acc = pd.to_numeric(df["val_accuracy"], errors="coerce").to_numpy(float)
-    test_acc = pd.to_numeric(df["test_accuracy"], errors="coerce").to_numpy(float)
-    val_rmse = pd.to_numeric(df["val_rmse"], errors="coerce").to_numpy(float)
-    test_rmse = pd.to_numeric(df["test_rmse"], errors="coerce").to_numpy(float)
-    df["val"] = np.where(reg, val_rmse, val_acc)
-    df["test"] = np.where(reg, test_rmse, test_acc)
-    sign = np.where(reg, -1.0, 1.0)
+    objective = pd.to_numeric(df["objective"], errors="coerce").to_numpy(float)
+    test_objective = pd.to_numeric(df["test_objective"], errors="coerce").to_numpy(float)
+    regret = pd.to_numeric(df["regret"], errors="coerce").to_numpy(float)
+    # Regret-based where the problem knows its optimum (every row of such a run has one when ok).
+    has_regret = (df["regret"].notna().groupby([df["experiment"], df["run_id"]], sort=False, dropna=False)
+                  .transform("any").to_numpy(bool))
+    minimize = (df["objective_direction"].astype("object") == "minimize").to_numpy()
+    lower = has_regret | minimize
+    df["lower"] = lower
+    names = df["objective_name"].astype("object").fillna("objective").astype(str)
+    kinds = {(n, r): metric_kind(n, r) for n, r in set(zip(names, has_regret))}  # few distinct pairs
+    df["metric"] = [kinds[(n, r)] for n, r in zip(names, has_regret)]
+    df["val"] = np.where(has_regret, regret, objective)
+    df["test"] = np.where(has_regret, np.where(np.isfinite(test_objective), test_objective, regret),
+                          np.where(np.isfinite(test_objective), test_objective, objective))
+    sign = np.where(lower, -1.0, 1.0)
     df["score_val"] = sign * df["val"].to_numpy()
     df["score_test"] = sign * df["test"].to_numpy()
 
-    objective = pd.to_numeric(df["objective"], errors="coerce").to_numpy(float)
-    objective = np.where(np.isfinite(objective), objective, df["score_val"].to_numpy())
+    objective = df["score_val"].to_numpy(float)  # selection is on the oriented validation metric
     df["objective"] = objective
     status = df["status"].fillna("failed").astype(str)
     df["status"] = status
     df["usable"] = (status == "ok").to_numpy() & np.isfinite(objective)
     df["is_failed"] = (status == "failed").to_numpy()
     df["is_pruned"] = (status == "pruned").to_numpy()
-    df["epochs_trained"] = pd.to_numeric(df["epochs_trained"], errors="coerce").fillna(0.0)
+    df["epochs_trained"] = pd.to_numeric(df["budget_spent"], errors="coerce").fillna(0.0)
     df["elapsed_seconds"] = pd.to_numeric(df["elapsed_seconds"], errors="coerce")
     df["overhead_seconds"] = (pd.to_numeric(df["ask_seconds"], errors="coerce").fillna(0.0)
                               + pd.to_numeric(df["tell_seconds"], errors="coerce").fillna(0.0))
@@ -145,17 +169,16 @@ def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
     runs["score_val"] = best["score_val"]
     runs["score_test"] = best["score_test"]
 
-    reg = ok["task"] == "regression"
     reached = pd.Series(False, index=ok.index)
     if targets.accuracy is not None:
-        reached |= ~reg & (ok["val"] >= targets.accuracy)
+        reached |= (ok["metric"] == "accuracy") & (ok["val"] >= targets.accuracy)
     if targets.rmse is not None:
-        reached |= reg & (ok["val"] <= targets.rmse)
+        reached |= (ok["metric"] == "rmse") & (ok["val"] <= targets.rmse)
     first = ok[reached].drop_duplicates("run").set_index("run")  # ok is in time order
     runs["ttt_seconds"] = first["elapsed_seconds"]
     runs["ttt_epochs"] = first["cum_epochs"]
-    runs["target_applies"] = np.where(runs["task"] == "regression",
-                                      targets.rmse is not None, targets.accuracy is not None)
+    runs["target_applies"] = np.where(runs["metric"] == "rmse", targets.rmse is not None,
+                                      (runs["metric"] == "accuracy") & (targets.accuracy is not None))
     runs["run_status"] = ""
 
     runs = runs.reset_index(drop=True)
@@ -201,11 +224,16 @@ def _run_record_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
 
     run_dir = str(rec.get("run_dir", ""))
     seed = pick("seed")
+    if "problem" in rec:  # schema 2: the problem's own descriptors, keyed as in `prepare`
+        dataset = rec.get("dataset") or rec.get("instance")
+        space = rec.get("search_space") or rec.get("problem")
+    else:
+        dataset, space = pick("dataset"), pick("search_space")
     return {
         "experiment": str(pick("experiment") or ""),
         "run_id": str(pick("run_id") or run_dir.rstrip("/").rsplit("/", 1)[-1]),
-        "dataset": pick("dataset"),
-        "search_space": pick("search_space"),
+        "dataset": dataset,
+        "search_space": space,
         "strategy": pick("strategy"),
         "seed": int(seed) if isinstance(seed, (int, float, str)) and str(seed).lstrip("-").isdigit() else np.nan,
         "task": pick("task"),
@@ -222,7 +250,7 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     usable_runs = runs
     g = usable_runs.groupby(CELL_KEYS, sort=True)
     cells = g.agg(
-        task=("task", "first"),
+        metric=("metric", "first"),
         n_runs=("run_id", "size"),
         n_seeds=("seed", "nunique"),
         n_scored=("val", "count"),
@@ -244,19 +272,20 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     cells["test_q1"], cells["test_q3"] = q[("test", 0.25)], q[("test", 0.75)]
 
     expected = runs.groupby(ROW_KEYS)["seed"].nunique().rename("expected_seeds")
-    rows = runs.groupby(ROW_KEYS)["task"].first()
+    rows = runs.groupby(ROW_KEYS)[["metric", "lower"]].first()
     strategies = sorted(runs["strategy"].dropna().unique())
     full = pd.MultiIndex.from_tuples(
         [(d, s, st) for (d, s) in rows.index for st in strategies], names=CELL_KEYS)
     cells = cells.reindex(full)
-    cells["task"] = rows.reindex(cells.index.droplevel("strategy")).to_numpy()
+    row_of = cells.index.droplevel("strategy")
+    cells["metric"] = rows["metric"].reindex(row_of).to_numpy()
+    cells["lower_is_better"] = rows["lower"].reindex(row_of).fillna(False).astype(bool).to_numpy()
     cells["expected_seeds"] = expected.reindex(cells.index.droplevel("strategy")).to_numpy()
     for col in ("n_runs", "n_seeds", "n_scored", "trials", "failed", "pruned", "ttt_reached", "unfinished"):
         cells[col] = cells[col].fillna(0).astype(int)
     cells["target_applies"] = cells["target_applies"].fillna(False).astype(bool)
     cells["missing_seeds"] = cells["expected_seeds"] - cells["n_seeds"]
     cells["no_usable_trial"] = cells["n_runs"] - cells["n_scored"]
-    cells["lower_is_better"] = cells["task"] == "regression"
     dup = runs.duplicated(["dataset", "search_space", "strategy", "seed"], keep=False)
     if dup.any():
         names = ", ".join(sorted(runs.loc[dup, "run_id"].astype(str))[:6])

@@ -163,7 +163,7 @@ def write_figures(report: Report, out: Path) -> tuple[list[Path], list[str]]:
             notes.append(f"{name}: no importances ({type(exc).__name__}: {exc})")
         src = report.sources.get(key)
         npz = src.parent / "_artifacts" / "best_predictions.npz" if src is not None else None
-        if npz is not None and npz.exists() and (trials["task"] == "classification").all():
+        if npz is not None and npz.exists() and (trials["metric"] == "accuracy").all():
             try:
                 sel = trials[trials["trial_id"] == best_trial.get(key)]
                 acc = f", test acc. {100 * sel['test'].iloc[0]:.2f}%" if len(sel) else ""

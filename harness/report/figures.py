@@ -44,15 +44,25 @@ def best_so_far(df: pd.DataFrame, x: str) -> pd.DataFrame:
 
     `df` comes from `aggregate.prepare` (sorted by run and time). Unusable trials keep the previous
     best; before the first usable trial the value is NaN. The metric is in its own units (accuracy
-    or RMSE); the running best is taken on the oriented score.
+    or RMSE, regret); the running best is taken on the oriented score.
     """
     score = df["score_val"].where(df["usable"])
     best = score.groupby(df["run"], sort=False).cummax()
     best = best.groupby(df["run"], sort=False).ffill()  # cummax leaves NaN at unusable trials
-    sign = np.where(df["task"] == "regression", -1.0, 1.0)
+    sign = np.where(df["lower"].astype(bool), -1.0, 1.0)
     return pd.DataFrame({"run": df["run"], "x": df[x], "best": best * sign,
                          "dataset": df["dataset"], "search_space": df["search_space"],
-                         "strategy": df["strategy"], "task": df["task"]})
+                         "strategy": df["strategy"], "metric": df["metric"], "lower": df["lower"]})
+
+
+def metric_label(frame: pd.DataFrame, prefix: str) -> tuple[str, float, bool]:
+    """(axis label, scale, log axis) for the metric of `frame`: accuracy in %, regret on a log axis."""
+    kind = str(frame["metric"].dropna().iloc[0]) if frame["metric"].notna().any() else "accuracy"
+    lower = bool(frame["lower"].astype(bool).any())
+    if kind == "accuracy":
+        return f"{prefix} accuracy (%)", 100.0, False
+    name = {"rmse": "RMSE"}.get(kind, kind)
+    return f"{prefix} {name} ({'lower' if lower else 'higher'} is better)", 1.0, kind == "regret"
 
 
 def _on_grid(curve: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
@@ -82,8 +92,7 @@ def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std") -> list[
         axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
         for ax, (dataset, space) in zip(axes, panels):
             panel = curves[(curves["dataset"] == dataset) & (curves["search_space"] == space)]
-            reg = (panel["task"] == "regression").any()
-            scale = 1.0 if reg else 100.0
+            ylabel, scale, log = metric_label(panel, "best val")
             xmax = panel["x"].max()
             grid = np.linspace(0.0, xmax if np.isfinite(xmax) and xmax > 0 else 1.0, 200)
             for strategy, sc in panel.groupby("strategy", sort=True):
@@ -108,7 +117,9 @@ def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std") -> list[
                 ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, step="post")
             ax.set_title(f"{dataset} / {space}")
             ax.set_xlabel(xlabel)
-            ax.set_ylabel("best val RMSE (lower is better)" if reg else "best val accuracy (%)")
+            ax.set_ylabel(ylabel)
+            if log and (panel["best"] > 0).any():
+                ax.set_yscale("log")
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
         for ax in axes[len(panels):]:
@@ -175,8 +186,7 @@ def run_history(trials: pd.DataFrame, stem: Path) -> list[Path]:
 
     `trials` is one run's rows from `aggregate.prepare`.
     """
-    reg = (trials["task"] == "regression").any()
-    scale = 1.0 if reg else 100.0
+    ylabel, scale, log = metric_label(trials, "val")
     n = np.arange(1, len(trials) + 1)
     val = trials["val"].to_numpy(float) * scale
     usable = trials["usable"].to_numpy()
@@ -197,7 +207,9 @@ def run_history(trials: pd.DataFrame, stem: Path) -> list[Path]:
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial (in order of completion)")
-    ax.set_ylabel("val RMSE (lower is better)" if reg else "val accuracy (%)")
+    ax.set_ylabel(ylabel)
+    if log and np.nanmin(val, initial=np.inf) > 0:
+        ax.set_yscale("log")
     first = trials.iloc[0]
     ax.set_title(f"Optimisation history: {first['strategy']} on {first['dataset']}/"
                  f"{first['search_space']}, seed {first['seed']}", fontsize=9)

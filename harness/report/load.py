@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import HarnessError
 from harness.report.aggregate import NEEDED
-from harness.results import COLUMNS, find_trial_files, read_runs
+from harness.results import COLUMNS, V1_METRICS, V1_RENAMED, find_trial_files, read_runs, upgrade_v1
 
 
 class ReportInputError(HarnessError):
@@ -87,8 +87,12 @@ def _read_one(path: Path, columns: list[str]) -> tuple[pa.Table | None, str]:
         if "schema_version" not in names or "run_id" not in names:
             return None, (f"skipping {str(path)!r}: not a harness trials file "
                           "(no schema_version/run_id columns)")
+        wanted = [c for c in columns if c in names]
+        if "objective_name" not in names:  # schema version 1: read what the upgrade derives from
+            wanted += [c for c in (*V1_RENAMED, *V1_METRICS, "objective", "task", "dataset", "search_space")
+                       if c in names and c not in wanted]
         # Small files: pyarrow's thread pool costs more than it saves (measured, 250-row files).
-        table = pf.read(columns=[c for c in columns if c in names], use_threads=False)
+        table = upgrade_v1(pf.read(columns=wanted, use_threads=False))
     except Exception as exc:  # corrupt, truncated, not Parquet at all
         return None, f"skipping unreadable results file {str(path)!r}: {exc}"
     for c in columns:  # older files may lack a column: add it empty, typed as the schema says

@@ -42,10 +42,18 @@ def _isnan(x: object) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def fmt_metric(x: float, regression: bool) -> str:
+def fmt_metric(x: float, kind: str) -> str:
+    """Accuracy in % with 2 decimals, RMSE with 3 decimals, anything else with 4 significant digits."""
     if _isnan(x):
         return DASH
-    return f"{x:.3f}" if regression else f"{100 * x:.2f}"
+    if kind == "accuracy":
+        return f"{100 * x:.2f}"
+    return f"{x:.3f}" if kind == "rmse" else f"{x:.4g}"
+
+
+def metric_unit(kind: str, lower: bool) -> str:
+    label = {"accuracy": "acc. (%)", "rmse": "RMSE"}.get(kind, kind)
+    return f"{label} {'↓' if lower else '↑'}"
 
 
 def fmt_count(x: float) -> str:
@@ -59,16 +67,16 @@ def fmt_seconds(x: float, decimals: int = 1) -> str:
 
 
 def fmt_spread(mean: float, std: float, median: float, q1: float, q3: float,
-               regression: bool, spread: str) -> str:
+               kind: str, spread: str) -> str:
     if spread == "iqr":
         if _isnan(median):
             return DASH
-        return (f"{fmt_metric(median, regression)} "
-                f"[{fmt_metric(q1, regression)}, {fmt_metric(q3, regression)}]")
+        return (f"{fmt_metric(median, kind)} "
+                f"[{fmt_metric(q1, kind)}, {fmt_metric(q3, kind)}]")
     if _isnan(mean):
         return DASH
-    s = fmt_metric(mean, regression)
-    return s if _isnan(std) else f"{s} ± {fmt_metric(std, regression)}"
+    s = fmt_metric(mean, kind)
+    return s if _isnan(std) else f"{s} ± {fmt_metric(std, kind)}"
 
 
 def fmt_p(p: float, decimals: int = 3) -> str:
@@ -77,10 +85,12 @@ def fmt_p(p: float, decimals: int = 3) -> str:
     return f"p<{floor:.{decimals}f}" if p < floor else f"p={p:.{decimals}f}"
 
 
-def target_label(target_acc: float | None, target_rmse: float | None, regression: bool) -> str:
-    if regression:
-        return f"RMSE ≤ {target_rmse:g}" if target_rmse is not None else "target"
-    return f"{100 * target_acc:g}%" if target_acc is not None else "target"
+def target_label(target_acc: float | None, target_rmse: float | None, kind: str) -> str:
+    if kind == "rmse" and target_rmse is not None:
+        return f"RMSE ≤ {target_rmse:g}"
+    if kind == "accuracy" and target_acc is not None:
+        return f"{100 * target_acc:g}%"
+    return "target"
 
 
 # -- the main table -----------------------------------------------------------------------------
@@ -97,9 +107,10 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
     k = len(strategies)
     for (dataset, space), block in cells.groupby(["dataset", "search_space"], sort=True):
         block = block.set_index("strategy").reindex(strategies)
-        reg = bool(block["lower_is_better"].dropna().any())
-        unit = "RMSE ↓" if reg else "acc. (%) ↑"
-        tlabel = target_label(target_acc, target_rmse, reg)
+        lower = bool(block["lower_is_better"].dropna().any())
+        kind = str(block["metric"].dropna().iloc[0]) if block["metric"].notna().any() else "accuracy"
+        unit = metric_unit(kind, lower)
+        tlabel = target_label(target_acc, target_rmse, kind)
         lines: list[tuple[str, list[Cell], str]] = []
         for metric, name in (("val", "val"), ("test", "test")):
             sig = significance[metric]
@@ -111,7 +122,7 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
                 c = block.loc[st]
                 texts.append(Cell(fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"],
                                              c[f"{metric}_median"], c[f"{metric}_q1"],
-                                             c[f"{metric}_q3"], reg, spread),
+                                             c[f"{metric}_q3"], kind, spread),
                                   bold=bool(significant and st == best)))
             if best is None or _isnan(p):
                 verdict = DASH if best is None else f"{best} (untested)"
@@ -135,7 +146,8 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
             rows.append([Cell(str(dataset) if first else ""), Cell(str(space) if first else ""),
                          Cell(label), *texts, Cell(verdict)])
     notes = (
-        f"Cells over seeds: {spread_name}. Accuracy in %, RMSE in target units (↓: lower is better). "
+        f"Cells over seeds: {spread_name}. Accuracy in %, RMSE in target units, regret = distance "
+        "to the problem's known optimum (↓: lower is better). "
         "'test' is the test metric of the configuration selected on validation in each run.",
         f"Bold: the row's best {stat}, significantly better than every other strategy: two-sided "
         f"Wilcoxon signed-rank tests of it against each other strategy over paired seeds, "

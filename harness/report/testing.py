@@ -1,8 +1,8 @@
 """Synthetic results folders for testing and benchmarking `harness-report` (no training).
 
 `write_example` writes the small hand-computed example the tests check numbers against;
-`write_random` writes many runs quickly (the 100,000-row benchmark). Both use
-`harness.results.TrialWriter`, so the files are exactly what the runner writes.
+`write_random` writes many runs quickly (the 100,000-row benchmark). Both write the schema
+of `harness.results` (version 2), as the runner does.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.results import RUN_FILE, TrialWriter, write_json_atomic
+from harness.results import RUN_FILE, TRIALS_FILE, rows_to_table, write_json_atomic
 
 PARAM_TYPES = {"lr": pa.float64(), "units": pa.int64(), "optimizer": pa.string()}
 
@@ -57,17 +57,18 @@ EXAMPLE: dict[tuple[str, str, str], dict[int, list[tuple[Any, ...]]]] = {
 def trial_row(*, experiment: str, run_id: str, strategy: str, space: str, dataset: str, seed: int,
               trial_id: int, val: float | None, test: float | None, status: str, elapsed: float,
               epochs: int, params: dict[str, Any], regression: bool) -> dict[str, Any]:
-    ok = val is not None
+    kind = "rmse" if regression else "accuracy"
     return {
-        "experiment": experiment, "run_id": run_id, "strategy": strategy, "strategy_version": "0",
+        "schema_version": 2, "experiment": experiment, "run_id": run_id, "problem": "keras",
+        "instance": f"{space}_{dataset}", "strategy": strategy, "strategy_version": "0",
         "search_space": space, "dataset": dataset,
         "task": "regression" if regression else "classification", "seed": seed,
-        "trial_id": trial_id, "status": status, "budget_epochs": epochs, "epochs_trained": epochs,
-        "objective": (-val if regression else val) if ok else None,
-        "val_accuracy": None if regression else val, "test_accuracy": None if regression else test,
-        "val_rmse": val if regression else None, "test_rmse": test if regression else None,
-        "train_seconds": 0.5, "eval_seconds": 0.1, "ask_seconds": 0.001, "tell_seconds": 0.002,
-        "elapsed_seconds": float(elapsed), "params": params,
+        "trial_id": trial_id, "status": status, "budget": epochs, "budget_spent": epochs,
+        "objective_name": f"val_{kind}", "objective_direction": "minimize" if regression else "maximize",
+        "objective": val, "test_objective": test, f"metric.val_{kind}": val, f"metric.test_{kind}": test,
+        "cost_seconds": 0.6, "ask_seconds": 0.001, "tell_seconds": 0.002,
+        "elapsed_seconds": float(elapsed),
+        "params": json.dumps(params, sort_keys=True), **{f"param.{k}": v for k, v in params.items()},
         "history": json.dumps([{"epoch": 1, "val": val}]),
         "error": "boom" if status == "failed" else None,
     }
@@ -77,7 +78,7 @@ def write_run(root: Path, experiment: str, run_id: str, rows: Iterable[dict[str,
               meta: dict[str, Any]) -> Path:
     run_dir = root / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    TrialWriter(run_dir, PARAM_TYPES).append_many(list(rows))
+    pq.write_table(rows_to_table(list(rows), PARAM_TYPES), run_dir / TRIALS_FILE)
     write_json_atomic(run_dir / RUN_FILE, {"run_id": run_id, "experiment": experiment,
                                            "status": "finished", **meta})
     return run_dir
@@ -132,23 +133,24 @@ def write_random(root: Path, *, n_rows: int = 100_000, strategies: int = 5, seed
                     n = per_run
                     cols = {c: pa.nulls(n, schema.field(c).type) for c in schema.names}
                     cols.update({
-                        "schema_version": pa.array(np.ones(n, dtype=np.int32)),
+                        "schema_version": pa.array(np.full(n, 2, dtype=np.int32)),
                         "experiment": pa.array([experiment] * n), "run_id": pa.array([run_id] * n),
+                        "problem": pa.array(["keras"] * n), "instance": pa.array([f"space{sp}_data{d}"] * n),
                         "strategy": pa.array([f"strategy{st}"] * n), "search_space": pa.array([f"space{sp}"] * n),
                         "dataset": pa.array([f"data{d}"] * n),
                         "task": pa.array(["regression" if regression else "classification"] * n),
                         "seed": pa.array(np.full(n, s, dtype=np.int64)),
                         "trial_id": pa.array(np.arange(n, dtype=np.int64)),
-                        "status": pa.array(status), "budget_epochs": pa.array(np.full(n, 3, dtype=np.int64)),
-                        "epochs_trained": pa.array(np.full(n, 3, dtype=np.int64)),
-                        "objective": pa.array(-val if regression else val),
-                        ("val_rmse" if regression else "val_accuracy"): pa.array(val),
-                        ("test_rmse" if regression else "test_accuracy"): pa.array(test),
+                        "status": pa.array(status), "budget": pa.array(np.full(n, 3, dtype=np.int64)),
+                        "budget_spent": pa.array(np.full(n, 3, dtype=np.int64)),
+                        "objective_name": pa.array(["val_rmse" if regression else "val_accuracy"] * n),
+                        "objective_direction": pa.array(["minimize" if regression else "maximize"] * n),
+                        "objective": pa.array(val), "test_objective": pa.array(test),
                         "ask_seconds": pa.array(rng.uniform(0, 0.01, n)),
                         "tell_seconds": pa.array(rng.uniform(0, 0.01, n)),
                         "elapsed_seconds": pa.array(np.cumsum(rng.uniform(0.5, 2.0, n))),
                         "params": pa.array([json.dumps({"lr": 0.001, "units": 64})] * n),
-                        "config": pa.array([json.dumps({"strategy": {"name": f"strategy{st}"}, "pad": "x" * 500})] * n),
+                        "history": pa.array([json.dumps([{"epoch": 1, "pad": "x" * 500}])] * n),
                     })
                     table = pa.table([cols[c] for c in schema.names], schema=schema)
                     (root / run_id).mkdir(parents=True, exist_ok=True)

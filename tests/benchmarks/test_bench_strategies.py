@@ -77,14 +77,13 @@ def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
     import optuna
 
     from harness.runner import Runner
-    from harness.workers import KerasObjectiveSpec
-    from strategies.tpe import suggest_params
+    from harness.strategies.tpe import suggest_params
 
     trials, seed, max_epochs = 12, 0, 3
     space = load_space("mlp")
-    objective = KerasObjectiveSpec(space, {"name": "digits", "split": {"val": 0.2, "test": 0.2}},
-                                   seed=seed, max_epochs=max_epochs).build()
-    objective(Suggestion(999, {"layer_num": 2, "first_layer_unit": 64, "batch_size": 32, "epochs": 5}))
+    problem = _settings("tpe", trials, seed, tmp_path / "direct", max_epochs=max_epochs).problem
+    problem.setup()  # the Keras problem the harness runs, used directly
+    problem.evaluate(Suggestion(999, {"layer_num": 2, "first_layer_unit": 64, "batch_size": 32, "epochs": 5}))
 
     def direct() -> float:
         # The sampler `strategy=tpe` builds from conf/strategy/tpe.yaml (seed 002's classic TPE).
@@ -94,7 +93,7 @@ def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
         for i in range(trials):
             trial = study.ask()
             params = suggest_params(trial, space)
-            result = objective(Suggestion(i, params))
+            result = problem.evaluate(Suggestion(i, params))
             study.tell(trial, result.objective)
         return time.perf_counter() - t0
 
@@ -117,8 +116,8 @@ def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
 
 def _epochs_to_reach(df, target: float) -> float:
     df = df.sort_values("trial_id")
-    epochs = df["epochs_trained"].fillna(0).cumsum()
-    reached = df["val_accuracy"].cummax() >= target - 1e-12
+    epochs = df["budget_spent"].fillna(0).cumsum()
+    reached = df["objective"].cummax() >= target - 1e-12  # validation accuracy
     return float(epochs[reached].iloc[0]) if reached.any() else math.inf
 
 
@@ -133,18 +132,18 @@ def test_hyperband_epochs_to_reach_random_best(benchmark, tmp_path):
         r = Runner(_settings("random", random_trials, seed, tmp_path / f"r{seed}"))
         r.run()
         rdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"r{seed}").rglob("trials.parquet"))
-        target = rdf["val_accuracy"].max()
-        random_epochs = rdf["epochs_trained"].sum()
+        target = rdf["objective"].max()
+        random_epochs = rdf["budget_spent"].sum()
         # Seed 003's schedule, run to its end (54 trials on mlp: the strategy says finished).
         h = Runner(_settings("hyperband", 200, seed, tmp_path / f"h{seed}",
                              params={"factor": 3, "hyperband_iterations": 2}))
         h.run()
         hdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"h{seed}").rglob("trials.parquet"))
         need = _epochs_to_reach(hdf, target)
-        rows.append((seed, target, random_epochs, need, hdf["val_accuracy"].max(), hdf["epochs_trained"].sum()))
+        rows.append((seed, target, random_epochs, need, hdf["objective"].max(), hdf["budget_spent"].sum()))
         print(f"\nseed {seed}: random best {target:.4f} in {random_epochs} epochs; hyperband reached "
               f"it after {need} epochs ({need / random_epochs:.0%}); hyperband best "
-              f"{hdf['val_accuracy'].max():.4f} in {hdf['epochs_trained'].sum()} epochs")
+              f"{hdf['objective'].max():.4f} in {hdf['budget_spent'].sum()} epochs")
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     share = [need / total for _, _, total, need, _, _ in rows]
     benchmark.extra_info.update(rows=rows, share=share)

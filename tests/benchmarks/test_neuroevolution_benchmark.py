@@ -23,7 +23,7 @@ from harness.datasets import load_dataset  # noqa: E402
 from harness.neuroevolution import (describe, evaluate_with_keras, population_scores,  # noqa: E402
                                     train_neuroevolution)
 from harness.trainers import train_backprop  # noqa: E402
-from search_spaces.mlp import build_homl_mlp  # noqa: E402
+from harness.search_spaces.mlp import build_homl_mlp  # noqa: E402
 
 POPULATION = 25          # seed 000's MU
 KERAS_INDIVIDUALS = 10   # enough for a stable rate: each costs one predict call

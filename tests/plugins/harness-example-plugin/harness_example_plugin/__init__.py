@@ -1,1 +1,1 @@
-"""An example out-of-tree strategy plugin for the AutoML harness."""
+"""Example out-of-tree plugins for the AutoML harness: a strategy (sobol) and a problem (branin)."""

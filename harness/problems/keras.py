@@ -1,0 +1,143 @@
+"""`problem=keras`: train a model of a search space on a dataset with a trainer (the default).
+
+It composes the `search_space`, `dataset` and `trainer` config groups exactly as runs did
+before problems existed, so `harness search_space=cnn dataset=digits` keeps its meaning and its
+run ids. The objective is validation accuracy (classification, maximised) or validation RMSE
+in the target's units (regression, minimised); the test metric is reported, never optimised.
+TensorFlow is imported in `setup()`, in the worker process.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from harness.datasets import check_dataset_config, dataset_task
+from harness.errors import ConfigError
+from harness.problem import EvalResult, ObjectiveInfo, Problem, Report
+from harness.space import SearchSpace
+from harness.strategy import Suggestion, TrialStatus
+from harness.trainers import check_trainer_options, resolve_trainer
+
+
+class KerasProblem(Problem):
+    """Keras training; see the module docstring. `objective_factory` replaces the Keras
+    objective (a picklable object whose `build()` returns `objective(suggestion, report=...) ->
+    harness.objective.TrialResult`), for tests and benchmarks of the wiring without TensorFlow."""
+
+    name = "keras"
+    isolate = True  # TensorFlow's memory grows per model; a crash or hang must not end the run
+    conformance_overrides = ["search_space=homl_mlp", "dataset=iris", "budget.max_epochs=1"]
+
+    def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
+                 objective_factory: Any = None):
+        super().__init__(seed=seed, config=config)
+        cfg = dict(config or {})
+        for section in ("search_space", "dataset"):
+            if not isinstance(cfg.get(section), Mapping):
+                raise ConfigError(f"problem keras needs a `{section}` group; choose one with "
+                                  f"`{section}=<name>`")
+        self.dataset = {k: v for k, v in dict(cfg["dataset"]).items()}
+        check_dataset_config(self.dataset)
+        self.space_config = cfg["search_space"]
+        self.space = SearchSpace.from_config(self.space_config)
+        trainer = cfg.get("trainer") or {"name": "backprop"}
+        self.trainer, self.trainer_kind = resolve_trainer(trainer)
+        options = trainer.get("params") or {}
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"trainer.params must be a mapping of trainer options, but got {options!r}")
+        self.trainer_options = dict(options)
+        check_trainer_options(self.trainer_kind, self.trainer_options, self.space)
+        if objective_factory is None:
+            from harness.search_spaces import resolve_builder
+
+            resolve_builder(self.space.builder)  # a bad `builder:` is one error, not N failed trials
+        self.task = dataset_task(self.dataset)
+        self.objective = ObjectiveInfo("val_accuracy" if self.task == "classification" else "val_rmse",
+                                       "maximize" if self.task == "classification" else "minimize")
+        self.instance = f"{self.space.name}_{self.dataset['name']}"
+        self.verbose = int(cfg.get("verbose", 0) or 0)
+        self.threads = ((cfg.get("worker") or {}).get("threads"))
+        self._factory = objective_factory
+        self._objective: Callable[..., Any] | None = None
+        self._data: Any = None
+
+    def identity(self) -> dict[str, Any]:
+        # Exactly the keys runs had before problems existed, so their run ids (and resumes) hold.
+        return {"search_space": self.space_config,
+                # where the files live is not part of what was run: resumable on another node
+                "dataset": {k: v for k, v in self.dataset.items() if k != "cache_dir"},
+                "trainer": self.trainer, "trainer_options": self.trainer_options,
+                **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {})}
+
+    def describe(self) -> dict[str, Any]:
+        return {"search_space": self.space.name, "dataset": self.dataset["name"], "task": self.task,
+                "trainer": self.trainer}
+
+    @classmethod
+    def library_version(cls) -> str:
+        from harness.provenance import package_version
+
+        return f"tensorflow {package_version('tensorflow')}, keras {package_version('keras')}"
+
+    def check(self) -> None:
+        if self._factory is None:
+            self._load_data()  # a missing MNIST file is one clear error before any worker starts
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_objective"] = None  # built again in each worker
+        state["_data"] = None
+        return state
+
+    def _load_data(self) -> Any:
+        if self._data is None:
+            from harness.datasets import load_dataset
+
+            self._data = load_dataset(self.dataset, seed=self.seed)
+        return self._data
+
+    def setup(self) -> None:
+        if self._objective is not None:
+            return
+        if self._factory is not None:
+            self._objective = self._factory.build()
+            return
+        if self.threads:
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(self.threads)
+        import keras  # noqa: F401  -- TensorFlow's import is paid here, once per process
+
+        from harness.objective import KerasObjective
+
+        checkpoints = self.workdir / "checkpoints" if self.workdir is not None and self.multi_fidelity else None
+        self._objective = KerasObjective(self.space, self._load_data(), seed=self.seed,
+                                         max_epochs=self.max_fidelity, checkpoint_dir=checkpoints,
+                                         trainer=self.trainer_kind, trainer_options=self.trainer_options,
+                                         verbose=self.verbose)
+
+    def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
+        self.setup()
+        r = self._objective(suggestion, report=report)
+        regression = self.task == "regression"
+        if regression:
+            objective = r.val_rmse if r.val_rmse is not None else -r.objective
+            test = r.test_rmse
+            metrics = {"val_rmse": r.val_rmse, "test_rmse": r.test_rmse}
+        else:
+            objective = r.val_accuracy if r.val_accuracy is not None else r.objective
+            test = r.test_accuracy
+            metrics = {"val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy}
+        metrics.update(train_seconds=r.train_seconds, eval_seconds=r.eval_seconds)
+        predictions = None
+        if r.test_predictions is not None and self._data is not None:
+            predictions = {"y_true": self._data.y_test, "y_pred": r.test_predictions,
+                           "class_names": list(self._data.class_names)}
+        if objective is None or (isinstance(objective, float) and math.isnan(objective)):
+            objective = math.nan
+        return EvalResult(status=TrialStatus(r.status), objective=float(objective),
+                          test_objective=test, budget=r.budget_epochs, budget_spent=r.epochs_trained,
+                          metrics=metrics, history=list(r.history), error=r.error,
+                          predictions=predictions)

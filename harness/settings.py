@@ -1,0 +1,188 @@
+"""Run settings: the validated, typed view of a composed Hydra config.
+
+A run is identified by its resolved config (strategy and its params, the problem's identity,
+seed, fidelity cap): the same command writes to the same `results/<experiment>/<run_id>/`, so
+re-running it resumes where it stopped. The trial and time budgets are not part of the identity,
+so raising `budget.trials` extends a finished run instead of starting a new one.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import provenance
+from harness.errors import ConfigError
+from harness.problem import Problem
+from harness.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    strategy: str
+    strategy_params: dict[str, Any]
+    problem: Problem
+    seed: int
+    experiment: str = "default"
+    results_dir: Path = Path("results")
+    trials: int | None = 10
+    seconds: float | None = None
+    max_epochs: int | None = None  # cap on any trial's fidelity (epochs for `keras`)
+    max_failure_rate: float = 0.8
+    min_trials_before_failure_stop: int = 5
+    overwrite: bool = False
+    n_workers: int = 1
+    worker_processes: bool = True
+    worker_max_trials: int | None = 50
+    worker_max_memory_growth_mb: float | None = 150.0
+    trial_timeout: float | None = None
+    flush_seconds: float = 1.0  # rows and journal reach the disk at most this often (and at the end)
+    progress: bool = True
+    verbose: int = 0
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for provenance
+
+    @property
+    def space(self) -> SearchSpace:
+        return self.problem.space
+
+    # Keras-problem views kept for callers of the first versions.
+    @property
+    def dataset(self) -> dict[str, Any]:
+        return dict(getattr(self.problem, "dataset", {}) or {})
+
+    @property
+    def trainer(self) -> str | None:
+        return getattr(self.problem, "trainer", None)
+
+    @property
+    def trainer_kind(self) -> str | None:
+        return getattr(self.problem, "trainer_kind", None)
+
+    def identity(self) -> dict[str, Any]:
+        problem = self.problem.identity()
+        return {"strategy": self.strategy, "strategy_params": self.strategy_params, **problem,
+                "seed": self.seed, "max_epochs": self.max_epochs}
+
+    @property
+    def config_hash(self) -> str:
+        return provenance.config_hash(self.identity())
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.strategy}_{self.problem.instance}_s{self.seed}_{self.config_hash}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.results_dir / self.experiment / self.run_id
+
+    @property
+    def label(self) -> str:
+        """Short name for progress lines."""
+        return f"{self.strategy}/{self.problem.instance}/s{self.seed}"
+
+
+def _optional(cfg: Mapping[str, Any], key: str, kind: type, *, minimum: float, what: str,
+              strict: bool = False) -> Any:
+    value = cfg.get(key)
+    if value is None:
+        return None
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or type(value) is int)
+    if not ok or value < minimum or (strict and value <= minimum):
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ConfigError(f"{what} must be {'an integer' if kind is int else 'a number'} {bound} "
+                          f"or null, but got {value!r}; e.g. `{what}={int(minimum) if minimum >= 1 else 1}`")
+    return kind(value)
+
+
+def _flag(cfg: Mapping[str, Any], key: str, default: bool | None, *, what: str = "") -> bool | None:
+    # Hydra passes `overwrite=no` as the string 'no', which bool() would take as True.
+    value, what = cfg.get(key, default), what or key
+    if value is None and default is None:
+        return None
+    if not isinstance(value, bool):
+        raise ConfigError(f"{what} must be true or false, but got {value!r}; e.g. `{what}=true`")
+    return value
+
+
+def problem_from_config(cfg: Mapping[str, Any], *, seed: int) -> Problem:
+    """Build the configured problem (default `keras`); its own options are `problem.*`."""
+    from harness.registry import make_problem
+
+    section = cfg.get("problem") or {"name": "keras"}
+    if not isinstance(section, Mapping) or not section.get("name"):
+        raise ConfigError(f"problem must be a config group with a `name`, but got {section!r}; "
+                          f"choose one with `problem=<name>`")
+    options = {k: v for k, v in section.items() if k != "name"}
+    return make_problem(str(section["name"]), seed=seed, config=cfg, **options)
+
+
+def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None,
+                         problem: Problem | None = None) -> RunSettings:
+    """Validate a composed config (plain dict) and return typed settings; `ConfigError` if bad.
+
+    `problem` replaces the configured one (tests and benchmarks)."""
+    if not isinstance(cfg.get("strategy"), Mapping):
+        raise ConfigError("config needs a `strategy` group; choose one with `strategy=<name>`")
+    strategy = cfg["strategy"]
+    if not strategy.get("name"):
+        raise ConfigError("strategy config has no `name`; it must equal the strategy's entry-point name")
+    params = strategy.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"strategy.params must be a mapping of constructor options, but got {params!r}")
+    seed = cfg.get("seed", 0)
+    if type(seed) is not int or seed < 0:
+        raise ConfigError(f"seed must be a non-negative integer, but got {seed!r}; e.g. `seed=0`")
+    budget = cfg.get("budget") or {}
+    trials = _optional(budget, "trials", int, minimum=1, what="budget.trials")
+    seconds = _optional(budget, "seconds", float, minimum=0, what="budget.seconds")
+    max_epochs = _optional(budget, "max_epochs", int, minimum=1, what="budget.max_epochs")
+    if trials is None and seconds is None and not params.get("max_trials"):
+        raise ConfigError("the run has no budget: set budget.trials and/or budget.seconds")
+    rate = cfg.get("max_failure_rate", 0.8)
+    if not isinstance(rate, (int, float)) or not 0 < rate <= 1:
+        raise ConfigError(f"max_failure_rate must be in (0, 1], but got {rate!r}")
+    results_dir = Path(str(cfg.get("results_dir", "results"))).expanduser()
+    if not results_dir.is_absolute() and base_dir is not None:
+        results_dir = base_dir / results_dir
+    experiment = str(cfg.get("experiment") or "default")
+    if "/" in experiment or experiment.startswith((".", "_")):
+        raise ConfigError(f"experiment must be a plain folder name, but got {experiment!r}")
+    n_workers = cfg.get("n_workers", 1)
+    if type(n_workers) is not int or n_workers < 1:
+        raise ConfigError(f"n_workers must be an integer >= 1, but got {n_workers!r}; e.g. `n_workers=2`")
+    worker = cfg.get("worker") or {}
+    if not isinstance(worker, Mapping):
+        raise ConfigError(f"worker must be a mapping (processes, max_trials, trial_timeout, threads), "
+                          f"but got {worker!r}")
+    processes = _flag(worker, "processes", None, what="worker.processes")
+    worker_max_trials = _optional(worker, "max_trials", int, minimum=1, what="worker.max_trials")
+    max_growth = _optional(worker, "max_memory_growth_mb", float, minimum=1,
+                           what="worker.max_memory_growth_mb")
+    trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout",
+                              strict=True)
+    _optional(worker, "threads", int, minimum=1, what="worker.threads")
+    flush = _optional(cfg, "flush_seconds", float, minimum=0, what="flush_seconds")
+    if processes is False and n_workers > 1:
+        raise ConfigError(f"n_workers={n_workers} needs worker processes, but worker.processes=false; "
+                          f"set worker.processes=true (or leave it null)")
+    if processes is False and trial_timeout is not None:
+        raise ConfigError(f"worker.trial_timeout={trial_timeout:g} needs worker processes (a trial in "
+                          f"the runner's own process cannot be killed), but worker.processes=false; "
+                          f"set worker.processes=true (or leave it null)")
+    verbose = cfg.get("verbose", 0)
+    if type(verbose) is not int or verbose not in (0, 1, 2):
+        raise ConfigError(f"verbose must be 0, 1 or 2 (Keras fit verbosity), but got {verbose!r}")
+    if problem is None:
+        problem = problem_from_config(cfg, seed=seed)
+    if processes is None:  # the problem decides: Keras in workers, cheap problems in-process
+        processes = bool(problem.isolate or n_workers > 1 or trial_timeout is not None)
+    return RunSettings(
+        strategy=str(strategy["name"]), strategy_params=dict(params), problem=problem,
+        seed=seed, experiment=experiment, results_dir=results_dir,
+        trials=trials, seconds=seconds, max_epochs=max_epochs, max_failure_rate=float(rate),
+        overwrite=bool(_flag(cfg, "overwrite", False)), n_workers=n_workers, worker_processes=processes,
+        worker_max_trials=worker_max_trials, worker_max_memory_growth_mb=max_growth,
+        trial_timeout=trial_timeout, flush_seconds=1.0 if flush is None else flush,
+        progress=bool(_flag(cfg, "progress", True)), verbose=verbose, config=dict(cfg),
+    )
