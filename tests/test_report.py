@@ -270,7 +270,7 @@ def test_markdown_table_is_well_formed(report: build.Report) -> None:
     n = lines[0].count("|")
     assert all(line.count("|") == n for line in lines)
     assert set(lines[1]) <= set("|-:")
-    assert len(lines) == 2 + 2 * 10                        # 2 rows x 10 quantities
+    assert len(lines) == 2 + 10 + 8  # digits: 10 quantities; diabetes: no RMSE target, no time-to-target
 
 
 def test_latex_structure(report: build.Report) -> None:

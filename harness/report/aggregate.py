@@ -138,6 +138,7 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     df = df.sort_values(["run", "elapsed_seconds", "trial_id"], kind="stable", na_position="last")
     df = df.reset_index(drop=True)
     df["cum_epochs"] = df.groupby("run", sort=False)["epochs_trained"].cumsum()
+    df["n_trial"] = df.groupby("run", sort=False).cumcount() + 1  # trials evaluated so far
     return df
 
 

@@ -78,13 +78,18 @@ def _on_grid(curve: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
 
 
 def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std") -> list[Path]:
-    """Best-so-far validation metric vs wall time and vs cumulative epochs, one panel per row."""
+    """Best-so-far validation metric vs trials, wall time and cumulative epochs (where any were
+    trained), one panel per (dataset, space) row."""
     paths = []
     panels = sorted(df.groupby(["dataset", "search_space"]).groups)
     if not panels:
         return paths
-    for x, xlabel, name in (("elapsed_seconds", "wall time (s)", "anytime_time"),
-                            ("cum_epochs", "cumulative epochs trained", "anytime_epochs")):
+    axes_wanted = [("n_trial", "trials evaluated", "anytime_trials"),
+                   ("elapsed_seconds", "wall time (s)", "anytime_time"),
+                   ("cum_epochs", "cumulative epochs trained", "anytime_epochs")]
+    for x, xlabel, name in axes_wanted:
+        if not (pd.to_numeric(df[x], errors="coerce").fillna(0) > 0).any():
+            continue  # e.g. no epochs on problems without a fidelity (bbob)
         curves = best_so_far(df, x)
         ncol = min(3, len(panels))
         nrow = math.ceil(len(panels) / ncol)

@@ -75,8 +75,16 @@ def fmt_spread(mean: float, std: float, median: float, q1: float, q3: float,
                 f"[{fmt_metric(q1, kind)}, {fmt_metric(q3, kind)}]")
     if _isnan(mean):
         return DASH
-    s = fmt_metric(mean, kind)
-    return s if _isnan(std) else f"{s} ± {fmt_metric(std, kind)}"
+    if kind in ("accuracy", "rmse"):
+        s = fmt_metric(mean, kind)
+        return s if _isnan(std) else f"{s} ± {fmt_metric(std, kind)}"
+    # Any other metric: 4 significant digits of the mean, the std with as many decimals.
+    decimals = max(0, 3 - math.floor(math.log10(abs(mean)))) if mean else 3
+    if abs(mean) >= 1e5 or (mean and abs(mean) < 1e-3):
+        s = f"{mean:.3e}"
+        return s if _isnan(std) else f"{s} ± {std:.1e}"
+    s = f"{mean:.{decimals}f}"
+    return s if _isnan(std) else f"{s} ± {std:.{decimals}f}"
 
 
 def fmt_p(p: float, decimals: int = 3) -> str:
@@ -135,11 +143,18 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
         lines.append(("failed / pruned trials",
                       [Cell(f"{int(block.loc[st, 'failed'])} / {int(block.loc[st, 'pruned'])}")
                        for st in strategies], ""))
-        lines.append(("epochs / run", [Cell(fmt_count(_round1(block.loc[st, "epochs_per_run"]))) for st in strategies], ""))
+        epochs = bool((block["epochs_per_run"].fillna(0) > 0).any())  # none on e.g. bbob
+        if epochs:
+            lines.append(("epochs / run", [Cell(fmt_count(_round1(block.loc[st, "epochs_per_run"])))
+                                           for st in strategies], ""))
         lines.append(("wall s / run", [Cell(fmt_seconds(block.loc[st, "wall_per_run"])) for st in strategies], ""))
         lines.append(("ask+tell s / run", [Cell(fmt_seconds(block.loc[st, "overhead_per_run"], 3)) for st in strategies], ""))
-        lines.append((f"s to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_seconds_mean", 1)) for st in strategies], ""))
-        lines.append((f"epochs to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_epochs_mean", 0)) for st in strategies], ""))
+        if bool(block["target_applies"].any()):  # a target is set for this metric
+            lines.append((f"s to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_seconds_mean", 1))
+                                             for st in strategies], ""))
+            if epochs:
+                lines.append((f"epochs to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_epochs_mean", 0))
+                                                      for st in strategies], ""))
         starts.append(len(rows))
         for i, (label, texts, verdict) in enumerate(lines):
             first = i == 0
