@@ -12,8 +12,9 @@ regression targets are standardised for training and metrics are reported in ori
 from __future__ import annotations
 
 import gzip
+import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,71 +59,164 @@ class Dataset:
 
 
 def available_datasets() -> list[str]:
-    return sorted(BUNDLED + CACHED)
+    """Names selectable as `dataset=<name>`: the shipped `conf/dataset/*.yaml`."""
+    from importlib.resources import files
+
+    return sorted(p.name[:-5] for p in (files("harness.conf") / "dataset").iterdir() if p.name.endswith(".yaml"))
 
 
 REGRESSION = ("diabetes", "california_housing")
+TASKS = ("classification", "regression")
+
+# The loader of a dataset config without a `loader:` key (configs written as plain dicts).
+BUILTIN_LOADERS = {**{name: "harness.datasets:load_bundled" for name in BUNDLED},
+                   "mnist": "harness.datasets:load_mnist",
+                   "fashion_mnist": "harness.datasets:load_fashion_mnist",
+                   "california_housing": "harness.datasets:load_california",
+                   "file": "harness.datasets:load_file"}
+
+
+@dataclass(frozen=True)
+class RawData:
+    """What a loader returns: features, targets and task, before the harness's split.
+
+    `test` is a fixed test set the dataset ships with (MNIST's); the harness then carves only
+    the validation share from `x`. `name` overrides the display name (a file's stem)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    task: str
+    class_names: tuple[str, ...] = ()
+    test: tuple[np.ndarray, np.ndarray] | None = None
+    name: str | None = None
+
+
+def resolve_loader(cfg: Mapping[str, Any]) -> Callable[..., RawData]:
+    """The loader function a dataset config names (`loader: module:function`).
+
+    A loader is called as `load(cfg, seed) -> RawData`. It may carry attributes: `check(cfg)`
+    validates its options without reading data, `own_test_set = True` says the data comes with
+    its own test set (only `split.val` applies), `task_of(cfg)` tells the task without loading.
+    """
+    name = str(cfg.get("name"))
+    spec = cfg.get("loader") or BUILTIN_LOADERS.get(name)
+    if spec is None:
+        raise UnknownNameError("dataset", name, available_datasets())
+    module_name, _, attr = str(spec).partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"dataset {name!r}: loader {spec!r} cannot be imported ({exc}); it must "
+                          f"look like 'package.module:function'") from None
+
+
+def dataset_label(cfg: Mapping[str, Any]) -> str:
+    """The dataset's name in run ids, rows and reports (a `file` dataset: the file's stem)."""
+    if cfg.get("path") and str(cfg.get("name")) == "file":
+        return Path(str(cfg["path"])).stem
+    return str(cfg.get("name"))
 
 
 def dataset_task(cfg: Mapping[str, Any]) -> str:
-    """"classification" or "regression", known without loading the data."""
+    """"classification" or "regression", known without splitting the data."""
     task = cfg.get("task")
     if task is not None:
         return str(task)
+    task_of = getattr(resolve_loader(cfg), "task_of", None)
+    if task_of is not None:
+        return task_of(cfg)
     return "regression" if str(cfg.get("name")) in REGRESSION else "classification"
 
 
 def check_dataset_config(cfg: Mapping[str, Any]) -> tuple[float, float]:
     """Validate a dataset config without loading anything; return (val, test) fractions."""
     name = str(cfg.get("name"))
-    if name not in BUNDLED + CACHED:
-        raise UnknownNameError("dataset", name, available_datasets())
+    loader = resolve_loader(cfg)
     split = cfg.get("split") or {}
     if not isinstance(split, Mapping):
         raise ConfigError(f"dataset.split must be a mapping like {{val: 0.2, test: 0.2}}, but got {split!r}")
     # MNIST and Fashion-MNIST keep their own test set: only `val` applies to them.
-    own_test = name in ("mnist", "fashion_mnist")
+    own_test = bool(getattr(loader, "own_test_set", False))
     val, test = split.get("val", 0.2), 0.0 if own_test else split.get("test", 0.2)
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (val, test))
     if not numbers or not (0 < val < 1 and (own_test or 0 < test < 1) and val + test < 1):
         raise ConfigError(f"dataset {name!r}: split fractions must satisfy 0 < val, 0 < test and "
                           f"val + test < 1, but got val={val!r}, test={test!r}; e.g. "
                           f"`dataset.split.val=0.2 dataset.split.test=0.2`")
+    task = cfg.get("task")
+    if task is not None and task not in TASKS:
+        raise ConfigError(f"dataset.task must be classification, regression or null (inferred), "
+                          f"but got {task!r}")
+    check = getattr(loader, "check", None)
+    if check is not None:
+        check(cfg, val=float(val))
+    return float(val), float(test)
+
+
+def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
+    """Load the dataset a config names (or a built-in name) and split it deterministically by
+    `seed`: stratified train / validation / test, preprocessing fitted on train."""
+    if isinstance(cfg, str):
+        cfg = {"name": cfg}
+    val_frac, test_frac = check_dataset_config(cfg)
+    raw = resolve_loader(cfg)(cfg, seed)
+    task = str(cfg.get("task") or raw.task)
+    if raw.test is None:
+        parts = _split(raw.x, raw.y, task, seed, val_frac, test_frac)
+    else:
+        from sklearn.model_selection import train_test_split
+
+        strat = raw.y if task == "classification" else None
+        x_tr, x_va, y_tr, y_va = train_test_split(raw.x, raw.y, test_size=val_frac, random_state=seed,
+                                                  stratify=strat)
+        parts = (x_tr, y_tr, x_va, y_va, *raw.test)
+    return _preprocess(raw.name or str(cfg.get("name")), task, raw.class_names, *parts)
+
+
+# -- loaders ------------------------------------------------------------------------------------
+def load_bundled(cfg: Mapping[str, Any], seed: int) -> RawData:
+    """scikit-learn's bundled datasets: digits (8x8 images), iris, wine, breast_cancer, diabetes."""
+    x, y, task, classes = _load_sklearn(str(cfg.get("name")))
+    return RawData(x, y, task, classes)
+
+
+def _check_subsample(cfg: Mapping[str, Any], *, val: float) -> None:
     subsample = cfg.get("subsample")
     # The validation part is stratified: it needs at least one image of each of the 10 classes.
     least = math.ceil(10 / val)
     if subsample is not None and (type(subsample) is not int or subsample < least):
         raise ConfigError(f"dataset.subsample must be an integer >= {least} (10 classes in a "
                           f"{val:g} validation share) or null, but got {subsample!r}")
-    return float(val), float(test)
 
 
-def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
-    """Load dataset `cfg["name"]` (or a name) and split it deterministically by `seed`."""
-    if isinstance(cfg, str):
-        cfg = {"name": cfg}
-    name = str(cfg.get("name"))
-    val_frac, test_frac = check_dataset_config(cfg)
-    if name in BUNDLED:
-        x, y, task, classes = _load_sklearn(name)
-        parts = _split(x, y, task, seed, val_frac, test_frac)
-    elif name == "california_housing":
-        x, y = _load_california(cfg.get("cache_dir"))
-        task, classes = "regression", ()
-        parts = _split(x, y, task, seed, val_frac, test_frac)
-    else:  # mnist, fashion_mnist (check_dataset_config refused any other name)
-        (x_tr, y_tr), (x_te, y_te) = (_load_mnist if name == "mnist" else _load_fashion)(cfg.get("cache_dir"))
-        x_tr, x_te = x_tr[..., None], x_te[..., None]
-        task, classes = "classification", tuple(str(i) for i in range(10))
-        if cfg.get("subsample"):
-            keep = np.random.default_rng(seed).permutation(len(x_tr))[: int(cfg["subsample"])]
-            x_tr, y_tr = x_tr[keep], y_tr[keep]
-        from sklearn.model_selection import train_test_split
+def _mnist_like(cfg: Mapping[str, Any], seed: int, arrays: Any) -> RawData:
+    (x_tr, y_tr), (x_te, y_te) = arrays
+    if cfg.get("subsample"):
+        keep = np.random.default_rng(seed).permutation(len(x_tr))[: int(cfg["subsample"])]
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    return RawData(x_tr[..., None], y_tr, "classification", tuple(str(i) for i in range(10)),
+                   test=(x_te[..., None], y_te))
 
-        x_tr, x_va, y_tr, y_va = train_test_split(x_tr, y_tr, test_size=val_frac, random_state=seed,
-                                                  stratify=y_tr)
-        parts = (x_tr, y_tr, x_va, y_va, x_te, y_te)
-    return _preprocess(name, task, classes, *parts)
+
+def load_mnist(cfg: Mapping[str, Any], seed: int) -> RawData:
+    """MNIST in Keras's `mnist.npz` format (its own 10,000-image test set)."""
+    return _mnist_like(cfg, seed, _load_mnist(cfg.get("cache_dir")))
+
+
+def load_fashion_mnist(cfg: Mapping[str, Any], seed: int) -> RawData:
+    """Fashion-MNIST from its gzipped IDX files (its own test set)."""
+    return _mnist_like(cfg, seed, _load_fashion(cfg.get("cache_dir")))
+
+
+def load_california(cfg: Mapping[str, Any], seed: int) -> RawData:
+    """California housing through scikit-learn's fetcher and cache (regression)."""
+    x, y = _load_california(cfg.get("cache_dir"))
+    return RawData(x, y, "regression")
+
+
+for _loader in (load_mnist, load_fashion_mnist):
+    _loader.own_test_set = True  # type: ignore[attr-defined]
+    _loader.check = _check_subsample  # type: ignore[attr-defined]
 
 
 def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, str, tuple[str, ...]]:
@@ -228,3 +322,124 @@ def _load_california(cache_dir: Any):
     except Exception as exc:
         raise _unavailable("california_housing", home / "cal_housing_py3.pkz", exc) from None
     return d.data, d.target.astype("float64")
+
+
+# -- your own data: `dataset=file dataset.path=my.csv dataset.target=label` ----------------------
+FILE_FORMATS = (".csv", ".parquet", ".pq", ".npz")
+MAX_CLASSES = 20  # an integer target with at most this many values is taken as class labels
+
+
+def _file_path(cfg: Mapping[str, Any]) -> Path:
+    path = cfg.get("path")
+    if not path:
+        raise ConfigError("dataset=file needs the file: `dataset.path=<file.csv|.parquet|.npz> "
+                          "dataset.target=<column>`")
+    path = Path(str(path)).expanduser()
+    if path.suffix.lower() not in FILE_FORMATS:
+        raise ConfigError(f"dataset.path {str(path)!r}: unsupported format {path.suffix!r}; use one of "
+                          f"{', '.join(FILE_FORMATS)}")
+    if not path.is_file():
+        raise ConfigError(f"dataset.path {str(path)!r} does not exist or is not a file; give the path "
+                          f"to a CSV, Parquet or NPZ file (relative paths are relative to where "
+                          f"harness was started)")
+    return path
+
+
+def _read_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(features, target, feature names) of a user's file; one clear error for each problem."""
+    path, target = _file_path(cfg), cfg.get("target")
+    if path.suffix.lower() == ".npz":
+        target = str(target or "y")
+        features = str(cfg.get("features") or "x")
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                names = list(f.files)
+                if target not in names or features not in names:
+                    missing = [n for n in (features, target) if n not in names]
+                    raise ConfigError(f"dataset.path {str(path)!r} has no array {missing[0]!r}; its arrays: "
+                                      f"{', '.join(names)}; name them with dataset.features=<name> "
+                                      f"dataset.target=<name>")
+                x, y = np.asarray(f[features]), np.asarray(f[target])
+        except ConfigError:
+            raise
+        except Exception as exc:  # truncated, not an NPZ at all
+            raise ConfigError(f"dataset.path {str(path)!r} is not a readable NPZ file ({exc})") from None
+        if len(x) != len(y):
+            raise ConfigError(f"dataset.path {str(path)!r}: {features!r} has {len(x)} rows but {target!r} "
+                              f"has {len(y)}")
+        if not np.issubdtype(x.dtype, np.number):
+            raise ConfigError(f"dataset.path {str(path)!r}: features {features!r} must be numeric, "
+                              f"but are {x.dtype}")
+        x = x.reshape(len(x), -1) if x.ndim == 1 else x
+        return x.astype("float64") if x.ndim == 2 else x, y, [features]
+    import pandas as pd
+
+    if not target:
+        raise ConfigError("dataset=file needs the target column: `dataset.target=<column>`")
+    try:
+        frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    except Exception as exc:
+        raise ConfigError(f"dataset.path {str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from None
+    if target not in frame.columns:
+        raise ConfigError(f"dataset.target {target!r} is not a column of {str(path)!r}; its columns: "
+                          f"{', '.join(map(str, frame.columns))}")
+    features = frame.drop(columns=[target])
+    text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text:
+        raise ConfigError(f"dataset {str(path)!r}: features must be numeric, but column(s) "
+                          f"{', '.join(map(repr, text))} are not; encode them (e.g. one-hot) or drop "
+                          f"them from the file")
+    if features.shape[1] == 0:
+        raise ConfigError(f"dataset {str(path)!r} has no feature columns besides the target {target!r}")
+    if features.isna().any().any() or frame[target].isna().any():
+        bad = [str(c) for c in frame.columns if frame[c].isna().any()]
+        raise ConfigError(f"dataset {str(path)!r}: missing values in column(s) {', '.join(map(repr, bad))}; "
+                          f"fill or drop those rows first")
+    return features.to_numpy("float64"), frame[target].to_numpy(), [str(c) for c in features.columns]
+
+
+def _infer_task(y: np.ndarray) -> str:
+    if not np.issubdtype(y.dtype, np.number) or y.dtype == bool:
+        return "classification"
+    if np.issubdtype(y.dtype, np.integer) and len(np.unique(y)) <= MAX_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _file_task(cfg: Mapping[str, Any]) -> str:
+    return str(cfg.get("task") or _infer_task(_read_file(cfg)[1]))
+
+
+def _check_file(cfg: Mapping[str, Any], *, val: float) -> None:
+    _file_path(cfg)
+    if cfg.get("path") and str(cfg["path"]).lower().endswith((".csv", ".parquet", ".pq")) and not cfg.get("target"):
+        raise ConfigError("dataset=file needs the target column: `dataset.target=<column>`")
+
+
+def load_file(cfg: Mapping[str, Any], seed: int) -> RawData:
+    """A user's CSV, Parquet or NPZ file with a named target; the task is given or inferred
+    (a non-numeric target, or integers with at most 20 values, are classes)."""
+    x, y, _ = _read_file(cfg)
+    task = str(cfg.get("task") or _infer_task(y))
+    name = Path(str(cfg["path"])).stem
+    if task == "regression":
+        if not np.issubdtype(y.dtype, np.number):
+            raise ConfigError(f"dataset {name!r}: dataset.task=regression needs a numeric target, but "
+                              f"{cfg.get('target') or 'y'!r} holds {y.dtype} values")
+        return RawData(x, y.astype("float64"), task, name=name)
+    classes, codes = np.unique(y, return_inverse=True)
+    counts = np.bincount(codes)
+    split = cfg.get("split") or {}
+    val, test = float(split.get("val", 0.2)), float(split.get("test", 0.2))
+    # Stratified splits need each class in train, validation and test.
+    least = max(3, math.ceil(1 / min(val, test)))
+    if counts.min() < least:
+        rare = [f"{c!r} ({n} rows)" for c, n in zip(classes, counts) if n < least]
+        raise ConfigError(f"dataset {name!r}: class(es) {', '.join(rare[:5])} have fewer than {least} "
+                          f"rows, too few for a stratified {val:g}/{test:g} validation/test split; merge "
+                          f"or drop rare classes, or set dataset.task=regression for a numeric target")
+    return RawData(x, codes.astype("int64"), task, tuple(str(c) for c in classes), name=name)
+
+
+load_file.check = _check_file  # type: ignore[attr-defined]
+load_file.task_of = _file_task  # type: ignore[attr-defined]

@@ -105,5 +105,9 @@ def test_every_shipped_config_option_composes_and_validates(tmp_path):
                 overrides = [f"{group}={option}"]
                 if option == "ga_mlp":  # its trainer__* params tune the GA: backprop refuses them
                     overrides.append("trainer=neuroevolution")
+                if option == "file":  # the user's own file: needs one
+                    csv = tmp_path / "data.csv"
+                    csv.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{i % 2}\n" for i in range(40)))
+                    overrides += [f"dataset.path={csv}", "dataset.target=label"]
                 cfg = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
                 settings_from_config(cfg)

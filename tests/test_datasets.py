@@ -103,3 +103,120 @@ def test_offline_and_uncached_gives_one_clear_error(tmp_path, monkeypatch):
         load_dataset({"name": "mnist", "cache_dir": str(tmp_path)})
     message = str(err.value)
     assert str(tmp_path / "mnist.npz") in message and "digits" in message and "network is unreachable" in message
+
+
+# -- datasets by loader, and the user's own file ------------------------------------------------
+def _csv(tmp_path, rows: int = 90, classes: int = 3, label: bool = True, **extra):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
+                          **({"label": [f"c{i % classes}" for i in range(rows)]} if label else {}), **extra})
+    path = tmp_path / "mine.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_every_shipped_dataset_names_its_loader():
+    import yaml
+    from importlib.resources import files
+
+    from harness.datasets import available_datasets, resolve_loader
+
+    for name in available_datasets():
+        cfg = yaml.safe_load((files("harness.conf") / "dataset" / f"{name}.yaml").read_text())
+        assert cfg["loader"].startswith("harness.datasets:") and callable(resolve_loader(cfg))
+
+
+def test_a_dataset_with_a_loader_of_its_own_needs_no_harness_change(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from harness.datasets import RawData
+
+    module = types.ModuleType("my_data")
+    module.load = lambda cfg, seed: RawData(np.arange(60.0).reshape(30, 2), np.arange(30) % 2,
+                                            "classification", ("even", "odd"))
+    monkeypatch.setitem(sys.modules, "my_data", module)
+    d = load_dataset({"name": "parity", "loader": "my_data:load", "split": {"val": 0.2, "test": 0.2}})
+    assert d.name == "parity" and d.class_names == ("even", "odd") and len(d.x_test) == 6
+
+
+def test_file_dataset_reads_csv_parquet_and_npz_alike(tmp_path):
+    import pandas as pd
+
+    csv = _csv(tmp_path)
+    pd.read_csv(csv).to_parquet(tmp_path / "mine.parquet")
+    frame = pd.read_csv(csv)
+    np.savez(tmp_path / "mine.npz", x=frame[["a", "b"]].to_numpy(), y=frame["label"].to_numpy().astype(str))
+    loaded = [load_dataset({"name": "file", "path": str(tmp_path / f"mine.{ext}"), "target": "label"}
+                           if ext != "npz" else {"name": "file", "path": str(tmp_path / "mine.npz")}, seed=0)
+              for ext in ("csv", "parquet", "npz")]
+    for d in loaded:
+        assert d.name == "mine" and d.task == "classification" and d.class_names == ("c0", "c1", "c2")
+        assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 90 and d.input_shape == (2,)
+        np.testing.assert_array_equal(d.y_test, loaded[0].y_test)
+        np.testing.assert_allclose(d.x_test, loaded[0].x_test)
+
+
+def test_file_dataset_infers_regression_and_takes_a_given_task(tmp_path):
+    from harness.datasets import dataset_task
+
+    path = _csv(tmp_path, label=False, price=np.linspace(1.5, 99.5, 90))
+    cfg = {"name": "file", "path": str(path), "target": "price"}
+    assert dataset_task(cfg) == "regression" and load_dataset(cfg).task == "regression"
+    counts = {"name": "file", "path": str(_csv(tmp_path, label=False, n=np.arange(90) % 3)), "target": "n"}
+    assert dataset_task(counts) == "classification"  # few integer values: classes
+    assert load_dataset({**counts, "task": "regression"}).task == "regression"
+
+
+@pytest.mark.parametrize(("change", "phrase"), [
+    ({"target": "nope"}, "dataset.target 'nope' is not a column of .*mine.csv.*; its columns: a, b, label"),
+    ({"path": "missing.csv"}, "dataset.path 'missing.csv' does not exist"),
+    ({"path": "data.xlsx"}, "unsupported format '.xlsx'"),
+    ({"target": None}, "needs the target column"),
+    ({"task": "ranking"}, "dataset.task must be classification, regression or null"),
+])
+def test_file_dataset_config_errors_name_the_value_and_the_fix(tmp_path, change, phrase):
+    from harness.errors import ConfigError
+
+    cfg = {"name": "file", "path": str(_csv(tmp_path)), "target": "label", **change}
+    with pytest.raises(ConfigError, match=phrase):
+        load_dataset(cfg)
+
+
+def test_file_dataset_data_errors(tmp_path):
+    import pandas as pd
+
+    from harness.errors import ConfigError
+
+    text = _csv(tmp_path, colour=["red"] * 90)
+    with pytest.raises(ConfigError, match="features must be numeric, but column\\(s\\) 'colour' are not"):
+        load_dataset({"name": "file", "path": str(text), "target": "label"})
+    frame = pd.DataFrame({"a": np.arange(40.0), "label": ["x"] * 38 + ["y"] * 2})
+    frame.to_csv(tmp_path / "rare.csv", index=False)
+    with pytest.raises(ConfigError, match="class\\(es\\) 'y' \\(2 rows\\) have fewer than 5 rows"):
+        load_dataset({"name": "file", "path": str(tmp_path / "rare.csv"), "target": "label"})
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ConfigError, match="is not a readable NPZ file"):
+        load_dataset({"name": "file", "path": str(tmp_path / "bad.npz")})
+
+
+@pytest.mark.slow
+def test_harness_trains_keras_and_sklearn_on_a_users_csv(tmp_path, harness_cmd, subprocess_env):
+    import subprocess
+
+    import pandas as pd
+
+    path = _csv(tmp_path)
+    for problem in (["problem=sklearn", "problem.model=knn"], ["search_space=homl_mlp", "budget.max_epochs=1"]):
+        proc = subprocess.run(harness_cmd + problem + ["dataset=file", f"dataset.path={path}", "dataset.target=label",
+                                                       "budget.trials=2", "progress=false"],
+                              capture_output=True, text=True, cwd=tmp_path, env=subprocess_env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    df = pd.read_parquet(tmp_path / "results" / "default")
+    assert set(df["instance"]) == {"knn_mine", "homl_mlp_mine"} and (df["dataset"] == "mine").all()
+    bad = subprocess.run(harness_cmd + ["problem=sklearn", "dataset=file", "dataset.path=nope.csv",
+                                        "dataset.target=label"],
+                         capture_output=True, text=True, cwd=tmp_path, env=subprocess_env, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.datasets import check_dataset_config, dataset_task
+from harness.datasets import check_dataset_config, dataset_label, dataset_task
 from harness.errors import ConfigError
 from harness.problem import EvalResult, ObjectiveInfo, Problem, Report
 from harness.space import SearchSpace
@@ -55,7 +55,7 @@ class KerasProblem(Problem):
         self.task = dataset_task(self.dataset)
         self.objective = ObjectiveInfo("val_accuracy" if self.task == "classification" else "val_rmse",
                                        "maximize" if self.task == "classification" else "minimize")
-        self.instance = f"{self.space.name}_{self.dataset['name']}"
+        self.instance = f"{self.space.name}_{dataset_label(self.dataset)}"
         self.verbose = int(cfg.get("verbose", 0) or 0)
         self.threads = ((cfg.get("worker") or {}).get("threads"))
         self._factory = objective_factory
@@ -71,7 +71,7 @@ class KerasProblem(Problem):
                 **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {})}
 
     def describe(self) -> dict[str, Any]:
-        return {"search_space": self.space.name, "dataset": self.dataset["name"], "task": self.task,
+        return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task,
                 "trainer": self.trainer}
 
     @classmethod

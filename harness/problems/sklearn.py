@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from harness.datasets import check_dataset_config, dataset_task
+from harness.datasets import check_dataset_config, dataset_label, dataset_task
 from harness.errors import ConfigError
 from harness.problem import EvalResult, ObjectiveInfo, Problem, Report
 from harness.space import SearchSpace
@@ -160,7 +160,7 @@ class SklearnProblem(Problem):
         classification = self.task == "classification"
         self.objective = ObjectiveInfo("cv_accuracy" if classification else "cv_rmse",
                                        "maximize" if classification else "minimize")
-        self.instance = f"{model}_{self.dataset['name']}"
+        self.instance = f"{model}_{dataset_label(self.dataset)}"
         self._data: Any = None
 
     def identity(self) -> dict[str, Any]:
@@ -168,7 +168,7 @@ class SklearnProblem(Problem):
                 "dataset": {k: v for k, v in self.dataset.items() if k != "cache_dir"}}
 
     def describe(self) -> dict[str, Any]:
-        return {"search_space": self.space.name, "dataset": self.dataset["name"], "task": self.task,
+        return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task,
                 "trainer": None}
 
     @classmethod
