@@ -58,7 +58,10 @@ def _app(cfg: DictConfig) -> float | None:
         sys.exit(128 + signum)
     print(summary.format())
     best = summary.best
-    return None if best is None else best.get("objective")
+    if best is None or best.get("objective") is None:
+        return None
+    # Hydra sweepers that optimise the return value get one direction for every problem.
+    return best["objective"] if best.get("objective_direction") != "minimize" else -best["objective"]
 
 
 GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer")

@@ -161,15 +161,20 @@ def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
     val_frac, test_frac = check_dataset_config(cfg)
     raw = resolve_loader(cfg)(cfg, seed)
     task = str(cfg.get("task") or raw.task)
-    if raw.test is None:
-        parts = _split(raw.x, raw.y, task, seed, val_frac, test_frac)
-    else:
-        from sklearn.model_selection import train_test_split
+    try:
+        if raw.test is None:
+            parts = _split(raw.x, raw.y, task, seed, val_frac, test_frac)
+        else:
+            from sklearn.model_selection import train_test_split
 
-        strat = raw.y if task == "classification" else None
-        x_tr, x_va, y_tr, y_va = train_test_split(raw.x, raw.y, test_size=val_frac, random_state=seed,
-                                                  stratify=strat)
-        parts = (x_tr, y_tr, x_va, y_va, *raw.test)
+            strat = raw.y if task == "classification" else None
+            x_tr, x_va, y_tr, y_va = train_test_split(raw.x, raw.y, test_size=val_frac, random_state=seed,
+                                                      stratify=strat)
+            parts = (x_tr, y_tr, x_va, y_va, *raw.test)
+    except ValueError as exc:  # too few rows (or rows of a class) for the shares
+        raise ConfigError(f"dataset {raw.name or cfg.get('name')!r}: its {len(raw.y)} rows cannot be split "
+                          f"into train / validation / test with split {dict(cfg.get('split') or {})} "
+                          f"({exc}); use more data or other shares") from None
     return _preprocess(raw.name or str(cfg.get("name")), task, raw.class_names, *parts)
 
 
@@ -349,7 +354,7 @@ def _read_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str
     """(features, target, feature names) of a user's file; one clear error for each problem."""
     path, target = _file_path(cfg), cfg.get("target")
     if path.suffix.lower() == ".npz":
-        target = str(target or "y")
+        target = "y" if target is None else str(target)
         features = str(cfg.get("features") or "x")
         try:
             with np.load(path, allow_pickle=False) as f:
@@ -370,11 +375,17 @@ def _read_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str
         if not np.issubdtype(x.dtype, np.number):
             raise ConfigError(f"dataset.path {str(path)!r}: features {features!r} must be numeric, "
                               f"but are {x.dtype}")
+        if y.ndim != 1:
+            raise ConfigError(f"dataset.path {str(path)!r}: target {target!r} must be one label or value "
+                              f"per row (1-D), but has shape {y.shape}; e.g. class indices, not one-hot rows")
+        if not np.isfinite(x).all():
+            raise ConfigError(f"dataset.path {str(path)!r}: features {features!r} hold NaN or infinite "
+                              f"values; fill or drop those rows first")
         x = x.reshape(len(x), -1) if x.ndim == 1 else x
         return x.astype("float64") if x.ndim == 2 else x, y, [features]
     import pandas as pd
 
-    if not target:
+    if target is None:
         raise ConfigError("dataset=file needs the target column: `dataset.target=<column>`")
     try:
         frame = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
@@ -391,11 +402,16 @@ def _read_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str
                           f"them from the file")
     if features.shape[1] == 0:
         raise ConfigError(f"dataset {str(path)!r} has no feature columns besides the target {target!r}")
-    if features.isna().any().any() or frame[target].isna().any():
-        bad = [str(c) for c in frame.columns if frame[c].isna().any()]
-        raise ConfigError(f"dataset {str(path)!r}: missing values in column(s) {', '.join(map(repr, bad))}; "
-                          f"fill or drop those rows first")
-    return features.to_numpy("float64"), frame[target].to_numpy(), [str(c) for c in features.columns]
+    values = features.to_numpy("float64")
+    if features.isna().any().any() or frame[target].isna().any() or not np.isfinite(values).all():
+        bad = [str(c) for c in frame.columns if frame[c].isna().any()
+               or (c != target and not np.isfinite(frame[c].to_numpy("float64")).all())]
+        raise ConfigError(f"dataset {str(path)!r}: missing or infinite values in column(s) "
+                          f"{', '.join(map(repr, bad))}; fill or drop those rows first")
+    if len(frame) < 10:
+        raise ConfigError(f"dataset {str(path)!r} has {len(frame)} rows; a train / validation / test "
+                          f"split needs at least 10")
+    return values, frame[target].to_numpy(), [str(c) for c in features.columns]
 
 
 def _infer_task(y: np.ndarray) -> str:
@@ -412,7 +428,7 @@ def _file_task(cfg: Mapping[str, Any]) -> str:
 
 def _check_file(cfg: Mapping[str, Any], *, val: float) -> None:
     _file_path(cfg)
-    if cfg.get("path") and str(cfg["path"]).lower().endswith((".csv", ".parquet", ".pq")) and not cfg.get("target"):
+    if str(cfg.get("path")).lower().endswith((".csv", ".parquet", ".pq")) and cfg.get("target") is None:
         raise ConfigError("dataset=file needs the target column: `dataset.target=<column>`")
 
 

@@ -376,7 +376,7 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     if not results_dir.is_absolute() and base_dir is not None:
         results_dir = base_dir / results_dir
     run_dir = results_dir / s.experiment / s.run_id
-    if (run_dir / TRIALS_FILE).exists():
+    if (run_dir / TRIALS_FILE).exists() or any(run_dir.glob("trials.part-*.parquet")):
         if not s.overwrite:
             raise HarnessError(f"{str(run_dir)!r} already holds this run's results; pass --overwrite to "
                                f"start over, or change --experiment / --seed")

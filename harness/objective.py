@@ -62,12 +62,14 @@ class KerasObjective:
 
     def __init__(self, space: SearchSpace, data: Dataset, *, seed: int, max_epochs: int | None = None,
                  checkpoint_dir: Path | None = None, trainer: str = "backprop",
-                 trainer_options: dict[str, Any] | None = None, verbose: int = 0):
+                 trainer_options: dict[str, Any] | None = None, verbose: int = 0,
+                 record_test_curve: bool = False):
         if max_epochs is not None and max_epochs < 1:
             raise ConfigError(f"budget.max_epochs must be >= 1 or null, but got {max_epochs}")
         self.space, self.data, self.seed = space, data, seed
         self.max_epochs, self.checkpoint_dir, self.verbose = max_epochs, checkpoint_dir, verbose
         self.trainer_name, self.trainer_options = trainer, dict(trainer_options or {})
+        self.record_test_curve = record_test_curve
         self._train = get_trainer(trainer)
         self._builder: Callable[..., Any] | None = None
 
@@ -102,11 +104,20 @@ class KerasObjective:
         initial = self._restore(model, suggestion.resume_from) if suggestion.resume_from is not None else 0
         initial = min(initial, total)
         pruned = False
+        curve: list[dict[str, float]] = []  # per epoch: its wall seconds (and, if asked, test metric)
+        last = time.perf_counter()
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> bool:
-            nonlocal pruned
+            nonlocal pruned, last
+            point = {"seconds": time.perf_counter() - last}
+            if self.record_test_curve:  # tabular benchmarks: val and test metric after every epoch
+                kind = "accuracy" if data.task == "classification" else "rmse"
+                now = self._evaluate(model)
+                point.update(curve_val=now[f"val_{kind}"], curve_test=now[f"test_{kind}"])
+            curve.append(point)
             if report is not None and report(epoch, self._objective_from_logs(metrics)):
                 pruned = True
+            last = time.perf_counter()  # the test evaluation is not part of the epoch's cost
             return pruned
 
         batch_size = int(params.get("batch_size", self.space.fixed.get("batch_size", DEFAULT_BATCH_SIZE)))
@@ -116,6 +127,8 @@ class KerasObjective:
                               options={**self.trainer_options, **tuned_options},
                               on_epoch=on_epoch, verbose=self.verbose)
         train_seconds = time.perf_counter() - t0
+        for entry, point in zip(history, curve):
+            entry.update(point)
         trained = len(history)
         reached = initial + trained
 
@@ -138,9 +151,10 @@ class KerasObjective:
 
     # -- helpers ---------------------------------------------------------------------------
     def _objective_from_logs(self, metrics: dict[str, float]) -> float:
+        """The epoch's validation metric in the problem's own direction (accuracy, or RMSE)."""
         if self.data.task == "classification":
             return float(metrics.get("val_accuracy", math.nan))
-        return -math.sqrt(max(metrics.get("val_loss", math.nan), 0.0)) * self.data.y_std
+        return math.sqrt(max(metrics.get("val_loss", math.nan), 0.0)) * self.data.y_std
 
     def _restore(self, model: Any, parent: int) -> int:
         """Load the parent's last checkpoint into `model`; returns the epochs it was trained for.

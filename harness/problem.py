@@ -103,6 +103,9 @@ class Problem(abc.ABC):
     isolate: ClassVar[bool] = False
     known_failures: ClassVar[dict[str, str]] = {}
     conformance_overrides: ClassVar[list[str]] = []
+    # True for problems whose cost is reported rather than spent (tabular benchmarks): the runner
+    # then runs a simulated clock, each trial taking its `cost_seconds`.
+    simulated_clock: ClassVar[bool] = False
 
     space: SearchSpace
     objective: ObjectiveInfo
@@ -167,7 +170,8 @@ class Problem(abc.ABC):
         return value
 
     def regret(self, objective: float | None) -> float | None:
-        """|objective - optimum| in the direction of improvement, when the optimum is known."""
+        """How far the objective is from the known optimum, in the direction of improvement
+        (>= 0 for valid values; None when the optimum is unknown)."""
         if self.optimum is None or objective is None or not math.isfinite(objective):
             return None
         gap = objective - self.optimum

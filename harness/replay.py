@@ -31,9 +31,10 @@ def _fail(run_dir: Path, text: str) -> HarnessError:
 
 
 def tell_recorded(strategy: Strategy, row: Mapping[str, Any]) -> None:
+    from harness.problem import ObjectiveInfo
+
     value = row["objective"] if row["objective"] is not None else math.nan
-    if row.get("objective_direction") == "minimize":
-        value = -value
+    value = ObjectiveInfo("objective", row.get("objective_direction") or "maximize").to_max(value)
     strategy.tell(Observation(row["trial_id"], value, TrialStatus(row["status"]), row.get("budget")))
 
 
@@ -68,12 +69,14 @@ def replay(strategy: Strategy, rows: list[dict[str, Any]], events: list[dict[str
             tell_recorded(strategy, recorded[tid])
             told.add(tid)
     kept = [r for r in rows if r["trial_id"] in asked]  # the others are run again
+    events = list(events)
     for row in kept:  # finished and saved, killed before the journal said so
         if row["trial_id"] not in told:
             tell_recorded(strategy, row)
             told.add(row["trial_id"])
+            events.append({"tell": row["trial_id"]})  # journaled now, or the next resume diverges
     backlog = [sug for tid, sug in asked.items() if tid not in told]
-    return Replayed(backlog, kept, list(events))
+    return Replayed(backlog, kept, events)
 
 
 def _replay_sequential(strategy: Strategy, rows: list[dict[str, Any]], run_dir: Path) -> Replayed:

@@ -17,7 +17,6 @@ columns; library versions in `_run.json`). Readers upgrade version-1 files (`upg
 from __future__ import annotations
 
 import json
-import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -41,7 +40,7 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "experiment": (pa.string(), "experiment name; runs of one sweep share it"),
     "run_id": (pa.string(), "<strategy>_<instance>_s<seed>_<config hash>; unique per resolved config"),
     "problem": (pa.string(), "problem entry-point name: keras, bbob, sklearn, ..."),
-    "instance": (pa.string(), "the problem instance: <space>_<dataset>, bbob-f7-d5-i1, svm_wine, ..."),
+    "instance": (pa.string(), "the problem instance: <space>_<dataset>, bbob-f07-d5-i1, svm_wine, ..."),
     "strategy": (pa.string(), "strategy entry-point name"),
     "strategy_version": (pa.string(), "version of the library the strategy wraps"),
     "search_space": (pa.string(), "search space name"),
@@ -62,7 +61,8 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "cost_seconds": (pa.float64(), "seconds the evaluation cost (measured, or simulated)"),
     "ask_seconds": (pa.float64(), "wall seconds the strategy spent in ask() for this trial"),
     "tell_seconds": (pa.float64(), "wall seconds the strategy spent in tell() for this trial"),
-    "elapsed_seconds": (pa.float64(), "seconds from run start to the end of this trial"),
+    "elapsed_seconds": (pa.float64(), "seconds from run start to the end of this trial (in the run's clock)"),
+    "clock": (pa.string(), "wall, or simulated (tabular problems: trials take their recorded seconds)"),
     "finished_at": (pa.timestamp("ms", tz="UTC"), "UTC time the trial ended"),
     "params": (pa.string(), "the trial's params as JSON text"),
     "history": (pa.string(), "per-step (epoch, generation) metrics as a JSON list of objects"),

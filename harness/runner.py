@@ -32,7 +32,7 @@ from harness.settings import RunSettings, settings_from_config
 from harness.signals import RunInterrupted, ignore_signals, install_signal_handlers
 from harness.store import JOURNAL_FILE, RunLock, RunStore
 from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
-from harness.workers import Evaluator, InProcessEvaluator, ProcessEvaluator, failed_result
+from harness.workers import Evaluator, InProcessEvaluator, ProcessEvaluator, SimulatedEvaluator, failed_result
 
 __all__ = ["JOURNAL_FILE", "RunInterrupted", "RunLock", "RunSummary", "Runner", "RunSettings", "run",
            "settings_from_config"]
@@ -48,10 +48,12 @@ class RunSummary:
     elapsed_seconds: float
     best: dict[str, Any] | None
     stop_reason: str = ""
+    clock: str = "wall"
 
     def format(self) -> str:
+        unit = "simulated s" if self.clock == "simulated" else "s"
         lines = [f"run {self.run_id}: {self.status} ({self.stop_reason}), {self.n_trials} trials "
-                 f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} s"]
+                 f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} {unit}"]
         if self.best:
             b = self.best
             name = str(b["objective_name"]).replace("_", " ")
@@ -120,10 +122,12 @@ class Runner:
         caps = load_strategy_class(settings.strategy).capabilities
         space = problem.space
         if caps.multi_fidelity and space.fidelity is None:
+            fix = ("add `fidelity: {min: .., max: ..}` to the space" if problem.name == "keras"
+                   else f"problem {problem.name!r} has none to give")
             raise NotSupportedError(
                 f"strategy {s.strategy!r} hands out budgets but problem {problem.name!r} (search "
-                f"space {space.name!r}) declares no fidelity; choose a single-fidelity strategy, or "
-                f"add `fidelity: {{min: .., max: ..}}` to the space")
+                f"space {space.name!r}) declares no fidelity; choose a single-fidelity strategy "
+                f"(random, tpe, bayesian, genetic), or {fix}")
         problem.multi_fidelity = caps.multi_fidelity
         problem.workdir = self.run_dir / ARTIFACTS_DIR
         # What the strategy searches: multi-fidelity strategies set the budget themselves.
@@ -135,6 +139,7 @@ class Runner:
             space = replace(space, fidelity=capped)
         self.strategy: Strategy = make_strategy(s.strategy, space, seed=s.seed, **s.strategy_params)
         self.direction = problem.objective.direction
+        self.simulated = bool(getattr(problem, "simulated_clock", False))
         self.rows: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.n_failed = 0
@@ -260,10 +265,7 @@ class Runner:
 
     def _tell_and_record(self, sug: Suggestion, result: EvalResult, ask_seconds: float) -> None:
         value = result.objective
-        if value is None or not math.isfinite(value):
-            value = math.nan
-        elif self.direction == "minimize":
-            value = -value  # strategies maximise
+        value = math.nan if value is None or not math.isfinite(value) else self.problem.objective.to_max(value)
         t = time.perf_counter()
         self.strategy.tell(Observation(sug.trial_id, value, result.status, result.budget))
         tell_seconds = time.perf_counter() - t
@@ -293,6 +295,9 @@ class Runner:
         # Only strategies that override `report` (pruners) get per-step round trips.
         prunes = type(self.strategy).report is not Strategy.report
         reporter = self._reporter if prunes else None
+        if self.simulated:  # cost reported, not spent: n_workers in a simulated clock
+            return SimulatedEvaluator(self.problem, n_workers=self.s.n_workers, reporter=reporter,
+                                      start=self._elapsed_offset)
         if not self.s.worker_processes:
             return InProcessEvaluator(self.problem, reporter)
         return ProcessEvaluator(self.problem, n_workers=self.s.n_workers,
@@ -302,7 +307,7 @@ class Runner:
 
     def _reporter(self, trial_id: int, step: int, value: float) -> bool:
         """A problem reports in its own direction; strategies maximise."""
-        return self.strategy.report(trial_id, step, value if self.direction == "maximize" else -value)
+        return self.strategy.report(trial_id, step, self.problem.objective.to_max(value))
 
     # -- rows, best, artifacts -------------------------------------------------------------
     def _constant_columns(self) -> dict[str, Any]:
@@ -317,7 +322,7 @@ class Runner:
             "task": info.get("task"), "trainer": info.get("trainer"), "seed": s.seed,
             "objective_name": p.objective.name, "objective_direction": p.objective.direction,
             "harness_version": __version__, "hostname": self._prov["hostname"],
-            "config_hash": s.config_hash,
+            "config_hash": s.config_hash, "clock": "simulated" if self.simulated else "wall",
         }
 
     def _row(self, sug: Suggestion, r: EvalResult, ask_s: float, tell_s: float) -> dict[str, Any]:
@@ -351,7 +356,8 @@ class Runner:
                 self._save_predictions(row["trial_id"], result.predictions)
 
     def _better(self, a: float, b: float) -> bool:
-        return a > b if self.direction == "maximize" else a < b
+        to_max = self.problem.objective.to_max
+        return to_max(a) > to_max(b)
 
     def _save_predictions(self, trial_id: int, predictions: Any) -> None:
         """The best trial's test predictions, for the report's per-class table."""
@@ -403,12 +409,17 @@ class Runner:
             self.rows, self.best, self.n_failed = [], None, 0
             for row in replayed.rows:
                 self._record(row, None)
-        if journal is None:  # a run from before journals: write the one replay reconstructed
+        if journal is None or len(replayed.events) != len(journal):
+            # A run from before journals, or rows told late (their tell was lost with the last
+            # flush): write the sequence replay made, so the next resume replays the same one.
             self.store.rewrite_journal(replayed.events)
         return replayed.backlog
 
     # -- status ----------------------------------------------------------------------------
     def _elapsed(self) -> float:
+        """Seconds since the run started, over all its sessions: simulated for tabular problems."""
+        if self.simulated:
+            return self._evaluator.now if isinstance(self._evaluator, SimulatedEvaluator) else self._elapsed_offset
         return self._elapsed_offset + (time.perf_counter() - self._t0 if self._t0 else 0.0)
 
     def _write_status(self, status: str, started_at: str, *, ended: bool = False) -> None:
@@ -426,6 +437,7 @@ class Runner:
             "status": status, "stop_reason": self.stop_reason,
             "started_at": previous.get("started_at") or started_at,
             "ended_at": _now() if ended else None, "elapsed_seconds": self._elapsed(),
+            "clock": "simulated" if self.simulated else "wall",
             "n_trials": len(self.rows), "n_failed": self.n_failed,
             "seed": s.seed, "seeds": _seeds(s.seed, keras=p.name == "keras"),
             "strategy": s.strategy, "strategy_version": self.strategy.library_version(),
@@ -441,7 +453,8 @@ class Runner:
     def _summary(self, status: str) -> RunSummary:
         best = dict(self.best) if self.best else None
         return RunSummary(self.s.run_id, self.run_dir, status, len(self.rows), self.n_failed,
-                          self._elapsed(), best, self.stop_reason)
+                          self._elapsed(), best, self.stop_reason,
+                          clock="simulated" if self.simulated else "wall")
 
 
 def _finite(v: Any) -> Any:

@@ -163,18 +163,23 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
                               strict=True)
     _optional(worker, "threads", int, minimum=1, what="worker.threads")
     flush = _optional(cfg, "flush_seconds", float, minimum=0, what="flush_seconds")
-    if processes is False and n_workers > 1:
+    verbose = cfg.get("verbose", 0)
+    if type(verbose) is not int or verbose not in (0, 1, 2):
+        raise ConfigError(f"verbose must be 0, 1 or 2 (Keras fit verbosity), but got {verbose!r}")
+    if problem is None:
+        problem = problem_from_config(cfg, seed=seed)
+    if problem.simulated_clock:  # cost reported, not spent: n_workers are simulated in-process
+        if trial_timeout is not None:
+            raise ConfigError(f"worker.trial_timeout does not apply to problem {problem.name!r}, whose "
+                              f"trials take simulated time; remove it")
+        processes = False
+    if processes is False and n_workers > 1 and not problem.simulated_clock:
         raise ConfigError(f"n_workers={n_workers} needs worker processes, but worker.processes=false; "
                           f"set worker.processes=true (or leave it null)")
     if processes is False and trial_timeout is not None:
         raise ConfigError(f"worker.trial_timeout={trial_timeout:g} needs worker processes (a trial in "
                           f"the runner's own process cannot be killed), but worker.processes=false; "
                           f"set worker.processes=true (or leave it null)")
-    verbose = cfg.get("verbose", 0)
-    if type(verbose) is not int or verbose not in (0, 1, 2):
-        raise ConfigError(f"verbose must be 0, 1 or 2 (Keras fit verbosity), but got {verbose!r}")
-    if problem is None:
-        problem = problem_from_config(cfg, seed=seed)
     if processes is None:  # the problem decides: Keras in workers, cheap problems in-process
         processes = bool(problem.isolate or n_workers > 1 or trial_timeout is not None)
     return RunSettings(

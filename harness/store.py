@@ -131,21 +131,23 @@ class RunStore:
 
     def flush(self) -> None:
         """Rows first, then the journal lines, each synced (see the module docstring)."""
-        if self._rows:
+        # Buffers are taken before writing: a Ctrl-C inside a write must not make `close()`
+        # write the same lines twice (a torn last line is cut off on resume).
+        rows, self._rows = self._rows, []
+        events, self._events = self._events, []
+        if rows:
             while True:
                 self._part += 1
                 path = self.run_dir / f"trials.part-{self._part:06d}.parquet"
                 if not path.exists():
                     break
-            _fsync_write(path, self._table(self._rows))
-            self._rows = []
-        if self._events:
+            _fsync_write(path, self._table(rows))
+        if events:
             if self._journal_fh is None:
                 self._journal_fh = open(self.journal_path, "a", encoding="utf-8")
-            self._journal_fh.write("\n".join(self._events) + "\n")
+            self._journal_fh.write("\n".join(events) + "\n")
             self._journal_fh.flush()
             os.fsync(self._journal_fh.fileno())
-            self._events = []
         self._last_flush = time.monotonic()
 
     def merge_parts(self) -> None:

@@ -137,6 +137,52 @@ class InProcessEvaluator(Evaluator):
         return Finished(suggestion, result)
 
 
+class SimulatedEvaluator(Evaluator):
+    """`n_workers` simulated workers for problems whose cost is reported, not spent (tabular).
+
+    A submitted trial is evaluated at once, in this process; it "finishes" at the simulated time
+    it was started plus its `cost_seconds`. `next_finished` returns trials in simulated finish
+    order (ties: submission order) and advances the clock, so a strategy's batch ask fills the
+    free simulated workers and results arrive as they would on a real cluster, deterministically
+    and whatever the machine's load. Per-step reports reach the strategy when the trial is
+    submitted, not at their simulated times.
+    """
+
+    def __init__(self, problem: Problem, *, n_workers: int = 1, reporter: Reporter | None = None,
+                 start: float = 0.0):
+        self.slots = n_workers
+        self._problem, self._reporter = problem, reporter
+        self.now = start  # the simulated clock, in seconds since the run started
+        self._queue: list[tuple[float, int, Suggestion, EvalResult]] = []
+        self._submitted = 0
+        problem.setup()
+
+    @property
+    def running(self) -> list[Suggestion]:
+        return [entry[2] for entry in self._queue]
+
+    def submit(self, suggestion: Suggestion) -> None:
+        import heapq
+
+        if len(self._queue) >= self.slots:
+            raise RuntimeError(f"all {self.slots} simulated workers are busy")
+        report = None
+        if self._reporter is not None:
+            reporter, tid = self._reporter, suggestion.trial_id
+            report = lambda step, value: reporter(tid, step, value)  # noqa: E731
+        result = evaluate_trial(self._problem, suggestion, report)
+        cost = result.cost_seconds if result.cost_seconds is not None else 0.0
+        heapq.heappush(self._queue, (self.now + max(0.0, cost), self._submitted, suggestion, result))
+        self._submitted += 1
+
+    def next_finished(self) -> Finished:
+        import heapq
+
+        finish, _, suggestion, result = heapq.heappop(self._queue)
+        self.now = finish
+        return Finished(suggestion, result)
+
+
 # -- worker processes --------------------------------------------------------------------------
 def _die_with_parent() -> None:
     """Ask Linux to SIGKILL this worker when the runner dies (so SIGKILL leaves no orphans)."""

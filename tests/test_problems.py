@@ -114,3 +114,13 @@ def test_keras_problem_keeps_its_run_identity_and_defaults(tmp_path):
     assert set(s.identity()) == {"strategy", "strategy_params", "search_space", "dataset", "trainer",
                                  "trainer_options", "seed", "max_epochs"}
     assert s.run_id.startswith("random_homl_mlp_iris_s0_")
+
+
+def test_the_default_run_keeps_the_run_id_of_earlier_releases():
+    """Runs recorded before problems existed resume: the default command maps to the same folder."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = OmegaConf.to_container(compose("config"), resolve=True)
+    assert settings_from_config(cfg).run_id == "random_mlp_digits_s0_0e62109a"

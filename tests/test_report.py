@@ -466,3 +466,16 @@ def test_runs_of_another_trainer_are_compared_as_their_own_strategy() -> None:
                                          r"than one run.*random, mlp, digits, 0.*pooled"):
         prepared = prepare(rows)  # r0 and r2 are both random (backprop) on seed 0
     assert list(prepared["strategy"]) == ["random", "random+neuroevolution", "random"]
+
+
+def test_problems_with_a_known_optimum_are_reported_in_regret_on_both_columns() -> None:
+    rows = _trial_rows({"a": [5.0, 6.0], "b": [3.0, 2.0]}).assign(
+        objective_name="f", objective_direction="minimize", problem="bbob", dataset=None,
+        instance="bbob-f01-d2-i1", search_space="bbob_d2", task=None)
+    rows["regret"] = rows["objective"] - 1.0
+    rows["test_objective"] = 1000.0  # in other units: must not reach the table
+    prepared = aggregate.prepare(rows)
+    assert set(prepared["metric"]) == {"regret"} and prepared["lower"].all()
+    assert (prepared["val"] == prepared["test"]).all() and set(prepared["dataset"]) == {"bbob-f01-d2-i1"}
+    text = tables.to_markdown(_main_table(rows))
+    assert "val regret ↓" in text and "1000" not in text

@@ -326,3 +326,55 @@ def test_version_1_trial_files_are_read_as_version_2(tmp_path):
     report = build.compute(tmp_path / "old", build.Options(figures=False))
     cell = report.cells.iloc[0]
     assert cell["val_mean"] == 55.0 and cell["test_mean"] == 57.0 and bool(cell["lower_is_better"])
+
+
+def test_a_row_told_late_on_resume_is_journaled_so_the_next_resume_replays_the_same_calls():
+    """Session 1 (2 workers) lost the tell of trial 1 with its last flush; session 2 tells it
+    late. The journal session 2 leaves must say so, or session 3 replays another order."""
+    from pathlib import Path
+
+    from harness.replay import replay
+
+    class Counting:  # its suggestions depend on how many results it was told before each ask
+        name, finished = "counting", False
+
+        def __init__(self):
+            self.n = self.told = 0
+
+        def ask(self, k):
+            out = [Suggestion(self.n + i, {"x": self.told}) for i in range(k)]
+            self.n += k
+            return out
+
+        def tell(self, observation):
+            self.told += 1
+
+    def row(tid, x):
+        return {"trial_id": tid, "params": {"x": x}, "objective": 1.0, "objective_direction": "maximize",
+                "status": "ok", "budget": None}
+
+    journal = [{"ask": 2, "ids": [0, 1]}, {"tell": 0}, {"ask": 1, "ids": [2]}]
+    rows = [row(0, 0), row(1, 0)]
+    second = replay(Counting(), rows, journal, Path("."))
+    assert [s.trial_id for s in second.backlog] == [2] and second.events[-1] == {"tell": 1}
+    # Session 2 continues from the journal it rewrote: tell 2, ask 3 (after 3 tells), tell 3.
+    journal = second.events + [{"tell": 2}, {"ask": 1, "ids": [3]}, {"tell": 3}]
+    third = replay(Counting(), rows + [row(2, 1), row(3, 3)], journal, Path("."))
+    assert third.backlog == []
+
+
+def test_keras_reports_epochs_in_the_problems_own_direction():
+    """Regression reports +RMSE (minimised); the runner turns it into -RMSE for the strategy."""
+    import math
+
+    from harness.objective import KerasObjective
+
+    class Data:
+        task, y_std = "regression", 10.0
+
+    objective = KerasObjective.__new__(KerasObjective)
+    objective.data = Data()
+    assert objective._objective_from_logs({"val_loss": 4.0}) == 20.0  # sqrt(4) * y_std
+    Data.task = "classification"
+    assert objective._objective_from_logs({"val_accuracy": 0.75}) == 0.75
+    assert math.isnan(objective._objective_from_logs({}))

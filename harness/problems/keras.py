@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from harness.datasets import check_dataset_config, dataset_label, dataset_task
+from harness.datasets import BUILTIN_LOADERS, check_dataset_config, dataset_label, dataset_task
 from harness.errors import ConfigError
 from harness.problem import EvalResult, ObjectiveInfo, Problem, Report
 from harness.space import SearchSpace
@@ -30,8 +30,11 @@ class KerasProblem(Problem):
     conformance_overrides = ["search_space=homl_mlp", "dataset=iris", "budget.max_epochs=1"]
 
     def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
-                 objective_factory: Any = None):
+                 objective_factory: Any = None, record_test_curve: bool = False):
         super().__init__(seed=seed, config=config)
+        if not isinstance(record_test_curve, bool):
+            raise TypeError(f"problem.record_test_curve must be true or false, but got {record_test_curve!r}")
+        self.record_test_curve = record_test_curve
         cfg = dict(config or {})
         for section in ("search_space", "dataset"):
             if not isinstance(cfg.get(section), Mapping):
@@ -63,12 +66,18 @@ class KerasProblem(Problem):
         self._data: Any = None
 
     def identity(self) -> dict[str, Any]:
-        # Exactly the keys runs had before problems existed, so their run ids (and resumes) hold.
-        return {"search_space": self.space_config,
-                # where the files live is not part of what was run: resumable on another node
-                "dataset": {k: v for k, v in self.dataset.items() if k != "cache_dir"},
+        # Exactly what runs recorded before problems existed, so their run ids (and resumes)
+        # hold: builders under their old module path, and no `loader:` where it is the default.
+        space = dict(self.space_config)
+        if str(space.get("builder", "")).startswith("harness.search_spaces."):
+            space["builder"] = str(space["builder"])[len("harness."):]
+        dataset = {k: v for k, v in self.dataset.items()
+                   if k != "cache_dir"  # where the files live is not what was run: resumable elsewhere
+                   and not (k == "loader" and v == BUILTIN_LOADERS.get(str(self.dataset.get("name"))))}
+        return {"search_space": space, "dataset": dataset,
                 "trainer": self.trainer, "trainer_options": self.trainer_options,
-                **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {})}
+                **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {}),
+                **({"record_test_curve": True} if self.record_test_curve else {})}
 
     def describe(self) -> dict[str, Any]:
         return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task,
@@ -116,7 +125,7 @@ class KerasProblem(Problem):
         self._objective = KerasObjective(self.space, self._load_data(), seed=self.seed,
                                          max_epochs=self.max_fidelity, checkpoint_dir=checkpoints,
                                          trainer=self.trainer_kind, trainer_options=self.trainer_options,
-                                         verbose=self.verbose)
+                                         verbose=self.verbose, record_test_curve=self.record_test_curve)
 
     def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
         self.setup()

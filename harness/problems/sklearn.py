@@ -152,8 +152,9 @@ class SklearnProblem(Problem):
         self.task = dataset_task(self.dataset)
         self.model, self.cv_folds = model, cv_folds
         spec = MODELS[model]
-        if self.task not in ("classification", "regression") or f"{'classifier' if self.task == 'classification' else 'regressor'}" not in spec:
-            options = sorted(m for m, s in MODELS.items() if ("classifier" if self.task == "classification" else "regressor") in s)
+        kind = "classifier" if self.task == "classification" else "regressor"
+        if kind not in spec:
+            options = sorted(m for m, s in MODELS.items() if kind in s)
             raise ValueError(f"model {model!r} has no {self.task} estimator (dataset "
                              f"{self.dataset['name']!r}); for {self.task} choose one of {', '.join(options)}")
         self.space = model_space(model, self.task)
@@ -178,7 +179,16 @@ class SklearnProblem(Problem):
         return f"scikit-learn {package_version('scikit-learn')}"
 
     def check(self) -> None:
+        import numpy as np
+
         self.setup()  # a missing dataset file is one clear error before the first trial
+        if self.task == "classification":
+            smallest = int(np.unique(self._data[1], return_counts=True)[1].min())
+            if smallest < self.cv_folds:
+                raise ConfigError(f"problem.cv_folds={self.cv_folds} needs at least {self.cv_folds} rows "
+                                  f"of every class in the training part, but dataset "
+                                  f"{dataset_label(self.dataset)!r} has a class with {smallest}; "
+                                  f"lower problem.cv_folds")
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_data": None}

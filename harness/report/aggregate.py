@@ -66,9 +66,11 @@ class Targets:
 def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     """Normalise trial rows: task, oriented validation/test scores, run keys, order within runs.
 
-    Adds ``val``/``test`` (accuracy for classification, RMSE for regression), ``score_val`` and
-    ``score_test`` (the same, oriented so that higher is better), ``usable``, ``cum_epochs`` and
-    an integer ``run`` code; rows are sorted by run, then by time.
+    Adds ``val``/``test`` (the regret where the problem knows its optimum, else the objective and
+    test objective in their own units), ``metric`` (accuracy, rmse, regret or the objective's
+    name), ``lower``, ``score_val`` and ``score_test`` (oriented so that higher is better),
+    ``usable``, ``cum_epochs``, ``n_trial`` and an integer ``run`` code; rows are sorted by run,
+    then by time.
     """
     df = trials.copy()
     for col in NEEDED:
@@ -89,7 +91,7 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
                       "report compares runs of problems with an objective (classification, "
                       "regression, or none)", stacklevel=2)
         df = df[~other].copy()
-    # A problem without a dataset (bbob, plugins) is keyed by its instance.
+    # A problem without a dataset (plugins) is keyed by its instance.
     df["dataset"] = df["dataset"].astype("object").where(df["dataset"].notna(), df["instance"])
     df["search_space"] = df["search_space"].astype("object").where(df["search_space"].notna(), df["problem"])
 
@@ -106,8 +108,9 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     kinds = {(n, r): metric_kind(n, r) for n, r in set(zip(names, has_regret))}  # few distinct pairs
     df["metric"] = [kinds[(n, r)] for n, r in zip(names, has_regret)]
     df["val"] = np.where(has_regret, regret, objective)
-    df["test"] = np.where(has_regret, np.where(np.isfinite(test_objective), test_objective, regret),
-                          np.where(np.isfinite(test_objective), test_objective, objective))
+    # With a known optimum both columns are the regret (a test objective would be in other units);
+    # otherwise the test objective, or the objective again where the problem has none.
+    df["test"] = np.where(has_regret, regret, np.where(np.isfinite(test_objective), test_objective, objective))
     sign = np.where(lower, -1.0, 1.0)
     df["score_val"] = sign * df["val"].to_numpy()
     df["score_test"] = sign * df["test"].to_numpy()
@@ -248,8 +251,7 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     Every strategy seen anywhere gets a cell in every (dataset, space) row; cells without any run
     show all seeds as missing. Expected seeds of a row are the union of the seeds any strategy ran.
     """
-    usable_runs = runs
-    g = usable_runs.groupby(CELL_KEYS, sort=True)
+    g = runs.groupby(CELL_KEYS, sort=True)
     cells = g.agg(
         metric=("metric", "first"),
         n_runs=("run_id", "size"),

@@ -1,0 +1,46 @@
+"""Replaying strategies on the shipped `mlp_digits` table in the simulated clock (skipped by
+default; `pytest tests/benchmarks/test_tabular_replay.py --benchmark-only -s`).
+
+5 card strategies x 10 seeds x 100 trials with `n_workers=4`: wall time on this machine (goal
+<= 60 s end to end) and the ratio of simulated to wall seconds (goal >= 1,000x), per strategy.
+"""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+STRATEGIES = ("random", "tpe", "hyperband", "bayesian", "genetic")
+SEEDS, TRIALS = range(10), 100
+
+
+def test_replay_5_strategies_10_seeds_100_trials(benchmark, tmp_path):
+    from harness.runner import Runner
+    from harness.settings import settings_from_config
+    from harness.testing import problem_config
+
+    wall: dict[str, float] = {}
+    simulated: dict[str, float] = {}
+    best: dict[str, list[float]] = {}
+    for strategy in STRATEGIES:
+        wall[strategy] = simulated[strategy] = 0.0
+        best[strategy] = []
+        for seed in SEEDS:
+            cfg = problem_config("tabular", "problem.table=mlp_digits", f"strategy={strategy}", f"seed={seed}",
+                                 "n_workers=4", f"budget.trials={TRIALS}", "progress=false")
+            cfg["results_dir"] = str(tmp_path)
+            t0 = time.perf_counter()
+            summary = Runner(settings_from_config(cfg)).run()
+            wall[strategy] += time.perf_counter() - t0
+            df = pd.read_parquet(summary.run_dir / "trials.parquet")
+            simulated[strategy] += float(df["elapsed_seconds"].max())
+            best[strategy].append(float(df.loc[df.status == "ok", "objective"].max()))
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    total = sum(wall.values())
+    ratio = sum(simulated.values()) / total
+    benchmark.extra_info.update(wall=wall, simulated=simulated, total_wall=total, ratio=ratio)
+    for strategy in STRATEGIES:
+        print(f"\n{strategy}: {wall[strategy]:.1f} s wall for {len(SEEDS)} runs, {simulated[strategy]:.0f} "
+              f"simulated s ({simulated[strategy] / wall[strategy]:,.0f}x); mean best val accuracy "
+              f"{sum(best[strategy]) / len(best[strategy]):.4f}")
+    print(f"total: {total:.1f} s wall (goal <= 60 s), simulated/wall {ratio:,.0f}x (goal >= 1,000x)")
