@@ -1,20 +1,23 @@
 """Replaying strategies on the shipped `mlp_digits` table in the simulated clock (skipped by
 default; `pytest tests/benchmarks/test_tabular_replay.py --benchmark-only -s`).
 
-5 card strategies x 10 seeds x 100 trials with `n_workers=4`: wall time on this machine (goal
-<= 60 s end to end) and the ratio of simulated to wall seconds (goal >= 1,000x), per strategy.
+Each of the 5 card strategies x 10 seeds x 100 trials with `n_workers=4`: wall time on this
+machine (goal for all five together <= 60 s end to end) and the ratio of simulated to wall
+seconds (goal >= 1,000x), one test per strategy.
 """
 from __future__ import annotations
 
 import time
 
 import pandas as pd
+import pytest
 
 STRATEGIES = ("random", "tpe", "hyperband", "bayesian", "genetic")
 SEEDS, TRIALS = range(10), 100
 
 
-def test_replay_5_strategies_10_seeds_100_trials(benchmark, tmp_path):
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_replay_10_seeds_100_trials(benchmark, tmp_path, strategy):
     from harness.runner import Runner
     from harness.settings import settings_from_config
     from harness.testing import problem_config
@@ -22,7 +25,7 @@ def test_replay_5_strategies_10_seeds_100_trials(benchmark, tmp_path):
     wall: dict[str, float] = {}
     simulated: dict[str, float] = {}
     best: dict[str, list[float]] = {}
-    for strategy in STRATEGIES:
+    for strategy in (strategy,):
         wall[strategy] = simulated[strategy] = 0.0
         best[strategy] = []
         for seed in SEEDS:
@@ -39,8 +42,9 @@ def test_replay_5_strategies_10_seeds_100_trials(benchmark, tmp_path):
     total = sum(wall.values())
     ratio = sum(simulated.values()) / total
     benchmark.extra_info.update(wall=wall, simulated=simulated, total_wall=total, ratio=ratio)
-    for strategy in STRATEGIES:
+    for strategy in wall:
         print(f"\n{strategy}: {wall[strategy]:.1f} s wall for {len(SEEDS)} runs, {simulated[strategy]:.0f} "
               f"simulated s ({simulated[strategy] / wall[strategy]:,.0f}x); mean best val accuracy "
               f"{sum(best[strategy]) / len(best[strategy]):.4f}")
-    print(f"total: {total:.1f} s wall (goal <= 60 s), simulated/wall {ratio:,.0f}x (goal >= 1,000x)")
+    print(f"{strategy}: {total:.1f} s wall, simulated/wall {ratio:,.0f}x (goals, all 5 strategies together: "
+          f"<= 60 s, >= 1,000x)")
