@@ -459,7 +459,7 @@ def test_runs_of_another_trainer_are_compared_as_their_own_strategy() -> None:
          "task": "classification", "trial_id": 0, "status": "ok", "budget": 1, "budget_spent": 1,
          "objective_name": "val_accuracy", "objective_direction": "maximize", "objective": 0.9,
          "test_objective": 0.9, "regret": None, "ask_seconds": 0.0, "tell_seconds": 0.0,
-         "elapsed_seconds": 1.0, "trainer": trainer}
+         "elapsed_seconds": 1.0, "trainer": trainer, "clock": "wall"}
         for i, trainer in enumerate(["backprop", "neuroevolution", None])])
     assert set(NEEDED) <= set(rows.columns)
     with pytest.warns(UserWarning, match=r"1 \(strategy, space, dataset, seed\) combinations hold more "

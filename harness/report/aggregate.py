@@ -41,7 +41,7 @@ RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "s
 NEEDED = ["experiment", "run_id", "problem", "instance", "dataset", "search_space", "strategy", "seed",
           "task", "trial_id", "status", "budget", "budget_spent", "objective", "objective_name",
           "objective_direction", "test_objective", "regret", "ask_seconds", "tell_seconds",
-          "elapsed_seconds", "trainer"]
+          "elapsed_seconds", "trainer", "clock"]
 
 
 def metric_kind(objective_name: str, regret: bool) -> str:
@@ -159,7 +159,8 @@ def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
     runs["n_failed"] = g["is_failed"].sum()
     runs["n_pruned"] = g["is_pruned"].sum()
     runs["epochs"] = g["epochs_trained"].sum()
-    runs["wall_seconds"] = g["elapsed_seconds"].max()
+    runs["wall_seconds"] = g["elapsed_seconds"].max()  # simulated seconds where the clock is
+    runs["simulated"] = (df["clock"] == "simulated").groupby(df["run"], sort=True).any()
     runs["overhead_seconds"] = g["overhead_seconds"].sum()
 
     ok = df[df["usable"]]
@@ -263,6 +264,7 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
         pruned=("n_pruned", "sum"),
         epochs_per_run=("epochs", "mean"),
         wall_per_run=("wall_seconds", "mean"),
+        simulated=("simulated", "max"),
         overhead_per_run=("overhead_seconds", "mean"),
         val_mean=("val", "mean"), val_std=("val", "std"), val_median=("val", "median"),
         test_mean=("test", "mean"), test_std=("test", "std"), test_median=("test", "median"),

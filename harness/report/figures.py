@@ -121,7 +121,8 @@ def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std") -> list[
                 line, = ax.plot(grid, mid, label=label, drawstyle="steps-post")
                 ax.fill_between(grid, lo, hi, color=line.get_color(), alpha=0.2, step="post")
             ax.set_title(f"{dataset} / {space}")
-            ax.set_xlabel(xlabel)
+            simulated = x == "elapsed_seconds" and (df.loc[panel.index, "clock"] == "simulated").any()
+            ax.set_xlabel("simulated time (s)" if simulated else xlabel)
             ax.set_ylabel(ylabel)
             if log and (panel["best"] > 0).any():
                 ax.set_yscale("log")

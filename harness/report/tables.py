@@ -147,10 +147,13 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
         if epochs:
             lines.append(("epochs / run", [Cell(fmt_count(_round1(block.loc[st, "epochs_per_run"])))
                                            for st in strategies], ""))
-        lines.append(("wall s / run", [Cell(fmt_seconds(block.loc[st, "wall_per_run"])) for st in strategies], ""))
+        simulated = bool(block["simulated"].fillna(False).astype(bool).any())  # tabular problems
+        clock = "simulated s" if simulated else "wall s"
+        lines.append((f"{clock} / run", [Cell(fmt_seconds(block.loc[st, "wall_per_run"])) for st in strategies], ""))
         lines.append(("ask+tell s / run", [Cell(fmt_seconds(block.loc[st, "overhead_per_run"], 3)) for st in strategies], ""))
         if bool(block["target_applies"].any()):  # a target is set for this metric
-            lines.append((f"s to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_seconds_mean", 1))
+            lines.append((f"{'simulated ' if simulated else ''}s to {tlabel}",
+                          [Cell(_ttt_text(block.loc[st], "ttt_seconds_mean", 1))
                                              for st in strategies], ""))
             if epochs:
                 lines.append((f"epochs to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_epochs_mean", 0))
