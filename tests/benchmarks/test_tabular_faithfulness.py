@@ -1,0 +1,63 @@
+"""How faithful is the shipped `mlp_digits` table to real training? (skipped by default; about
+15 minutes on 2 cores: `pytest tests/benchmarks/test_tabular_faithfulness.py --benchmark-only -s`)
+
+The 5 card strategies x 5 seeds x 20 trials, epochs capped at 10, run once for real (Keras on
+digits, joblib n_jobs=2) and once on the table with the same settings: the strategies' mean best
+validation accuracy both ways and the Spearman rank correlation of the two orderings. Also the
+spread across the table's replicates (the noise a real rerun has).
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+STRATEGIES = "random,tpe,hyperband,bayesian,genetic"
+COMMON = ["search_space=mlp", "dataset=digits", f"strategy={STRATEGIES}", "seed=0,1,2,3,4",
+          "budget.trials=20", "budget.max_epochs=10", "progress=false"]
+
+
+def best_per_strategy(folder: Path) -> pd.Series:
+    from harness.results import read_results
+
+    df = read_results(folder)
+    best = df[df.status == "ok"].groupby(["strategy", "seed"])["objective"].max()
+    return best.groupby("strategy").mean()
+
+
+def replicate_spread() -> dict[str, float]:
+    from harness.tabular import read_table
+
+    frame, meta = read_table("mlp_digits")
+    out = {}
+    for epoch in (10, meta["epochs"]):
+        at = frame[frame.epoch == epoch].groupby("config_id")["val"]
+        out[f"epoch {epoch}: mean std over replicates"] = float(at.std().mean())
+        out[f"epoch {epoch}: max std over replicates"] = float(at.std().max())
+    return out
+
+
+def test_table_vs_real_training(benchmark, tmp_path):
+    from scipy.stats import spearmanr
+
+    harness = str(Path(sys.executable).with_name("harness"))
+    runs = {"real": ["worker.threads=1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+            "table": ["problem=tabular", "problem.table=mlp_digits"]}
+    means = {}
+    for kind, extra in runs.items():
+        proc = subprocess.run([harness, "-m", *COMMON, *extra, f"experiment={kind}", f"results_dir={tmp_path}"],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=3600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        means[kind] = best_per_strategy(tmp_path / kind)
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    both = pd.DataFrame(means)
+    rho = float(spearmanr(both["real"], both["table"]).statistic)
+    spread = replicate_spread()
+    benchmark.extra_info.update(means=both.to_dict(), spearman=rho, spread=spread)
+    print("\nmean best val accuracy (5 seeds x 20 trials, <= 10 epochs):")
+    print(both.round(4).to_string())
+    print(f"Spearman rank correlation of the strategies' orderings: {rho:.2f}")
+    for name, value in spread.items():
+        print(f"table replicate spread, {name}: {value:.4f}")
