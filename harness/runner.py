@@ -138,7 +138,6 @@ class Runner:
             capped = replace(space.fidelity, max=s.max_epochs, min=min(space.fidelity.min, s.max_epochs))
             space = replace(space, fidelity=capped)
         self.strategy: Strategy = make_strategy(s.strategy, space, seed=s.seed, **s.strategy_params)
-        self.direction = problem.objective.direction
         self.simulated = bool(getattr(problem, "simulated_clock", False))
         self.rows: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None

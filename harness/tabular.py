@@ -156,6 +156,10 @@ def build_table(results: Path, name: str) -> tuple[Any, dict[str, Any]]:
     complete = frame.groupby("config_id")["replicate"].nunique()
     replicates = sorted(frame["replicate"].unique().tolist())
     frame = frame[frame["config_id"].isin(complete[complete == len(replicates)].index)]
+    if frame.empty:
+        raise HarnessError(f"no configuration was evaluated by every replicate run under {str(results)!r}; "
+                           f"the runs must evaluate the same set (strategy=grid with a fixed "
+                           f"strategy.params.sample_seed)")
     space_cfg = dict(first["config"]["search_space"])
     space_cfg["fidelity"] = {**space_cfg.get("fidelity", {}), "max": epochs,
                              "min": min(space_cfg.get("fidelity", {}).get("min", 1), epochs)}

@@ -1,6 +1,7 @@
 """Grid search: every configuration of a finite space once, or a scrambled Sobol sample of a
 continuous one — the baseline, and how `harness-tabulate` evaluates a space for a tabular
-benchmark (each run seed then gives one replicate of the whole set).
+benchmark (each run seed then gives one replicate of the whole set: the Sobol sample is seeded
+by `sample_seed`, fixed in the shipped config, so every run seed evaluates the same points).
 
 The space's fidelity parameter (e.g. the seed MLP space's `epochs`) is fixed at the fidelity's
 maximum with `full_fidelity: true` (the default), so one trial records the whole learning curve
@@ -94,7 +95,8 @@ class Grid(Strategy):
     conformance_options = {"n": 16}
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 n: int = 64, full_fidelity: bool = True, shuffle: bool = False):
+                 n: int = 64, full_fidelity: bool = True, shuffle: bool = False,
+                 sample_seed: int | None = None):
         super().__init__(space, seed=seed, max_trials=max_trials)
         if type(n) is not int or n < 1:
             raise ValueError(f"n (the Sobol sample size of a continuous space) must be an integer "
@@ -102,7 +104,12 @@ class Grid(Strategy):
         for key, value in (("full_fidelity", full_fidelity), ("shuffle", shuffle)):
             if not isinstance(value, bool):
                 raise TypeError(f"{key} must be true or false, but got {value!r}")
+        if sample_seed is not None and type(sample_seed) is not int:
+            raise TypeError(f"sample_seed must be an integer or null (the run seed), but got {sample_seed!r}")
         self.n, self.full_fidelity, self.shuffle = n, full_fidelity, shuffle
+        # The Sobol sample's seed: fixed, every run seed evaluates the same set (what a table's
+        # replicates need); None: the run seed.
+        self.sample_seed = seed if sample_seed is None else sample_seed
         fid = space.fidelity
         self._fixed = {fid.param: fid.max} if full_fidelity and fid is not None and fid.param else {}
         # The space enumerated: without the fidelity param when it is fixed.
@@ -127,7 +134,7 @@ class Grid(Strategy):
             else:
                 from scipy.stats import qmc
 
-                sobol = qmc.Sobol(d=len(self._space.params), scramble=True, seed=self.seed)
+                sobol = qmc.Sobol(d=len(self._space.params), scramble=True, seed=self.sample_seed)
                 # Sobol points are balanced in powers of two: draw the next one up, keep n.
                 m = max(0, math.ceil(math.log2(self.n)))
                 points = sobol.random_base2(m)[: self.n]

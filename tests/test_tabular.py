@@ -179,3 +179,38 @@ def test_harness_tabulate_builds_a_table_from_grid_runs_and_it_replays(tmp_path,
     bad = subprocess.run([tabulate, "results/nothing", "--name", "x"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=120)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_grid_evaluates_the_same_set_for_every_run_seed_and_the_whole_finite_grid():
+    from harness.registry import make_strategy
+    from harness.space import load_space
+
+    nas = load_space("nas_mlp")  # continuous and conditional: a Sobol sample
+    fixed = [make_strategy("grid", nas, seed=s, n=16, sample_seed=0).configurations() for s in (0, 1)]
+    assert fixed[0] == fixed[1] and len(fixed[0]) == 16
+    per_seed = [make_strategy("grid", nas, seed=s, n=16).configurations() for s in (0, 1)]
+    assert per_seed[0] != per_seed[1]
+    for config in fixed[0]:
+        nas.check(config)  # only active params, within bounds
+    mlp = make_strategy("grid", load_space("mlp"), seed=0).configurations()
+    assert len(mlp) == 36 and {c["epochs"] for c in mlp} == {50}  # the fidelity param at its maximum
+    assert len({tuple(sorted(c.items())) for c in mlp}) == 36
+
+
+def test_the_shipped_tables_replay_every_card_strategy(tmp_path):
+    """Both shipped tables load, and each card strategy runs on them for a few trials (the
+    conditional, continuous nas_mlp_digits through nearest-neighbour lookups)."""
+    from harness.tabular import read_table, shipped_tables
+
+    assert {"mlp_digits", "nas_mlp_digits"} <= set(shipped_tables())
+    frame, meta = read_table("mlp_digits")
+    assert meta["n_configs"] == 36 and meta["epochs"] == 50 and meta["replicates"] == [0, 1, 2]
+    frame, meta = read_table("nas_mlp_digits")
+    assert meta["n_configs"] == 64 and meta["epochs"] == 10 and frame["param.units_2"].isna().any()
+    for strategy in ("random", "tpe", "genetic", "hyperband"):
+        s = settings(tmp_path, "nas_mlp_digits", f"strategy={strategy}", "budget.trials=12", "n_workers=2",
+                     results=strategy)
+        df = rows(Runner(s).run())
+        assert len(df) == 12 and (df.status == "ok").all() and df.objective.between(0, 1).all()
+        assert (df["metric.surrogate_distance"] >= 0).all()
+    assert (df["metric.surrogate_distance"] > 0).any()  # continuous params: off the sample
