@@ -3,12 +3,16 @@
 Layout of a results folder::
 
     results/<experiment>/<run_id>/trials.parquet   one row per trial (this module's schema)
+    results/<experiment>/<run_id>/trials.part-*.parquet  rows flushed while the run goes (merged
+                                                   into trials.parquet at its end; harness.store)
     results/<experiment>/<run_id>/_run.json        provenance and run status (running/finished/...)
+    results/<experiment>/<run_id>/_journal.jsonl   the ask/tell sequence, for resume
     results/<experiment>/<run_id>/_artifacts/      checkpoints, best model predictions
 
 Names starting with `_` or `.` are skipped by pyarrow/pandas dataset discovery, so
 `pandas.read_parquet("results/<experiment>")` reads only trial rows. `read_results` below reads
-any folder, unifies the `param.*` columns of different spaces and skips unreadable files by name.
+any folder, unifies the `param.*`/`metric.*` columns of different problems and spaces, upgrades
+version-1 files and skips unreadable files by name.
 
 Schema history: version 1 (Keras only: accuracy/RMSE columns, library versions per row);
 version 2 (any problem: objective name/direction, test objective, regret, cost, `metric.<name>`
