@@ -214,3 +214,14 @@ def test_the_shipped_tables_replay_every_card_strategy(tmp_path):
         assert len(df) == 12 and (df.status == "ok").all() and df.objective.between(0, 1).all()
         assert (df["metric.surrogate_distance"] >= 0).all()
     assert (df["metric.surrogate_distance"] > 0).any()  # continuous params: off the sample
+
+
+def test_the_time_budget_counts_simulated_seconds(tmp_path):
+    table = write_toy_table(tmp_path / "tables")
+    summary = Runner(settings(tmp_path, table, "strategy=random", "budget.trials=null", "budget.seconds=20",
+                              "n_workers=2")).run()
+    df = rows(summary)
+    assert summary.stop_reason == "time budget of 20 s reached" and summary.clock == "simulated"
+    # No new trial starts once 20 simulated seconds have passed; the ones running then finish.
+    started = df.elapsed_seconds - df.cost_seconds
+    assert (started < 20).all() and df.elapsed_seconds.max() >= 20 and summary.elapsed_seconds >= 20
