@@ -75,16 +75,9 @@ class KerasObjective:
 
     def epochs_for(self, suggestion: Suggestion) -> int:
         """Total epochs: the strategy's budget, else the space's epochs param, else its fidelity max."""
-        fid = self.space.fidelity
-        if suggestion.budget is not None:
-            epochs = suggestion.budget
-        elif fid is not None and fid.param and fid.param in suggestion.params:
-            epochs = int(suggestion.params[fid.param])
-        elif fid is not None:
-            epochs = fid.max
-        else:
-            epochs = DEFAULT_EPOCHS
-        return min(epochs, self.max_epochs) if self.max_epochs else epochs
+        from harness.problem import resolve_fidelity
+
+        return int(resolve_fidelity(self.space, suggestion, default=DEFAULT_EPOCHS, cap=self.max_epochs))
 
     def __call__(self, suggestion: Suggestion,
                  report: Callable[[int, float], bool] | None = None) -> TrialResult:

@@ -154,20 +154,8 @@ class Problem(abc.ABC):
 
     # -- helpers for subclasses --------------------------------------------------------------
     def fidelity_for(self, suggestion: Suggestion, default: int | None = None) -> int | None:
-        """The fidelity to evaluate at: the strategy's budget, else the space's fidelity param,
-        else the fidelity's maximum (else `default`), capped by `budget.max_epochs`."""
-        fid = self.space.fidelity
-        if suggestion.budget is not None:
-            value: int | None = suggestion.budget
-        elif fid is not None and fid.param and fid.param in suggestion.params:
-            value = int(suggestion.params[fid.param])
-        elif fid is not None:
-            value = fid.max
-        else:
-            value = default
-        if value is not None and self.max_fidelity:
-            value = min(value, self.max_fidelity)
-        return value
+        """The fidelity to evaluate at (see `resolve_fidelity`), capped by `budget.max_epochs`."""
+        return resolve_fidelity(self.space, suggestion, default=default, cap=self.max_fidelity)
 
     def regret(self, objective: float | None) -> float | None:
         """How far the objective is from the known optimum, in the direction of improvement
@@ -176,6 +164,22 @@ class Problem(abc.ABC):
             return None
         gap = objective - self.optimum
         return gap if self.objective.direction == "minimize" else -gap
+
+
+def resolve_fidelity(space: SearchSpace, suggestion: Suggestion, *, default: int | None = None,
+                     cap: int | None = None) -> int | None:
+    """The strategy's budget, else the space's fidelity param, else the fidelity's maximum (else
+    `default`); at most `cap` when one is given."""
+    fid = space.fidelity
+    if suggestion.budget is not None:
+        value: int | None = suggestion.budget
+    elif fid is not None and fid.param and fid.param in suggestion.params:
+        value = int(suggestion.params[fid.param])
+    elif fid is not None:
+        value = fid.max
+    else:
+        value = default
+    return min(value, cap) if value is not None and cap else value
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Strategy discovery through the `harness.strategies` entry-point group.
+"""Plugin discovery: strategies (`harness.strategies`) and problems (`harness.problems`) entry points.
 
 Only the selected strategy's module is imported: listing names reads package metadata only.
 """
@@ -23,19 +23,24 @@ def available_strategies() -> dict[str, StrategyInfo]:
     return dict(sorted(found.items()))
 
 
-def load_strategy_class(name: str) -> type[Strategy]:
-    """Import and return the class registered under `name`."""
-    eps = {ep.name: ep for ep in entry_points(group=GROUP)}
+def _load_class(group: str, kind: str, base: type, name: str) -> Any:
+    """Import the class registered under `name` in entry-point `group`, checked against `base`."""
+    eps = {ep.name: ep for ep in entry_points(group=group)}
     if name not in eps:
-        raise UnknownNameError("strategy", name, list(eps))
+        raise UnknownNameError(kind, name, list(eps))
     cls = eps[name].load()
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
-        raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness.Strategy "
-                          f"subclass; fix the plugin's [project.entry-points.\"{GROUP}\"] table")
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness {base.__name__} "
+                          f"subclass; fix the plugin's [project.entry-points.\"{group}\"] table")
     if cls.name != name:
-        raise ConfigError(f"strategy class {cls.__qualname__} has name {cls.name!r} but is "
+        raise ConfigError(f"{kind} class {cls.__qualname__} has name {cls.name!r} but is "
                           f"registered as {name!r}; set `name = {name!r}` on the class")
     return cls
+
+
+def load_strategy_class(name: str) -> type[Strategy]:
+    """Import and return the strategy class registered under `name`."""
+    return _load_class(GROUP, "strategy", Strategy, name)
 
 
 def make_strategy(name: str, space: SearchSpace, *, seed: int, **options: Any) -> Strategy:
@@ -68,17 +73,7 @@ def load_problem_class(name: str) -> type[Any]:
     """Import and return the problem class registered under `name` (only that one)."""
     from harness.problem import Problem
 
-    eps = {ep.name: ep for ep in entry_points(group=PROBLEM_GROUP)}
-    if name not in eps:
-        raise UnknownNameError("problem", name, list(eps))
-    cls = eps[name].load()
-    if not (isinstance(cls, type) and issubclass(cls, Problem)):
-        raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness Problem "
-                          f"subclass; fix the plugin's [project.entry-points.\"{PROBLEM_GROUP}\"] table")
-    if cls.name != name:
-        raise ConfigError(f"problem class {cls.__qualname__} has name {cls.name!r} but is "
-                          f"registered as {name!r}; set `name = {name!r}` on the class")
-    return cls
+    return _load_class(PROBLEM_GROUP, "problem", Problem, name)
 
 
 def make_problem(name: str, *, seed: int, config: Any = None, **options: Any) -> Any:
