@@ -69,6 +69,8 @@ def test_replay_is_exact_on_the_grid_and_simulates_the_clock(tmp_path):
     r = df.iloc[0]
     width, lr, e = r["param.width"], r["param.lr"], r["param.epochs"]
     assert r.budget == e and r.cost_seconds == pytest.approx(e * 0.1 * width / 8)
+    nearest = min(LRS, key=lambda x: abs(math.log(x) - math.log(lr)))  # log-scaled space
+    assert r.objective == pytest.approx(1 - math.exp(-e * nearest * 10 * width / 32))  # replicate 0
 
 
 def test_off_grid_params_take_the_nearest_configuration(tmp_path):
