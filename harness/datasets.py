@@ -11,6 +11,7 @@ regression targets are standardised for training and metrics are reported in ori
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib
 import math
@@ -351,11 +352,24 @@ def _file_path(cfg: Mapping[str, Any]) -> Path:
 
 
 def _read_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(features, target, feature names) of a user's file; one clear error for each problem."""
-    path, target = _file_path(cfg), cfg.get("target")
+    """(features, target, feature names) of a user's file; one clear error for each problem.
+
+    Read once per process and file version: the task is inferred from it when the run is
+    configured, and the runner's check and the problem's setup then load the same file."""
+    path = _file_path(cfg)
+    stat = path.stat()
+    target = cfg.get("target")
+    return _read_file_at(str(path), stat.st_mtime_ns, stat.st_size,
+                         None if target is None else str(target), cfg.get("features"))
+
+
+@functools.lru_cache(maxsize=4)
+def _read_file_at(path_text: str, mtime_ns: int, size: int, target: str | None,
+                  features_name: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    path = Path(path_text)
     if path.suffix.lower() == ".npz":
         target = "y" if target is None else str(target)
-        features = str(cfg.get("features") or "x")
+        features = str(features_name or "x")
         try:
             with np.load(path, allow_pickle=False) as f:
                 names = list(f.files)

@@ -17,6 +17,7 @@ import numpy as np
 
 from harness.datasets import Dataset
 from harness.errors import ConfigError
+from harness.problem import resolve_fidelity
 from harness.space import SearchSpace
 from harness.strategy import Suggestion, TrialStatus
 from harness.trainers import get_trainer, split_params
@@ -75,8 +76,6 @@ class KerasObjective:
 
     def epochs_for(self, suggestion: Suggestion) -> int:
         """Total epochs: the strategy's budget, else the space's epochs param, else its fidelity max."""
-        from harness.problem import resolve_fidelity
-
         return int(resolve_fidelity(self.space, suggestion, default=DEFAULT_EPOCHS, cap=self.max_epochs))
 
     def __call__(self, suggestion: Suggestion,

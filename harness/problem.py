@@ -152,6 +152,10 @@ class Problem(abc.ABC):
         """Version of the library that defines the problem, for provenance ("" when none)."""
         return ""
 
+    def seed_info(self) -> dict[str, Any]:
+        """How the problem derives seeds of its own from the run seed, for `_run.json`."""
+        return {}
+
     # -- helpers for subclasses --------------------------------------------------------------
     def fidelity_for(self, suggestion: Suggestion, default: int | None = None) -> int | None:
         """The fidelity to evaluate at (see `resolve_fidelity`), capped by `budget.max_epochs`."""

@@ -122,12 +122,10 @@ class Runner:
         caps = load_strategy_class(settings.strategy).capabilities
         space = problem.space
         if caps.multi_fidelity and space.fidelity is None:
-            fix = ("add `fidelity: {min: .., max: ..}` to the space" if problem.name == "keras"
-                   else f"problem {problem.name!r} has none to give")
             raise NotSupportedError(
                 f"strategy {s.strategy!r} hands out budgets but problem {problem.name!r} (search "
                 f"space {space.name!r}) declares no fidelity; choose a single-fidelity strategy "
-                f"(random, tpe, bayesian, genetic), or {fix}")
+                f"(random, tpe, bayesian, genetic), or a space with `fidelity: {{min: .., max: ..}}`")
         problem.multi_fidelity = caps.multi_fidelity
         problem.workdir = self.run_dir / ARTIFACTS_DIR
         # What the strategy searches: multi-fidelity strategies set the budget themselves.
@@ -438,7 +436,9 @@ class Runner:
             "ended_at": _now() if ended else None, "elapsed_seconds": self._elapsed(),
             "clock": "simulated" if self.simulated else "wall",
             "n_trials": len(self.rows), "n_failed": self.n_failed,
-            "seed": s.seed, "seeds": _seeds(s.seed, keras=p.name == "keras"),
+            "seed": s.seed, "seeds": {"run": s.seed, "python_random": s.seed, "numpy_global": s.seed,
+                                      "strategy": s.seed, "problem": s.seed, "data_split": s.seed,
+                                      **p.seed_info()},
             "strategy": s.strategy, "strategy_version": self.strategy.library_version(),
             "problem": p.name, "instance": p.instance, "problem_version": p.library_version(),
             "objective": {"name": p.objective.name, "direction": p.objective.direction,
@@ -458,17 +458,6 @@ class Runner:
 
 def _finite(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def _seeds(seed: int, *, keras: bool) -> dict[str, Any]:
-    seeds: dict[str, Any] = {"run": seed, "python_random": seed, "numpy_global": seed, "strategy": seed,
-                             "problem": seed, "data_split": seed}
-    if keras:
-        from harness.objective import trial_seed
-
-        seeds.update(tensorflow_per_trial="trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
-                     tensorflow_trial_0=trial_seed(seed, 0))
-    return seeds
 
 
 def _now() -> str:

@@ -441,15 +441,21 @@ def check_import_is_light(name: str) -> None:
 
 
 # -- parametrization -------------------------------------------------------------------------
+def _selected(kind: str, installed: Iterable[str], names: Iterable[str] | None) -> list[str]:
+    """`names` (default: every installed plugin), each checked to be installed."""
+    installed = sorted(installed)
+    chosen = installed if names is None else list(names)
+    for name in chosen:
+        if name not in installed:
+            raise ValueError(f"{kind} {name!r} is not installed; installed: {installed}")
+    return chosen
+
+
 def conformance_cases(names: Iterable[str] | None = None) -> list[Any]:
     """One `pytest.param(strategy, check, space)` per check, strategy and (for per-space checks)
     space; checks in a strategy's `known_failures` are marked strict xfail with its reason."""
-    installed = available_strategies()
-    names = sorted(installed) if names is None else list(names)
     cases = []
-    for name in names:
-        if name not in installed:
-            raise ValueError(f"strategy {name!r} is not installed; installed: {sorted(installed)}")
+    for name in _selected("strategy", available_strategies(), names):
         known = load_strategy_class(name).known_failures
         for check, (_, spaces) in CHECKS.items():
             for space in spaces or (None,):
@@ -650,12 +656,8 @@ def check_problem_picklable(name: str) -> None:
 def problem_conformance_cases(names: Iterable[str] | None = None) -> list[Any]:
     from harness.registry import available_problems, load_problem_class
 
-    installed = available_problems()
-    names = sorted(installed) if names is None else list(names)
     cases = []
-    for name in names:
-        if name not in installed:
-            raise ValueError(f"problem {name!r} is not installed; installed: {sorted(installed)}")
+    for name in _selected("problem", available_problems(), names):
         known = load_problem_class(name).known_failures
         for check in PROBLEM_CHECKS:
             marks = [pytest.mark.xfail(strict=True, reason=known[check])] if check in known else []

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import abc
 import collections
+import heapq
 import multiprocessing
 import os
 import pickle
@@ -162,8 +163,6 @@ class SimulatedEvaluator(Evaluator):
         return [entry[2] for entry in self._queue]
 
     def submit(self, suggestion: Suggestion) -> None:
-        import heapq
-
         if len(self._queue) >= self.slots:
             raise RuntimeError(f"all {self.slots} simulated workers are busy")
         report = None
@@ -176,8 +175,6 @@ class SimulatedEvaluator(Evaluator):
         self._submitted += 1
 
     def next_finished(self) -> Finished:
-        import heapq
-
         finish, _, suggestion, result = heapq.heappop(self._queue)
         self.now = finish
         return Finished(suggestion, result)

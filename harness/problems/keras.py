@@ -89,6 +89,12 @@ class KerasProblem(Problem):
 
         return f"tensorflow {package_version('tensorflow')}, keras {package_version('keras')}"
 
+    def seed_info(self) -> dict[str, Any]:
+        from harness.objective import trial_seed
+
+        return {"tensorflow_per_trial": "trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
+                "tensorflow_trial_0": trial_seed(self.seed, 0)}
+
     def check(self) -> None:
         if self._factory is None:
             self._load_data()  # a missing MNIST file is one clear error before any worker starts

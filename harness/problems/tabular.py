@@ -45,6 +45,7 @@ class TabularProblem(Problem):
         frame, meta = read_table(table)
         self.table, self.surrogate, self.meta = table, surrogate, meta
         self.space = SearchSpace.from_config(meta["space"])
+        self._searched = self.space.without_fidelity_param()  # the params a curve is keyed by
         self.objective = ObjectiveInfo(str(meta["objective"].get("name") or "val"), meta["objective"]["direction"])
         self.replicates = list(meta["replicates"])
         self.replicate = int(self.replicates[seed % len(self.replicates)])
@@ -71,7 +72,7 @@ class TabularProblem(Problem):
             return
         import numpy as np
 
-        searched = self.space.without_fidelity_param()
+        searched = self._searched
         rows = self._frame[self._frame["replicate"] == self.replicate].sort_values(["config_id", "epoch"])
         names = searched.names
         configs = rows.drop_duplicates("config_id")
@@ -84,7 +85,7 @@ class TabularProblem(Problem):
                         for cid, g in rows.groupby("config_id", sort=False)}
 
     def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
-        return tuple(params.get(n) for n in self.space.without_fidelity_param().names)
+        return tuple(params.get(n) for n in self._searched.names)
 
     def lookup(self, params: Mapping[str, Any]) -> tuple[int, float]:
         """(config id, distance): the exact configuration, or the nearest one."""
@@ -94,7 +95,7 @@ class TabularProblem(Problem):
         cid = self._keys.get(self._key(params))
         if cid is not None:
             return int(cid), 0.0
-        searched = self.space.without_fidelity_param()
+        searched = self._searched
         point = np.array([_unit(searched[n], params.get(n)) for n in searched.names])
         diff = np.abs(self._coords - point)
         categorical = [i for i, n in enumerate(searched.names)
