@@ -339,5 +339,7 @@ def classification_report(npz_path: Path, stem: Path, title: str) -> tuple[pd.Da
         ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                 color="white" if v < 0.5 else "black")
     fig.colorbar(im, ax=ax)
-    ax.set_title(title, fontsize=9)
+    import textwrap
+
+    ax.set_title(textwrap.fill(title, 60), fontsize=8)  # run ids are long: wrap, never cut off
     return table.reset_index(), text, _save(fig, stem)
