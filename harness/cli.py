@@ -18,15 +18,29 @@ from harness.errors import HarnessError
 
 EXIT_USAGE = 2
 ERROR_MARKER = "harness_error.txt"  # written into a failed sweep job's Hydra output folder
+NA_MARKER = "harness_not_applicable.txt"  # ... and into a job whose pairing is not applicable
 _failed_jobs: list[str] = []
+_not_applicable_jobs: list[str] = []
 
 
 class SweepOutcome(Callback):
-    """Counts failed sweep jobs, wherever the launcher ran them, so `harness -m` exits non-zero."""
+    """Counts failed sweep jobs, wherever the launcher ran them, so `harness -m` exits non-zero,
+    and jobs recorded as not applicable, which do not fail the sweep."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
         _failed_jobs.extend(p.read_text().strip() for p in sorted(sweep_dir.glob(f"*/{ERROR_MARKER}")))
+        _not_applicable_jobs.extend(p.read_text().strip() for p in sorted(sweep_dir.glob(f"*/{NA_MARKER}")))
+
+
+def _job_marker(name: str, text: str) -> None:
+    """A sweep job may run in another process (joblib, submitit, a cluster node), so it leaves a
+    file in its Hydra output folder that SweepOutcome reads at the end."""
+    from hydra.core.hydra_config import HydraConfig
+
+    marker = Path(HydraConfig.get().runtime.output_dir) / name
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(text + "\n")
 
 
 @hydra.main(config_path="pkg://harness.conf", config_name="config", version_base="1.3")
@@ -44,11 +58,7 @@ def _app(cfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_USAGE)
-        # A sweep goes on with its other jobs. The job may run in another process (joblib,
-        # submitit, a cluster node), so it leaves a marker that SweepOutcome counts at the end.
-        marker = Path(HydraConfig.get().runtime.output_dir) / ERROR_MARKER
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(str(exc) + "\n")
+        _job_marker(ERROR_MARKER, str(exc))  # the sweep goes on with its other jobs
         return None
     except KeyboardInterrupt as exc:
         # SIGINT -> 130, SIGTERM -> 143 (128 + signal number, the shell's convention).
@@ -56,6 +66,15 @@ def _app(cfg: DictConfig) -> float | None:
         print(f"interrupted by {signal.Signals(signum).name}: finished trials are saved; rerun the "
               f"same command to resume", file=sys.stderr)
         sys.exit(128 + signum)
+    if summary.status == "not_applicable":
+        # Recorded, so the report shows N/A; a sweep goes on, a single run says it did nothing.
+        if not multirun:
+            print(f"error: {summary.stop_reason} (recorded as not applicable in "
+                  f"{summary.run_dir})", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+        print(summary.format())
+        _job_marker(NA_MARKER, f"{summary.run_id}: {summary.stop_reason}")
+        return None
     print(summary.format())
     best = summary.best
     if best is None or best.get("objective") is None:
@@ -136,10 +155,37 @@ def main() -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     _app()
+    if _not_applicable_jobs:
+        print(f"note: {len(_not_applicable_jobs)} sweep job(s) not applicable (strategy and problem "
+              f"do not fit; recorded, harness-report shows N/A)", file=sys.stderr)
     if _failed_jobs:
         print(f"error: {len(_failed_jobs)} sweep job(s) failed (see messages above)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 
-if __name__ == "__main__":
+def entry() -> None:
+    """The `harness` command: `main` in an interpreter whose string hashing is seeded.
+
+    Python randomises `hash(str)` per process, so the order of a set of strings differs between
+    two runs of the same command. SMAC iterates over such sets, so a run resumed in a new
+    process would replay SMAC differently from how it ran. The command therefore re-executes
+    itself once with PYTHONHASHSEED=0 unless the variable is set (launcher workers inherit it).
+    """
+    import os
+
+    if os.environ.get("PYTHONHASHSEED") is None:
+        os.environ["PYTHONHASHSEED"] = "0"
+        try:
+            os.execv(sys.executable, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
+        except OSError:  # cannot re-execute (unusual platforms): run with a random hash seed
+            pass
+    sys.argv[0] = "harness"  # not ".../harness/cli.py" in usage lines after re-executing
     main()
+
+
+if __name__ == "__main__":
+    # Through the imported module, not `__main__`: Hydra instantiates `harness.cli.SweepOutcome`,
+    # whose job lists must be the ones `main` reads.
+    from harness.cli import entry as _entry
+
+    _entry()

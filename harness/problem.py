@@ -106,6 +106,9 @@ class Problem(abc.ABC):
     # True for problems whose cost is reported rather than spent (tabular benchmarks): the runner
     # then runs a simulated clock, each trial taking its `cost_seconds`.
     simulated_clock: ClassVar[bool] = False
+    # True for problems that call `report(step, value)` during a trial (per epoch, per step):
+    # pruning strategies (asha, tpe_hyperband) are not applicable to problems that never do.
+    reports_steps: ClassVar[bool] = False
 
     space: SearchSpace
     objective: ObjectiveInfo

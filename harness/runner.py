@@ -51,6 +51,9 @@ class RunSummary:
     clock: str = "wall"
 
     def format(self) -> str:
+        if self.status == "not_applicable":
+            return (f"run {self.run_id}: not applicable: {self.stop_reason}\n"
+                    f"recorded: {self.run_dir / RUN_FILE} (harness-report shows N/A)")
         unit = "simulated s" if self.clock == "simulated" else "s"
         lines = [f"run {self.run_id}: {self.status} ({self.stop_reason}), {self.n_trials} trials "
                  f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} {unit}"]
@@ -119,23 +122,27 @@ class Runner:
         self.s = s = settings
         self.problem = problem = settings.problem
         self.run_dir = settings.run_dir
-        caps = load_strategy_class(settings.strategy).capabilities
+        self.strategy_class = cls = load_strategy_class(settings.strategy)
+        caps = cls.capabilities
         space = problem.space
-        if caps.multi_fidelity and space.fidelity is None:
-            raise NotSupportedError(
-                f"strategy {s.strategy!r} hands out budgets but problem {problem.name!r} (search "
-                f"space {space.name!r}) declares no fidelity; choose a single-fidelity strategy "
-                f"(random, tpe, bayesian, genetic), or a space with `fidelity: {{min: .., max: ..}}`")
+        # Capabilities are negotiated, not crashed: a pairing the strategy cannot handle is
+        # recorded as not applicable (the report shows N/A) and the sweep goes on.
+        self.not_applicable = cls.not_applicable(space, reports_steps=problem.reports_steps)
         problem.multi_fidelity = caps.multi_fidelity
         problem.workdir = self.run_dir / ARTIFACTS_DIR
         # What the strategy searches: multi-fidelity strategies set the budget themselves.
         self.searched = space.without_fidelity_param() if caps.multi_fidelity else space
-        if caps.multi_fidelity and s.max_epochs and s.max_epochs < space.fidelity.max:
+        if caps.multi_fidelity and space.fidelity and s.max_epochs and s.max_epochs < space.fidelity.max:
             # `budget.max_epochs` caps the fidelity; the strategy must plan its rungs within it
             # too, or its promotions would ask for budgets the problem never evaluates.
             capped = replace(space.fidelity, max=s.max_epochs, min=min(space.fidelity.min, s.max_epochs))
             space = replace(space, fidelity=capped)
-        self.strategy: Strategy = make_strategy(s.strategy, space, seed=s.seed, **s.strategy_params)
+        self.strategy: Strategy | None = None
+        if self.not_applicable is None:
+            try:
+                self.strategy = make_strategy(s.strategy, space, seed=s.seed, **s.strategy_params)
+            except NotSupportedError as exc:  # a plugin's own limit (grid: continuous params)
+                self.not_applicable = str(exc)
         self.simulated = bool(getattr(problem, "simulated_clock", False))
         self.rows: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
@@ -162,6 +169,8 @@ class Runner:
         with RunLock(self.run_dir):
             if self.s.overwrite and self.run_dir.exists():
                 shutil.rmtree(self.run_dir)
+            if self.not_applicable is not None:
+                return self._record_not_applicable()
             previous = self._load_previous()
             if previous is not None and self._already_done(previous):
                 self.stop_reason = previous.get("stop_reason", "finished")
@@ -176,8 +185,11 @@ class Runner:
         s = self.s
         random.seed(s.seed)
         np.random.seed(s.seed)
-        backlog = self._resume() if self.rows or self.store.journal_path.exists() else []
         self._previous = previous or {}
+        # The plan of the first session, so that a resumed (or extended) run replays the same
+        # strategy: SMAC sizes its initial design and Nevergrad picks its optimiser from it.
+        self.strategy.planned_trials = self._previous.get("planned_trials", s.trials)
+        backlog = self._resume() if self.rows or self.store.journal_path.exists() else []
         started_at = _now()
         self._write_status("running", started_at)
         progress = Progress(s.trials, s.progress)
@@ -314,7 +326,7 @@ class Runner:
         return {
             "schema_version": 2, "experiment": s.experiment, "run_id": s.run_id, "problem": p.name,
             "instance": p.instance, "strategy": s.strategy,
-            "strategy_version": self.strategy.library_version(),
+            "strategy_version": self.strategy_class.library_version(),
             "search_space": info.get("search_space"), "dataset": info.get("dataset"),
             "task": info.get("task"), "trainer": info.get("trainer"), "seed": s.seed,
             "objective_name": p.objective.name, "objective_direction": p.objective.direction,
@@ -439,7 +451,8 @@ class Runner:
             "seed": s.seed, "seeds": {"run": s.seed, "python_random": s.seed, "numpy_global": s.seed,
                                       "strategy": s.seed, "problem": s.seed, "data_split": s.seed,
                                       **p.seed_info()},
-            "strategy": s.strategy, "strategy_version": self.strategy.library_version(),
+            "strategy": s.strategy, "strategy_version": self.strategy_class.library_version(),
+            "planned_trials": self.strategy.planned_trials if self.strategy else None,
             "problem": p.name, "instance": p.instance, "problem_version": p.library_version(),
             "objective": {"name": p.objective.name, "direction": p.objective.direction,
                           "optimum": p.optimum},
@@ -448,6 +461,14 @@ class Runner:
             "provenance": self._prov, "sessions": sessions,
             "best_trial_id": self.best["trial_id"] if self.best else None,
         })
+
+    def _record_not_applicable(self) -> RunSummary:
+        """`_run.json` with status `not_applicable` and the reason; no trial is run."""
+        self.stop_reason = str(self.not_applicable)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        now = _now()
+        self._write_status("not_applicable", now, ended=True)
+        return self._summary("not_applicable")
 
     def _summary(self, status: str) -> RunSummary:
         best = dict(self.best) if self.best else None

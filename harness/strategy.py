@@ -28,6 +28,11 @@ from harness.errors import NotSupportedError, StrategyError
 from harness.space import SearchSpace
 
 
+# What strategies that must plan ahead (SMAC, Nevergrad's NGOpt) assume when a run has no trial
+# budget (`budget.trials: null`, a time-bounded run).
+PLANNED_TRIALS_WHEN_UNKNOWN = 100
+
+
 class TrialStatus(str, enum.Enum):
     OK = "ok"
     FAILED = "failed"
@@ -67,9 +72,14 @@ class Observation:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """What a strategy can handle; a run pairing it with a problem it cannot handle is recorded
+    as *not applicable* (with the reason) instead of crashing or silently degrading."""
+
     conditional: bool = True      # handles params active only under a parent's value
-    multi_fidelity: bool = False  # hands out budgets (epochs) and may resume parents
+    multi_fidelity: bool = False  # hands out budgets (epochs): needs a space with a fidelity
     batch: bool = True            # ask(n > 1) can return several pending suggestions
+    prunes: bool = False          # stops trials from per-step reports: needs a problem that reports
+    needs_numeric: bool = False   # models numeric params only: needs at least one int/float param
 
 
 class Strategy(abc.ABC):
@@ -98,18 +108,18 @@ class Strategy(abc.ABC):
             raise TypeError(f"seed must be an int, but got {seed!r}")
         if max_trials is not None and max_trials < 1:
             raise ValueError(f"max_trials must be >= 1 or None, but got {max_trials}")
-        if space.is_conditional and not self.capabilities.conditional:
-            # Refused here, for every plugin, rather than left to each one: a strategy that does
-            # not model conditions would otherwise suggest inactive params or ignore the
-            # conditions silently.
-            conditional = [p.name for p in space.params if p.condition is not None]
-            raise NotSupportedError(
-                f"strategy {self.name!r} declares capabilities.conditional=False, but search "
-                f"space {space.name!r} has conditional parameters {conditional}; use a space "
-                f"without conditions or a strategy that handles them (e.g. random, tpe, genetic)")
+        # Refused here, for every plugin, rather than left to each one: a strategy that does not
+        # model conditions would otherwise suggest inactive params or ignore them silently.
+        reason = self.not_applicable(space)
+        if reason is not None:
+            raise NotSupportedError(reason)
         self.space = space
         self.seed = seed
         self.max_trials = max_trials
+        # The run's trial budget, set by the runner before the first ask (None: time-bounded
+        # run). A hint for libraries that plan ahead (SMAC's initial design, Nevergrad's choice
+        # of optimiser); the runner, not the strategy, stops the run at the budget.
+        self.planned_trials: int | None = None
         self._next_trial_id = 0
         self._pending: dict[int, Suggestion] = {}
         self._n_told = 0
@@ -173,6 +183,36 @@ class Strategy(abc.ABC):
         """Version of the wrapped library, for provenance ("" when there is none)."""
         return ""
 
+    @classmethod
+    def not_applicable(cls, space: SearchSpace, *, reports_steps: bool = True) -> str | None:
+        """Why this strategy cannot search `space` (None: it can), judged from `capabilities`.
+
+        `reports_steps` says whether the problem reports per-step values (see
+        `Problem.reports_steps`). The runner asks before building the strategy and records a run
+        that is not applicable, with this reason, instead of starting it; a plugin with further
+        limits overrides this (calling super) or raises `NotSupportedError` in its constructor.
+        """
+        caps = cls.capabilities
+        if space.is_conditional and not caps.conditional:
+            conditional = [p.name for p in space.params if p.condition is not None]
+            return (f"strategy {cls.name!r} declares capabilities.conditional=False, but search "
+                    f"space {space.name!r} has conditional parameters {conditional}; use a space "
+                    f"without conditions or a strategy that handles them (e.g. random, tpe, smac)")
+        if caps.multi_fidelity and space.fidelity is None:
+            return (f"strategy {cls.name!r} hands out budgets (capabilities.multi_fidelity) but "
+                    f"search space {space.name!r} declares no fidelity; choose a single-fidelity "
+                    f"strategy (random, tpe, smac, ...) or a space with `fidelity: {{min: .., max: ..}}`")
+        if caps.prunes and not reports_steps:
+            return (f"strategy {cls.name!r} stops trials from their per-step reports "
+                    f"(capabilities.prunes), but the problem reports no intermediate values, so "
+                    f"it would never stop one; choose a non-pruning strategy (hyperband, smac_mf, "
+                    f"random, tpe, ...)")
+        if caps.needs_numeric and not any(p.type in ("int", "float") for p in space.params):
+            return (f"strategy {cls.name!r} models numeric parameters only "
+                    f"(capabilities.needs_numeric), but every parameter of search space "
+                    f"{space.name!r} is categorical or boolean; choose e.g. random, tpe or smac")
+        return None
+
     # -- for subclasses --------------------------------------------------------------------
     @abc.abstractmethod
     def _ask(self, n: int) -> Sequence[Suggestion]:
@@ -189,6 +229,21 @@ class Strategy(abc.ABC):
         trial_id = self._next_trial_id
         self._next_trial_id += 1
         return trial_id
+
+
+def require_library(module: str, *, strategy: str, extra: str) -> None:
+    """Fail with one clear message when an optional library a strategy wraps is missing.
+
+    Checked when the strategy is built (cheap: no import), so a sweep learns it before any trial.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"strategy {strategy!r} needs the {module!r} package, which is not "
+                          f"installed; install it with: pip install \"automl-harness[{extra}]\" "
+                          f"(or \"automl-harness[all]\" for every optional strategy)")
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ A plugin class may set, all optional:
 - `conformance_trials = N`: suggestions per run (default 12), for libraries whose ask is slow.
 
 Checks (`CHECKS`): contract_attributes, params_in_space (toy and every shipped space),
-deterministic_under_seed, other_seed_differs, survives_failed_and_nan, pickle_roundtrip,
+deterministic_under_seed, independent_of_global_rngs, other_seed_differs, survives_failed_and_nan, pickle_roundtrip,
 ask_returns_at_most_n, wait_and_finished, budgets_within_fidelity, report_hook,
-conditional_support_declared, import_is_light.
+conditional_support_declared, applicability_declared, import_is_light.
 """
 from __future__ import annotations
 
@@ -263,9 +263,9 @@ def check_params_in_space(name: str, space_name: str) -> None:
     """Suggestions hold exactly the active params, in bounds, as native Python values; budgets
     (multi-fidelity only) are ints within the space's fidelity."""
     space = _space_for(name) if space_name == "toy" else load_space(space_name)
-    cls = load_strategy_class(name)
-    if space.is_conditional and not cls.capabilities.conditional:
-        pytest.skip(f"{name} declares conditional=False (see conditional_support_declared)")
+    reason = load_strategy_class(name).not_applicable(space)
+    if reason is not None:
+        pytest.skip(f"not applicable (see applicability_declared): {reason}")
     issued: set[int] = set()
     trials = min(_trials(name), 8) if space_name != "toy" else _trials(name)
     drive(make(name, space, seed=1), trials=trials, workers=2,
@@ -290,6 +290,22 @@ def check_deterministic_under_seed(name: str) -> None:
     random.seed(12345), np.random.seed(12345)
     b, _ = drive(make(name, _space_for(name), seed=7), trials=_trials(name), workers=2)
     assert list(a) == b, f"{name}: same seed gave different trajectories:\n{a}\n{b}"
+
+
+@_check()
+def check_independent_of_global_rngs(name: str) -> None:
+    """Other code drawing from the global `random` and NumPy generators between asks (a
+    problem, a library) does not change the suggestions: a resumed run replays the strategy
+    without those draws and must get the same trials."""
+    import numpy as np
+
+    def draw(strategy: Strategy, s: Suggestion) -> None:
+        random.random(), np.random.random_sample(3)
+
+    b, _ = drive(make(name, _space_for(name), seed=7), trials=_trials(name), workers=2, on_suggestion=draw)
+    assert list(reference_trajectory(name)) == b, (
+        f"{name}: draws from the global random/numpy generators changed its suggestions; give "
+        f"the wrapped library generators of its own (as strategies/genetic.py does for DEAP)")
 
 
 @_check()
@@ -416,6 +432,36 @@ def check_conditional_support_declared(name: str) -> None:
         return
     with pytest.raises(NotSupportedError, match="condition"):
         make(name, toy_space(), seed=1).ask(1)
+
+
+def probe_spaces() -> dict[str, SearchSpace]:
+    """Spaces that each lack what some strategy needs: conditions, a fidelity, numeric params."""
+    flat = {k: v for k, v in TOY_SPACE["params"].items() if "condition" not in v}
+    return {
+        "conditional": toy_space(),
+        "no_fidelity": SearchSpace.from_config({"name": "toy_no_fidelity", "params": flat}),
+        "categorical_only": SearchSpace.from_config({
+            "name": "toy_categorical", "fidelity": TOY_SPACE["fidelity"],
+            "params": {k: v for k, v in flat.items() if v["type"] in ("categorical", "bool")}}),
+    }
+
+
+@_check()
+def check_applicability_declared(name: str) -> None:
+    """What `not_applicable` (from the declared capabilities) refuses, the constructor refuses
+    with NotSupportedError; what it accepts, the strategy searches. So a sweep records a pairing
+    as not applicable exactly when the strategy could not run it."""
+    cls = load_strategy_class(name)
+    for label, space in probe_spaces().items():
+        reason = cls.not_applicable(space)
+        if reason is not None:
+            with pytest.raises(NotSupportedError):
+                make(name, space, seed=1).ask(1)
+            continue
+        issued: set[int] = set()
+        drive(make(name, space, seed=1), trials=4,
+              on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+        assert issued, f"{name} accepted the {label} probe space but suggested nothing"
 
 
 @_check()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from harness.errors import NotSupportedError
 from harness.space import SearchSpace
 from harness.strategy import Capabilities, Suggestion
 from harness.strategies._keras_tuner import KerasTunerStrategy, native_params
@@ -44,18 +43,13 @@ class Hyperband(KerasTunerStrategy):
                  max_epochs: int | None = None, min_epochs: int | None = None,
                  **oracle_options: Any):
         super().__init__(space, seed=seed, max_trials=max_trials, **oracle_options)
-        fid = space.fidelity
-        if fid is None and max_epochs is None:
-            raise NotSupportedError(
-                f"strategy 'hyperband' needs a training budget: search space {space.name!r} "
-                f"declares no `fidelity: {{min: 1, max: <epochs>}}`; add one or pass "
-                f"`max_epochs` in the strategy's params")
+        fid = space.fidelity  # not None: the base class refuses a space without one
         hi = max_epochs if max_epochs is not None else fid.max
-        lo = min_epochs if min_epochs is not None else (fid.min if fid is not None else 1)
+        lo = min_epochs if min_epochs is not None else fid.min
         for label, v in (("max_epochs", hi), ("min_epochs", lo)):
             if type(v) is not int or v < 1:
                 raise ValueError(f"{label} must be an int >= 1, but got {v!r}")
-        if fid is not None and hi > fid.max:
+        if hi > fid.max:
             raise ValueError(f"max_epochs ({hi}) exceeds search space {space.name!r}'s fidelity "
                              f"max ({fid.max}); lower it or raise the space's fidelity.max")
         if lo > hi:

@@ -2,6 +2,7 @@
 machinery checked on small misbehaving strategies that are registered for one test only."""
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,17 +125,20 @@ def test_a_strategy_without_conditional_support_passes_the_suite(register, check
     run_check("flat_only", check, space)  # conditional spaces (nas_mlp) skip, naming the reason
 
 
-def test_a_strategy_without_conditional_support_refuses_conditional_spaces(register):
+def test_a_strategy_without_conditional_support_refuses_conditional_spaces(register, tmp_path):
     register(FlatOnly)
     with pytest.raises(NotSupportedError, match=r"capabilities.conditional=False.*'toy'.*width_1"):
         FlatOnly(toy_space(), seed=0)
     nas_mlp = yaml.safe_load((CONF / "search_space" / "nas_mlp.yaml").read_text())
     settings = settings_from_config({
         "strategy": {"name": "flat_only", "params": {}}, "search_space": nas_mlp,
-        "dataset": {"name": "digits"}, "seed": 0, "budget": {"trials": 2}, "progress": False})
-    with pytest.raises(NotSupportedError, match=r"'flat_only' declares capabilities.conditional=False.*"
-                                                r"'nas_mlp' has conditional parameters \['units_1', 'units_2'\]"):
-        Runner(settings)
+        "dataset": {"name": "digits"}, "seed": 0, "budget": {"trials": 2}, "progress": False,
+        "results_dir": str(tmp_path)})
+    # The runner records the pairing as not applicable, with the reason, and runs nothing.
+    summary = Runner(settings).run()
+    assert summary.status == "not_applicable" and summary.n_trials == 0
+    assert re.search(r"'flat_only' declares capabilities.conditional=False.*'nas_mlp' has conditional "
+                     r"parameters \['units_1', 'units_2'\]", summary.stop_reason)
 
 
 # -- known_failures: strict xfail, per check or per space variant ------------------------------

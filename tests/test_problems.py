@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness.errors import ConfigError, NotSupportedError, UnknownNameError
+from harness.errors import ConfigError, UnknownNameError
 from harness.runner import Runner
 from harness.settings import settings_from_config
 from harness.testing import PROBLEM_CHECKS, problem_config, problem_conformance_tests
@@ -63,11 +63,6 @@ def test_bbob_runs_are_identical_per_seed_and_differ_across_seeds(tmp_path):
 def test_bbob_options_are_checked(tmp_path, override, phrase):
     with pytest.raises(ConfigError, match=phrase):
         _settings(tmp_path, "bbob", override)
-
-
-def test_a_multi_fidelity_strategy_on_a_problem_without_fidelity_is_refused(tmp_path):
-    with pytest.raises(NotSupportedError, match="declares no fidelity"):
-        Runner(_settings(tmp_path, "bbob", "strategy=hyperband"))
 
 
 def test_sklearn_svm_on_iris_cross_validates_and_tests(tmp_path):

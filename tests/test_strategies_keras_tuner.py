@@ -97,11 +97,12 @@ def test_a_promotion_without_its_parent_checkpoint_fails_the_trial(tmp_path):
     assert objective._restore(model, 3) == 10 and model.loaded.name == "trial_3_e10.weights.h5"
 
 
-def test_hyperband_needs_a_fidelity_or_max_epochs():
+def test_hyperband_needs_a_fidelity_and_max_epochs_within_it():
     flat = SearchSpace.from_config({"name": "flat", "params": {"x": {"type": "int", "low": 0, "high": 3}}})
-    with pytest.raises(NotSupportedError, match="fidelity"):
-        Hyperband(flat, seed=0)
-    assert Hyperband(flat, seed=0, max_epochs=4).ask(1)[0].budget <= 4
+    for options in ({}, {"max_epochs": 4}):
+        with pytest.raises(NotSupportedError, match="declares no fidelity"):
+            Hyperband(flat, seed=0, **options)
+    assert Hyperband.not_applicable(flat) is not None and Hyperband.not_applicable(load_space("mlp")) is None
     with pytest.raises(ConfigError, match="max_epochs"):
         make_strategy("hyperband", load_space("homl_mlp"), seed=0, max_epochs=99)
 

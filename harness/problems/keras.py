@@ -26,6 +26,7 @@ class KerasProblem(Problem):
     harness.objective.TrialResult`), for tests and benchmarks of the wiring without TensorFlow."""
 
     name = "keras"
+    reports_steps = True  # once per epoch
     isolate = True  # TensorFlow's memory grows per model; a crash or hang must not end the run
     conformance_overrides = ["search_space=homl_mlp", "dataset=iris", "budget.max_epochs=1"]
 

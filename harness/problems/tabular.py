@@ -30,6 +30,7 @@ class TabularProblem(Problem):
     name = "tabular"
     isolate = False
     simulated_clock: ClassVar[bool] = True
+    reports_steps = True  # the recorded curve, epoch by epoch
     conformance_overrides = ["problem.table=mlp_digits"]
 
     def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,

@@ -145,6 +145,9 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+NOT_APPLICABLE = "not_applicable"  # a run's status when its strategy cannot handle its problem
+
+
 def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
                    run_records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """One row per run: counts, cost, the selected configuration and time-to-target.
@@ -185,6 +188,7 @@ def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
     runs["target_applies"] = np.where(runs["metric"] == "rmse", targets.rmse is not None,
                                       (runs["metric"] == "accuracy") & (targets.accuracy is not None))
     runs["run_status"] = ""
+    runs["run_note"] = ""  # why a run recorded as not applicable is
 
     runs = runs.reset_index(drop=True)
     if run_records:
@@ -209,7 +213,8 @@ def _merge_run_records(runs: pd.DataFrame, records: Sequence[Mapping[str, Any]])
         return runs
     orphans = orphans.assign(n_trials=0, n_ok=0, n_failed=0, n_pruned=0, epochs=0.0,
                              wall_seconds=np.nan, overhead_seconds=0.0, target_applies=False)
-    return pd.concat([runs, orphans[[c for c in orphans.columns if c in runs.columns or c == "task"]]],
+    return pd.concat([runs, orphans[[c for c in orphans.columns
+                                     if c in runs.columns or c in ("task", "run_note")]]],
                      ignore_index=True, sort=False)
 
 
@@ -243,6 +248,7 @@ def _run_record_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
         "seed": int(seed) if isinstance(seed, (int, float, str)) and str(seed).lstrip("-").isdigit() else np.nan,
         "task": pick("task"),
         "run_status": str(rec.get("status") or ""),
+        "run_note": str(rec.get("stop_reason") or "") if rec.get("status") == NOT_APPLICABLE else "",
     }
 
 
@@ -270,7 +276,8 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
         test_mean=("test", "mean"), test_std=("test", "std"), test_median=("test", "median"),
         ttt_seconds_mean=("ttt_seconds", "mean"), ttt_epochs_mean=("ttt_epochs", "mean"),
         ttt_reached=("ttt_seconds", "count"), target_applies=("target_applies", "max"),
-        unfinished=("run_status", lambda s: int(((s != "") & (s != "finished")).sum())),
+        unfinished=("run_status", lambda s: int((~s.isin(["", "finished", NOT_APPLICABLE])).sum())),
+        not_applicable=("run_status", lambda s: int((s == NOT_APPLICABLE).sum())),
     )
     q = g[["val", "test"]].quantile([0.25, 0.75]).unstack()
     cells["val_q1"], cells["val_q3"] = q[("val", 0.25)], q[("val", 0.75)]
@@ -286,11 +293,12 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     cells["metric"] = rows["metric"].reindex(row_of).to_numpy()
     cells["lower_is_better"] = rows["lower"].reindex(row_of).fillna(False).astype(bool).to_numpy()
     cells["expected_seeds"] = expected.reindex(cells.index.droplevel("strategy")).to_numpy()
-    for col in ("n_runs", "n_seeds", "n_scored", "trials", "failed", "pruned", "ttt_reached", "unfinished"):
+    for col in ("n_runs", "n_seeds", "n_scored", "trials", "failed", "pruned", "ttt_reached", "unfinished",
+                "not_applicable"):
         cells[col] = cells[col].fillna(0).astype(int)
     cells["target_applies"] = cells["target_applies"].fillna(False).astype(bool)
     cells["missing_seeds"] = cells["expected_seeds"] - cells["n_seeds"]
-    cells["no_usable_trial"] = cells["n_runs"] - cells["n_scored"]
+    cells["no_usable_trial"] = cells["n_runs"] - cells["n_scored"] - cells["not_applicable"]
     dup = runs.duplicated(["dataset", "search_space", "strategy", "seed"], keep=False)
     if dup.any():
         names = ", ".join(sorted(runs.loc[dup, "run_id"].astype(str))[:6])

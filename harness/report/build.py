@@ -96,8 +96,11 @@ def compute(results_dir: str | Path, options: Options = Options(), *,
         raise ReportInputError(f"no runs with trials under {str(results_dir)!r}")
     cells = aggregate.summarize_cells(runs)
     statistic = "median" if options.spread == "iqr" else "mean"  # the best is the one shown
-    significance = {m: stats.row_significance(runs, m, options.alpha, statistic) for m in ("val", "test")}
-    analysis = stats.analyse(runs, metric=options.rank_on, alpha=options.alpha)
+    # Pairings recorded as not applicable are shown as N/A; they are not failures to rank last.
+    applicable = runs[runs["run_status"] != aggregate.NOT_APPLICABLE]
+    significance = {m: stats.row_significance(applicable, m, options.alpha, statistic) for m in ("val", "test")}
+    analysis = stats.analyse(applicable, metric=options.rank_on, alpha=options.alpha,
+                             not_applicable=runs[runs["run_status"] == aggregate.NOT_APPLICABLE])
     main = tables.main_table(cells, significance, spread=options.spread, target_acc=options.target,
                              target_rmse=options.target_rmse, alpha=options.alpha)
     return Report(options=options, trials=trials, runs=runs, cells=cells, significance=significance,

@@ -113,6 +113,9 @@ class RankAnalysis:
     incomplete: pd.Series                # per strategy: problems where it has no run
     failed_runs: pd.Series               # per strategy: runs without any usable trial
     average_rank: pd.Series
+    not_applicable: pd.Series = field(default_factory=pd.Series)  # per strategy: problems N/A
+    excluded: list[str] = field(default_factory=list)  # N/A on some problems: not ranked
+    excluded_not_applicable: pd.Series = field(default_factory=pd.Series)  # their N/A problems
     friedman_statistic: float = float("nan")
     friedman_p: float = float("nan")
     critical_difference: float = float("nan")
@@ -128,14 +131,31 @@ class RankAnalysis:
             "regret_median": reg.median(),
             "problems": self.n_complete,
             "failed_runs": self.failed_runs,
-            "missing_runs": self.incomplete,
+            "missing_runs": self.incomplete - self.not_applicable.reindex(self.strategies).fillna(0).astype(int),
+            "not_applicable": self.not_applicable.reindex(self.strategies).fillna(0).astype(int),
         }, index=pd.Index(self.strategies, name="strategy"))
         return out.sort_values("average_rank", na_position="last")
 
 
-def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05) -> RankAnalysis:
-    """Ranks, Friedman, Nemenyi CD, pairwise Wilcoxon-Holm and regret over all problems."""
+def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05,
+            not_applicable: pd.DataFrame | None = None) -> RankAnalysis:
+    """Ranks, Friedman, Nemenyi CD, pairwise Wilcoxon-Holm and regret over all problems.
+
+    `not_applicable`: runs recorded as not applicable. Their problems are incomplete for their
+    strategy, as a missing run is, and counted apart (N/A), so a strategy that cannot handle a
+    problem is neither ranked last on it nor reported as missing it."""
     scores = problem_scores(runs, metric)
+    na_counts, excluded = pd.Series(dtype=int), []
+    if not_applicable is not None and len(not_applicable):
+        na = not_applicable.dropna(subset=["strategy"])
+        na_counts = na.drop_duplicates(PROBLEM_KEYS + ["strategy"]).groupby("strategy").size()
+        # Average ranks need every strategy on every problem: a strategy that cannot handle some
+        # of them would empty the complete problems for all. It is left out of the ranks and
+        # tests (listed as N/A), unless fewer than two strategies would remain.
+        keep = [c for c in scores.columns if c not in na_counts.index]
+        if len(keep) >= 2:
+            excluded = sorted(na_counts.index)
+            scores = scores[keep]
     strategies = list(scores.columns)
     k = len(strategies)
     complete = scores.dropna()
@@ -148,7 +168,9 @@ def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05) ->
     else:
         avg = pd.Series(np.nan, index=strategies)
     result = RankAnalysis(metric=metric, alpha=alpha, strategies=strategies, n_problems=len(scores),
-                          n_complete=n, incomplete=incomplete, failed_runs=failed, average_rank=avg)
+                          n_complete=n, incomplete=incomplete, failed_runs=failed, average_rank=avg,
+                          not_applicable=na_counts.reindex(strategies).fillna(0).astype(int),
+                          excluded=excluded, excluded_not_applicable=na_counts.reindex(excluded))
 
     values = complete.to_numpy()
     if k >= 3 and n >= 2:

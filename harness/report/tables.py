@@ -128,6 +128,9 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
             texts = []
             for st in strategies:
                 c = block.loc[st]
+                if _all_not_applicable(c):
+                    texts.append(Cell(NA))
+                    continue
                 texts.append(Cell(fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"],
                                              c[f"{metric}_median"], c[f"{metric}_q1"],
                                              c[f"{metric}_q3"], kind, spread),
@@ -158,6 +161,10 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
             if epochs:
                 lines.append((f"epochs to {tlabel}", [Cell(_ttt_text(block.loc[st], "ttt_epochs_mean", 0))
                                                       for st in strategies], ""))
+        for _, texts, _ in lines[2:]:  # bookkeeping of a strategy that cannot run here: N/A
+            for j, st in enumerate(strategies):
+                if _all_not_applicable(block.loc[st]):
+                    texts[j] = Cell(NA)
         starts.append(len(rows))
         for i, (label, texts, verdict) in enumerate(lines):
             first = i == 0
@@ -174,7 +181,8 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
         + f"; 'n.s.': the best {stat} is not significantly better; p is the largest corrected p-value.",
         "seeds: runs with a result / seeds run by any strategy in the row, then missing seeds, runs "
         "without any ok trial and unfinished runs. Time-to-target: mean over the runs that reached "
-        "it (reached/runs).",
+        "it (reached/runs). N/A: the strategy cannot handle this problem (the reason is in each "
+        "run's _run.json and the runs table); such runs are left out of every test and rank.",
     )
     align = "lll" + "r" * len(strategies) + "l"
     return Table(header, rows, caption="Main comparison", notes=notes, align=align,
@@ -185,9 +193,20 @@ def _round1(x: float) -> float:
     return x if _isnan(x) else round(float(x), 1)
 
 
+NA = "N/A"  # the strategy cannot handle this problem (recorded as not applicable, with the reason)
+
+
+def _all_not_applicable(c: pd.Series) -> bool:
+    return int(c.get("not_applicable", 0) or 0) > 0 and int(c["not_applicable"]) == int(c["n_runs"])
+
+
 def _seeds_text(c: pd.Series) -> str:
+    if _all_not_applicable(c):
+        return NA
     text = f"{int(c['n_scored'])}/{int(c['expected_seeds'])}"
     extra = []
+    if c.get("not_applicable", 0) > 0:
+        extra.append(f"{int(c['not_applicable'])} N/A")
     if c["missing_seeds"] > 0:
         extra.append(f"{int(c['missing_seeds'])} missing")
     if c["no_usable_trial"] > 0:
@@ -212,24 +231,31 @@ def _ttt_text(c: pd.Series, col: str, decimals: int) -> str:
 def rank_table(analysis: RankAnalysis) -> Table:
     s = analysis.summary()
     header = ["Strategy", "Avg. rank ↓", "Regret mean ↓", "Regret median ↓", "Problems",
-              "Failed runs", "Missing runs"]
+              "Failed runs", "Missing runs", "N/A"]
     rows = []
     for name, r in s.iterrows():
         rows.append([Cell(str(name)), Cell(fmt_seconds(r["average_rank"], 2)),
                      Cell(fmt_seconds(r["regret_mean"], 4)), Cell(fmt_seconds(r["regret_median"], 4)),
                      Cell(str(int(r["problems"]))), Cell(str(int(r["failed_runs"]))),
-                     Cell(str(int(r["missing_runs"])))])
+                     Cell(str(int(r["missing_runs"]))), Cell(str(int(r["not_applicable"])))])
+    for name in analysis.excluded:  # not applicable to some problems: not ranked
+        rows.append([Cell(str(name)), Cell(NA), Cell(NA), Cell(NA), Cell("0"), Cell(DASH), Cell(DASH),
+                     Cell(str(int(analysis.excluded_not_applicable.get(name, 0))))])
     return Table(header, rows, caption=f"Average ranks over (dataset, space, seed) problems "
                                        f"({analysis.metric} metric)",
-                 notes=tuple(rank_notes(analysis)), align="lrrrrrr")
+                 notes=tuple(rank_notes(analysis)), align="lrrrrrrr")
 
 
 def rank_notes(a: RankAnalysis) -> list[str]:
     k, n = len(a.strategies), a.n_complete
     notes = [f"{n} complete problems of {a.n_problems} (dataset, space, seed); problems where a "
-             "strategy has no run are left out and counted as missing runs; runs without any ok "
-             "trial rank last and are counted as failed. Metric ranked: "
+             "strategy has no run are left out and counted as missing runs (or as N/A where the run "
+             "was recorded as not applicable); runs without any ok trial rank last and are counted "
+             "as failed. Metric ranked: "
              f"{'test metric of the configuration selected on validation' if a.metric == 'test' else 'best validation metric'}."]
+    if a.excluded:
+        notes.append(f"Not ranked: {', '.join(a.excluded)}, not applicable to some problems (N/A: "
+                     "the strategy cannot handle the problem); ranks and tests compare the others.")
     if math.isnan(a.friedman_p):
         notes.append(f"Friedman test not applicable (needs >= 3 strategies and >= 2 complete "
                      f"problems; have {k} and {n}).")
