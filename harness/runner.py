@@ -141,7 +141,7 @@ class Runner:
         if self.not_applicable is None:
             try:
                 self.strategy = make_strategy(s.strategy, space, seed=s.seed, **s.strategy_params)
-            except NotSupportedError as exc:  # a plugin's own limit (grid: continuous params)
+            except NotSupportedError as exc:  # a plugin's own limit (grid: over 100,000 points)
                 self.not_applicable = str(exc)
         self.simulated = bool(getattr(problem, "simulated_clock", False))
         self.rows: list[dict[str, Any]] = []
@@ -466,8 +466,7 @@ class Runner:
         """`_run.json` with status `not_applicable` and the reason; no trial is run."""
         self.stop_reason = str(self.not_applicable)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        now = _now()
-        self._write_status("not_applicable", now, ended=True)
+        self._write_status("not_applicable", _now(), ended=True)
         return self._summary("not_applicable")
 
     def _summary(self, status: str) -> RunSummary:

@@ -100,6 +100,9 @@ class Strategy(abc.ABC):
     name: ClassVar[str] = ""
     capabilities: ClassVar[Capabilities] = Capabilities()
     known_failures: ClassVar[dict[str, str]] = {}
+    # Optional libraries the strategy wraps: module -> the harness extra that installs it. The
+    # constructor fails with one clear message when one is missing; the conformance suite skips.
+    requires: ClassVar[dict[str, str]] = {}
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None):
         if not isinstance(space, SearchSpace):
@@ -113,6 +116,8 @@ class Strategy(abc.ABC):
         reason = self.not_applicable(space)
         if reason is not None:
             raise NotSupportedError(reason)
+        for module, extra in self.requires.items():
+            require_library(module, strategy=self.name, extra=extra)
         self.space = space
         self.seed = seed
         self.max_trials = max_trials
@@ -229,6 +234,13 @@ class Strategy(abc.ABC):
         trial_id = self._next_trial_id
         self._next_trial_id += 1
         return trial_id
+
+
+def missing_libraries(cls: type[Strategy]) -> list[str]:
+    """The modules of `cls.requires` that are not installed (cheap: nothing is imported)."""
+    import importlib.util
+
+    return [m for m in cls.requires if importlib.util.find_spec(m) is None]
 
 
 def require_library(module: str, *, strategy: str, extra: str) -> None:

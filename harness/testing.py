@@ -500,14 +500,22 @@ def _selected(kind: str, installed: Iterable[str], names: Iterable[str] | None) 
 def conformance_cases(names: Iterable[str] | None = None) -> list[Any]:
     """One `pytest.param(strategy, check, space)` per check, strategy and (for per-space checks)
     space; checks in a strategy's `known_failures` are marked strict xfail with its reason."""
+    from harness.strategy import missing_libraries
+
     cases = []
     for name in _selected("strategy", available_strategies(), names):
-        known = load_strategy_class(name).known_failures
+        cls = load_strategy_class(name)
+        known = cls.known_failures
+        missing = missing_libraries(cls)
         for check, (_, spaces) in CHECKS.items():
             for space in spaces or (None,):
                 # "params_in_space[cnn]" marks one space's variant; "params_in_space" all of them.
                 reason = known.get(f"{check}[{space}]", known.get(check))
                 marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason is not None else []
+                if missing:  # an optional strategy whose library is not installed
+                    extras = sorted({cls.requires[m] for m in missing})
+                    marks = [pytest.mark.skip(reason=f"{name} needs {missing}: pip install "
+                                                     f"\"automl-harness[{','.join(extras)}]\"")]
                 case_id = "-".join(x for x in (name, check, space) if x)
                 cases.append(pytest.param(name, check, space, id=case_id, marks=marks))
     return cases

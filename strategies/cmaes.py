@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.space import SearchSpace
 from harness.strategies._optuna import OptunaStrategy
-from harness.strategy import Capabilities, require_library
+from harness.strategy import Capabilities
 
 
 class CMAES(OptunaStrategy):
@@ -27,11 +27,11 @@ class CMAES(OptunaStrategy):
     x0, restart_strategy, with_margin, lr_adapt, use_separable_cma, n_startup_trials, ...)."""
 
     name = "cmaes"
+    requires = {"cmaes": "cmaes"}
     capabilities = Capabilities(conditional=False, multi_fidelity=False, batch=True, needs_numeric=True)
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
                  **sampler_options: Any):
-        require_library("cmaes", strategy=self.name, extra="cmaes")
         # Announced once below rather than by Optuna on every trial.
         sampler_options.setdefault("warn_independent_sampling", False)
         super().__init__(space, seed=seed, max_trials=max_trials, **sampler_options)

@@ -7,20 +7,22 @@ declared, a `step` as an index over its values), floats as `Scalar` or `Log`, ca
 booleans as `Choice`. Nevergrad has no conditional parameters, so a conditional space is not
 applicable. It minimises; loss = -value. Failed and non-finite trials are told as loss +inf,
 which Nevergrad clips to its largest loss (the worst possible outcome, so rank-based
-optimisers discard them); its warning about the clipping is silenced.
+optimisers discard them); its warning about the clipping is silenced, as is scipy's COBYLA
+warning about the tolerance NGOpt's portfolio passes it (neither is the user's to act on).
 
 Nevergrad plans with the run's trial budget (`planned_trials`; 100 when the run is
 time-bounded) and `num_workers` (default 1: set it to the run's `n_workers`).
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from harness.strategy import (PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy,
-                              Suggestion, require_library)
+                              Suggestion)
 
 
 def to_parametrization(space: SearchSpace, seed: int) -> Any:
@@ -72,12 +74,12 @@ class Nevergrad(Strategy):
     """
 
     name = "nevergrad"
+    requires = {"nevergrad": "nevergrad"}
     capabilities = Capabilities(conditional=False, multi_fidelity=False, batch=True)
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
                  optimizer: str = "NGOpt", num_workers: int = 1):
         super().__init__(space, seed=seed, max_trials=max_trials)
-        require_library("nevergrad", strategy=self.name, extra="nevergrad")
         if not isinstance(optimizer, str) or not optimizer:
             raise ValueError(f"optimizer must be a Nevergrad optimiser name, but got {optimizer!r}")
         if type(num_workers) is not int or num_workers < 1:
@@ -115,18 +117,29 @@ class Nevergrad(Strategy):
             self._optimizer = self._build()
         out = []
         for _ in range(n):
-            candidate = self._optimizer.ask()
+            with _quiet():
+                candidate = self._optimizer.ask()
             trial_id = self._new_trial_id()
             self._candidates[trial_id] = candidate
             out.append(Suggestion(trial_id, from_value(self.space, candidate.value)))
         return out
 
     def _tell(self, observations: Sequence[Observation]) -> None:
-        from nevergrad.common.errors import LossTooLargeWarning
-
         for o in observations:
             candidate = self._candidates.pop(o.trial_id)
             loss = -float(o.value) if o.usable else float("inf")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", LossTooLargeWarning)
+            with _quiet():
                 self._optimizer.tell(candidate, loss)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence what Nevergrad warns about its own doings, which a user cannot act on: the clipping
+    of an infinite loss (our failed trials, on purpose), and scipy's COBYLA complaining about the
+    tolerance NGOpt's portfolio passes it."""
+    from nevergrad.common.errors import LossTooLargeWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LossTooLargeWarning)
+        warnings.filterwarnings("ignore", message="COBYLA: Invalid RHOEND")
+        yield

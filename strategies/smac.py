@@ -38,7 +38,7 @@ from typing import Any
 from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from harness.strategies._replayable import ReplayPickling
 from harness.strategy import (PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy,
-                              Suggestion, TrialStatus, require_library)
+                              Suggestion, TrialStatus)
 
 
 def to_configspace(space: SearchSpace, seed: int) -> tuple[Any, dict[str, list[Any]]]:
@@ -107,6 +107,7 @@ class SMAC(ReplayPickling, Strategy):
     """
 
     name = "smac"
+    requires = {"smac": "smac"}
     capabilities = Capabilities(conditional=True, multi_fidelity=False, batch=True)
     conformance_options = {"initial_design": {"n_configs": 4}}  # reach the random forest
     _facade_name = "HyperparameterOptimizationFacade"
@@ -117,7 +118,6 @@ class SMAC(ReplayPickling, Strategy):
         self._remember_arguments(space, seed=seed, max_trials=max_trials, initial_design=initial_design,
                                  model=model, n_jobs=n_jobs, scenario=scenario, **facade_options)
         super().__init__(space, seed=seed, max_trials=max_trials)
-        require_library("smac", strategy=self.name, extra="smac")
         if type(n_jobs) is not int or not (n_jobs >= 1 or n_jobs == -1):
             raise ValueError(f"n_jobs must be an int >= 1, or -1 for every core, but got {n_jobs!r}")
         self.n_jobs = n_jobs
@@ -159,7 +159,9 @@ class SMAC(ReplayPickling, Strategy):
 
     def _build(self) -> Any:
         logger = logging.getLogger("smac")
-        if logger.level == logging.NOTSET:  # SMAC logs incumbents, and falls back to random configurations, at INFO and WARNING
+        if logger.level == logging.NOTSET:
+            # SMAC logs every new incumbent (INFO) and each fallback to random configurations
+            # (WARNING), which would interleave with the progress line; errors stay visible.
             logger.setLevel(logging.ERROR)
         from smac import Scenario
         from smac.runhistory.encoder import RunHistoryLogScaledEncoder
@@ -183,19 +185,19 @@ class SMAC(ReplayPickling, Strategy):
         # Only successful trials train the surrogate; see the module docstring.
         encoder = RunHistoryLogScaledEncoder(scenario, considered_states=[StatusType.SUCCESS])
         return _call(facade, "facade options", scenario, _never_called, initial_design=design,
-                     intensifier=self._intensifier(facade, scenario), runhistory_encoder=encoder, model=model,
-                     overwrite=True, logging_level=False, **self.facade_options)
+                     intensifier=self._intensifier(facade, scenario), runhistory_encoder=encoder,
+                     model=model, overwrite=True, logging_level=False, **self.facade_options)
 
     # -- ask/tell ----------------------------------------------------------------------------
     def _ask(self, n: int) -> Sequence[Suggestion]:
+        from smac.main.exceptions import ConfigurationSpaceExhaustedException
+
         if self._smac is None:
             self._smac = self._build()
         out = []
         for _ in range(n):
             if self._exhausted:
                 break
-            from smac.main.exceptions import ConfigurationSpaceExhaustedException
-
             with warnings.catch_warnings():
                 # SMAC's local search averages empty neighbourhoods in small spaces (numpy's
                 # "Mean of empty slice"): harmless, and not the user's to act on.
@@ -249,8 +251,16 @@ class SMACMultiFidelity(SMAC):
         self._arguments[1].update(eta=eta, min_budget=min_budget, max_budget=max_budget,
                                   intensifier=intensifier)
         fid = space.fidelity  # not None: the base class refuses a space without one
-        lo = fid.min if min_budget is None else min_budget
         hi = fid.max if max_budget is None else max_budget
+        lo = fid.min if min_budget is None else min_budget
+        if min_budget is None and type(hi) is int and 1 < hi <= lo:
+            lo = 1  # a fidelity capped to one budget (budget.max_epochs): SMAC needs min < max
+        if hi == 1:
+            from harness.errors import NotSupportedError
+
+            raise NotSupportedError(f"strategy 'smac_mf' needs a fidelity with more than one budget, but "
+                                    f"search space {space.name!r} allows only 1; raise its fidelity.max "
+                                    f"(or budget.max_epochs)")
         if type(hi) is not int or not 1 <= hi <= fid.max:
             raise ValueError(f"max_budget must be an int in [1, {fid.max}] (the space's fidelity.max), "
                              f"but got {max_budget!r}")

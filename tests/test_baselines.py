@@ -16,6 +16,10 @@ from harness.testing import problem_config
 
 NEW = ("asha", "tpe_hyperband", "cmaes", "smac", "smac_mf", "nevergrad")
 
+# The optional libraries come with the `[all]` extra (the README's install command, and CI).
+for _module in ("smac", "nevergrad", "cmaes"):
+    pytest.importorskip(_module, reason=f'pip install "automl-harness[{_module}]"')
+
 
 def _settings(tmp_path, problem: str, *overrides: str, results: str = "results"):
     cfg = problem_config(problem, "progress=false", *overrides)
@@ -205,3 +209,31 @@ def test_the_report_shows_not_applicable_cells_as_na_and_ranks_the_others(tmp_pa
     assert rank_rows["asha"][1] == "N/A" and rank_rows["asha"][-1] == "4"
     asha_column = rep.main.header.index("asha")
     assert {row[asha_column].text for row in rep.main.rows} == {"N/A"}
+
+
+# -- real Keras training: pruning through worker processes, promotions from checkpoints ---------
+@pytest.mark.slow
+def test_asha_stops_keras_trials_from_their_epoch_reports(tmp_path):
+    s = _settings(tmp_path, "keras", "search_space=nas_mlp", "strategy=asha", "budget.trials=6",
+                  "budget.max_epochs=4", "worker.threads=1")
+    df = _rows(Runner(s).run())
+    assert len(df) == 6 and set(df.status) <= {"ok", "pruned"}
+    assert (df.budget == 4).sum() >= 1  # the first trial of a rung always continues
+    # Each trial's history has one entry per epoch it trained; a pruned one stopped before 4.
+    epochs = df.history.map(lambda h: len(json.loads(h)))
+    assert (epochs == df.budget_spent).all()
+    assert (df.loc[df.status == "pruned", "budget"] < 4).all()
+
+
+@pytest.mark.slow
+def test_smac_mf_promotions_continue_their_parents_keras_checkpoint(tmp_path):
+    s = _settings(tmp_path, "keras", "search_space=nas_mlp", "strategy=smac_mf", "budget.trials=8",
+                  "budget.max_epochs=4", "worker.threads=1")
+    df = _rows(Runner(s).run())
+    assert (df.status == "ok").all() and set(df.budget) == {1, 4}
+    promoted = df[df.parent_trial_id.notna()]
+    assert len(promoted) >= 1
+    parent = df.set_index("trial_id").loc[promoted.parent_trial_id.astype(int)]
+    # The promoted trial trained only the epochs its parent had not: 4 - 1.
+    assert (promoted.budget_spent.to_numpy() == promoted.budget.to_numpy() - parent.budget.to_numpy()).all()
+    assert (promoted.params.to_numpy() == parent.params.to_numpy()).all()
