@@ -236,6 +236,20 @@ class Strategy(abc.ABC):
         return trial_id
 
 
+def installed_versions(*distributions: str) -> str:
+    """`"smac 2.4.1"` (comma-separated for several) for a `library_version`; uninstalled ones
+    are left out."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for dist in distributions:
+        try:
+            found.append(f"{dist} {version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
 def missing_libraries(cls: type[Strategy]) -> list[str]:
     """The modules of `cls.requires` that are not installed (cheap: nothing is imported)."""
     import importlib.util

@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.space import SearchSpace
 from harness.strategies._optuna import OptunaStrategy
-from harness.strategy import Capabilities
+from harness.strategy import Capabilities, installed_versions
 
 
 class CMAES(OptunaStrategy):
@@ -43,12 +43,7 @@ class CMAES(OptunaStrategy):
 
     @classmethod
     def library_version(cls) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"{super().library_version()}, cmaes {version('cmaes')}"
-        except PackageNotFoundError:
-            return super().library_version()
+        return installed_versions("optuna", "cmaes")
 
     def _sampler_class(self, optuna: Any) -> type:
         return optuna.samplers.CmaEsSampler

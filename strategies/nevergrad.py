@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from harness.strategy import (PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy,
-                              Suggestion)
+                              Suggestion, installed_versions)
 
 
 def to_parametrization(space: SearchSpace, seed: int) -> Any:
@@ -90,12 +90,7 @@ class Nevergrad(Strategy):
 
     @classmethod
     def library_version(cls) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"nevergrad {version('nevergrad')}"
-        except PackageNotFoundError:
-            return ""
+        return installed_versions("nevergrad")
 
     def _build(self) -> Any:
         import nevergrad as ng

@@ -38,7 +38,7 @@ from typing import Any
 from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from harness.strategies._replayable import ReplayPickling
 from harness.strategy import (PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy,
-                              Suggestion, TrialStatus)
+                              Suggestion, TrialStatus, installed_versions)
 
 
 def to_configspace(space: SearchSpace, seed: int) -> tuple[Any, dict[str, list[Any]]]:
@@ -138,12 +138,7 @@ class SMAC(ReplayPickling, Strategy):
 
     @classmethod
     def library_version(cls) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"smac {version('smac')}"
-        except PackageNotFoundError:
-            return ""
+        return installed_versions("smac")
 
     # -- building SMAC -----------------------------------------------------------------------
     def _facade_class(self) -> Any:
