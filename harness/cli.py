@@ -124,6 +124,50 @@ def check_group_overrides(argv: list[str]) -> None:
                 raise UnknownNameError(group.replace("_", " "), name, options)
 
 
+def check_override_keys(argv: list[str]) -> None:
+    """Fail fast, with the closest known keys, on a misspelt key such as `budget.trails=3`.
+
+    Hydra would refuse it too, but with a multi-line message and exit status 1. The config is
+    composed with the chosen groups (a sweep's first option) and each plain `key=value` is
+    looked up in it; `+key`/`++key`, `hydra.*` and extra config folders are left to Hydra.
+    """
+    import difflib
+
+    if any(a.startswith(EXTRA_CONFIG_ARGS) for a in argv):
+        return
+    pairs = [a.partition("=") for a in argv if "=" in a and not a.startswith(("-", "+", "~"))]
+    keys = [k for k, _, _ in pairs if k not in GROUPS and not k.startswith(("hydra.", "hydra/"))]
+    if not keys:
+        return
+    if any(k in GROUPS and "(" in v for k, _, v in pairs):
+        return  # groups chosen by a sweep function: which keys exist is Hydra's to say
+    groups = [f"{k}={v.split(',')[0]}" for k, _, v in pairs if k in GROUPS]
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=groups)
+    known = _leaf_keys(OmegaConf.to_container(cfg, resolve=False))
+    for key in keys:
+        if OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False) is _MISSING:
+            from harness.errors import ConfigError
+
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(close)}? " if close else ""
+            raise ConfigError(f"unknown config key {key!r}; {hint}`harness --cfg job` lists every key "
+                              f"(`++{key}=...` adds a key the config does not have, e.g. a strategy option)")
+
+
+_MISSING = object()
+
+
+def _leaf_keys(node: object, prefix: str = "") -> list[str]:
+    """Dotted keys of a config's values (`budget.trials`), for suggestions."""
+    if not isinstance(node, dict):
+        return [prefix]
+    return [key for k, v in node.items() for key in _leaf_keys(v, f"{prefix}.{k}" if prefix else str(k))]
+
+
 def _quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ start-up chatter off the terminal (inherited by worker processes).
 
@@ -151,6 +195,7 @@ def main() -> None:
     _register_searchpath_plugin()
     try:
         check_group_overrides(sys.argv[1:])
+        check_override_keys(sys.argv[1:])
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
