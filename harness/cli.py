@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness.errors import HarnessError
 
 EXIT_USAGE = 2
+EXIT_NO_RESULT = 1  # the run ended, but none of its trials succeeded
 ERROR_MARKER = "harness_error.txt"  # written into a failed sweep job's Hydra output folder
 NA_MARKER = "harness_not_applicable.txt"  # ... and into a job whose pairing is not applicable
 _failed_jobs: list[str] = []
@@ -77,6 +78,16 @@ def _app(cfg: DictConfig) -> float | None:
         return None
     print(summary.format())
     best = summary.best
+    if summary.n_trials and best is None:
+        # A run that produced no result is a failure, even when every trial was recorded.
+        message = (f"none of the {summary.n_trials} trials of run {summary.run_id} succeeded"
+                   + (f"; the first error: {summary.first_error}" if summary.first_error else "")
+                   + f"; see the `error` column of {summary.run_dir / 'trials.parquet'}")
+        print(f"error: {message}", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_NO_RESULT)
+        _job_marker(ERROR_MARKER, message)
+        return None
     if best is None or best.get("objective") is None:
         return None
     # Hydra sweepers that optimise the return value get one direction for every problem.

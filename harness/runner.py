@@ -49,6 +49,7 @@ class RunSummary:
     best: dict[str, Any] | None
     stop_reason: str = ""
     clock: str = "wall"
+    first_error: str | None = None  # of the first failed trial, when no trial succeeded
 
     def format(self) -> str:
         if self.status == "not_applicable":
@@ -85,20 +86,24 @@ class Progress:
         self.tty = sys.stderr.isatty()
         self._last = 0.0
 
-    def update(self, done: int, status: str, best: float | None, label: str) -> None:
+    def update(self, done: int, status: str, best: float | None, label: str, error: str | None = None) -> None:
+        """A failed trial's line always shows, with the first line of its error, and stays."""
         if not self.enabled:
             return
         now = time.monotonic()
-        if now - self._last < 0.2 and done != self.total:
+        failed = status == TrialStatus.FAILED.value
+        if now - self._last < 0.2 and done != self.total and not failed:
             return
         self._last = now
         of = f"/{self.total}" if self.total else ""
         best_txt = "-" if best is None else f"{best:.6g}"
         line = f"[{label}] trial {done}{of} {status:<6} best {best_txt}"
+        if failed and error:
+            line += f"  ({first_line(error)})"
         if self.tty:
             width = 24
             filled = int(width * done / self.total) if self.total else 0
-            sys.stderr.write(f"\r{'#' * filled}{'.' * (width - filled)} {line}")
+            sys.stderr.write(f"\r{'#' * filled}{'.' * (width - filled)} {line}" + ("\n" if failed else ""))
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
@@ -261,7 +266,8 @@ class Runner:
                 continue
             done = evaluator.next_finished()
             self._tell_and_record(done.suggestion, done.result, ask_seconds.pop(done.suggestion.trial_id, 0.0))
-            progress.update(len(self.rows), self.rows[-1]["status"], self._best_value(), label)
+            progress.update(len(self.rows), self.rows[-1]["status"], self._best_value(), label,
+                            self.rows[-1].get("error"))
 
     def _submit(self, evaluator: Evaluator, sug: Suggestion, ask_seconds: dict[int, float]) -> None:
         try:
@@ -471,9 +477,17 @@ class Runner:
 
     def _summary(self, status: str) -> RunSummary:
         best = dict(self.best) if self.best else None
+        errors = [r.get("error") for r in self.rows if r.get("error")] if best is None else []
         return RunSummary(self.s.run_id, self.run_dir, status, len(self.rows), self.n_failed,
                           self._elapsed(), best, self.stop_reason,
-                          clock="simulated" if self.simulated else "wall")
+                          clock="simulated" if self.simulated else "wall",
+                          first_error=first_line(errors[0]) if errors else None)
+
+
+def first_line(text: str, limit: int = 160) -> str:
+    """An error's first non-empty line, shortened for a console line."""
+    line = next((x.strip() for x in str(text).splitlines() if x.strip()), "")
+    return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
 def _finite(v: Any) -> Any:

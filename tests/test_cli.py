@@ -114,3 +114,15 @@ def test_every_shipped_config_option_composes_and_validates(tmp_path):
                     overrides += [f"dataset.path={csv}", "dataset.target=label"]
                 cfg = OmegaConf.to_container(compose("config", overrides=overrides), resolve=True)
                 settings_from_config(cfg)
+
+
+@pytest.mark.slow  # starts TensorFlow workers that the timeout kills
+def test_a_run_whose_every_trial_failed_says_why_and_exits_1(tmp_path, harness_cmd, subprocess_env):
+    proc = run(harness_cmd, tmp_path, subprocess_env, "worker.trial_timeout=0.5", "budget.trials=2",
+               "budget.max_epochs=1", check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    # Each failed trial's progress line carries its error's first line; one error line at the end.
+    assert proc.stderr.count("failed best -  (timed out: still running") == 2, proc.stderr[-2000:]
+    assert [line.startswith("error:") for line in proc.stderr.splitlines()].count(True) == 1
+    assert "none of the 2 trials" in proc.stderr and "the first error: timed out" in proc.stderr
+    assert "Traceback" not in proc.stderr
