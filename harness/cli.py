@@ -232,7 +232,10 @@ def entry() -> None:
     if os.environ.get("PYTHONHASHSEED") is None:
         os.environ["PYTHONHASHSEED"] = "0"
         try:
-            os.execv(sys.executable, [sys.executable, "-m", "harness.cli", *sys.argv[1:]])
+            # -P: `python -m` would put the working directory first on sys.path (a console
+            # script does not), so a user's `omegaconf.py` there would shadow the library.
+            safe_path = ["-P"] if sys.version_info >= (3, 11) else []
+            os.execv(sys.executable, [sys.executable, *safe_path, "-m", "harness.cli", *sys.argv[1:]])
         except OSError:  # cannot re-execute (unusual platforms): run with a random hash seed
             pass
     sys.argv[0] = "harness"  # not ".../harness/cli.py" in usage lines after re-executing

@@ -160,6 +160,11 @@ class Problem(abc.ABC):
         return {}
 
     # -- helpers for subclasses --------------------------------------------------------------
+    def resume(self, rows: list[dict[str, Any]]) -> None:
+        """Called once when a run resumes, before any worker starts, with the rows recorded so
+        far. A problem that keeps state between trials in memory restores it here (the tabular
+        problem: the epochs each trial reached, which a promotion continues from); default none."""
+
     def fidelity_for(self, suggestion: Suggestion, default: int | None = None) -> int | None:
         """The fidelity to evaluate at (see `resolve_fidelity`), capped by `budget.max_epochs`."""
         return resolve_fidelity(self.space, suggestion, default=default, cap=self.max_fidelity)

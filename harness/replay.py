@@ -1,6 +1,7 @@
 """Resuming a strategy: replay the recorded asks and tells into a fresh strategy.
 
-The journal lists every ask (with its n and the trial ids it returned) and every tell, in order;
+The journal lists every ask (with its n and the trial ids it returned), every per-step report
+a pruning strategy saw, and every tell, in order;
 replaying it calls the strategy exactly as the interrupted run did, whatever the number of
 workers, so a deterministic strategy ends in the same state. Rows the journal never asked for
 (written just before a kill cut the journal's flush) are dropped and run again. Rows without a
@@ -27,6 +28,13 @@ class Replayed:
 
 
 def _fail(run_dir: Path, text: str) -> HarnessError:
+    import os
+
+    if "not deterministic" in text and os.environ.get("PYTHONHASHSEED") in (None, "random"):
+        # The `harness` command fixes it; a Python caller may not have (SMAC orders by string hashes).
+        text += (" (PYTHONHASHSEED is not fixed in this process: libraries that order by string "
+                 "hashes, such as SMAC, differ between processes; resume through the `harness` "
+                 "command or set PYTHONHASHSEED=0)")
     return HarnessError(f"cannot resume {run_dir}: {text}. Rerun with overwrite=true to start over")
 
 
@@ -61,6 +69,10 @@ def replay(strategy: Strategy, rows: list[dict[str, Any]], events: list[dict[str
             for sug in suggestions:
                 _check(run_dir, strategy.name, sug, recorded.get(sug.trial_id))
                 asked[sug.trial_id] = sug
+        elif "report" in event:  # a per-step value a pruning strategy saw (its rungs)
+            tid = int(event["report"])
+            if tid in asked and tid not in told:
+                strategy.report(tid, int(event["step"]), float(event["value"]))
         elif "tell" in event:
             tid = int(event["tell"])
             if tid not in recorded or tid not in asked:

@@ -195,6 +195,8 @@ class Runner:
         # strategy: SMAC sizes its initial design and Nevergrad picks its optimiser from it.
         self.strategy.planned_trials = self._previous.get("planned_trials", s.trials)
         backlog = self._resume() if self.rows or self.store.journal_path.exists() else []
+        if self.rows:
+            self.problem.resume(list(self.rows))
         started_at = _now()
         self._write_status("running", started_at)
         progress = Progress(s.trials, s.progress)
@@ -321,8 +323,11 @@ class Runner:
                                 trial_timeout=self.s.trial_timeout, reporter=reporter)
 
     def _reporter(self, trial_id: int, step: int, value: float) -> bool:
-        """A problem reports in its own direction; strategies maximise."""
-        return self.strategy.report(trial_id, step, self.problem.objective.to_max(value))
+        """A problem reports in its own direction; strategies maximise. Journaled, so that a
+        resumed run replays a pruner's rung records as well as its asks and tells."""
+        value = self.problem.objective.to_max(value)
+        self.store.journal({"report": trial_id, "step": int(step), "value": float(value)})
+        return self.strategy.report(trial_id, step, value)
 
     # -- rows, best, artifacts -------------------------------------------------------------
     def _constant_columns(self) -> dict[str, Any]:
@@ -470,6 +475,12 @@ class Runner:
 
     def _record_not_applicable(self) -> RunSummary:
         """`_run.json` with status `not_applicable` and the reason; no trial is run."""
+        if (self.run_dir / TRIALS_FILE).exists() or self.store.parts() or self.store.journal_path.exists():
+            # Recorded by an earlier version that ran this pairing: keep its trials, say why.
+            raise HarnessError(
+                f"run {self.s.run_id} has recorded trials in {self.run_dir}, but strategy "
+                f"{self.s.strategy!r} is not applicable to it now: {self.not_applicable}. Move or "
+                f"delete that folder (or rerun with overwrite=true) to record it as not applicable")
         self.stop_reason = str(self.not_applicable)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_status("not_applicable", _now(), ended=True)

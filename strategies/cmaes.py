@@ -9,8 +9,8 @@ needs one fixed set of numeric parameters), nor is a space without numeric param
 
 Population: `popsize` defaults to CMA-ES's own 4 + floor(3 ln D) (8 in 5-D, 12 in 20-D), the
 smallest population its step-size rules are tuned for, so that a budget of ~100 trials still
-runs a dozen generations. IPOP/BIPOP restarts (`restart_strategy`) double the population after
-each restart and are off by default for the same reason; turn them on for budgets of thousands.
+runs a dozen generations. There are no restarts: Optuna 4.4 deprecated `restart_strategy`
+(IPOP/BIPOP) and ignores it.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from harness.strategy import Capabilities, installed_versions
 
 class CMAES(OptunaStrategy):
     """Optuna's `CmaEsSampler(seed=seed, **params)`; options are its own (popsize, sigma0,
-    x0, restart_strategy, with_margin, lr_adapt, use_separable_cma, n_startup_trials, ...)."""
+    with_margin, lr_adapt, use_separable_cma, n_startup_trials, ...)."""
 
     name = "cmaes"
     requires = {"cmaes": "cmaes"}

@@ -114,6 +114,10 @@ class Grid(Strategy):
         self._fixed = {fid.param: fid.max} if full_fidelity and fid is not None and fid.param else {}
         # The space enumerated: without the fidelity param when it is fixed.
         self._space = space.without_fidelity_param() if self._fixed else space
+        if _finite(self._space) and grid_size(self._space) > MAX_GRID:
+            # Refused when built, so the runner records the pairing as not applicable.
+            raise NotSupportedError(f"search space {space.name!r} has more than {MAX_GRID:,} grid points; "
+                                    f"use a coarser space (steps) or random search")
         self._configs: list[dict[str, Any]] | None = None
         self._next = 0
 
@@ -127,10 +131,7 @@ class Grid(Strategy):
         """The whole set, in the order it is handed out (built on first use)."""
         if self._configs is None:
             if _finite(self._space):
-                configs = list(_enumerate(self._space, limit=MAX_GRID + 1))
-                if len(configs) > MAX_GRID:
-                    raise NotSupportedError(f"search space {self.space.name!r} has more than {MAX_GRID:,} "
-                                            f"grid points; use a coarser space (steps) or random search")
+                configs = list(_enumerate(self._space, limit=MAX_GRID + 1))  # size checked when built
             else:
                 from scipy.stats import qmc
 

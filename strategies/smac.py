@@ -66,18 +66,18 @@ def to_configspace(space: SearchSpace, seed: int) -> tuple[Any, dict[str, list[A
     for p in space.params:
         if p.condition is not None:
             parent = space[p.condition.parent]
-            encoded = [_encode(parent, values, v) for v in p.condition.values]
+            encoded = _encode(parent, values, p.condition.values)
             cs.add(InCondition(hps[p.name], hps[parent.name], encoded))
     return cs, values
 
 
-def _encode(p: Any, values: Mapping[str, list[Any]], value: Any) -> Any:
-    """A native value of parameter `p` as its ConfigSpace hyperparameter holds it."""
+def _encode(p: Any, values: Mapping[str, list[Any]], wanted: Any) -> list[Any]:
+    """The values of parameter `p` a condition accepts, as its ConfigSpace hyperparameter holds
+    them. Matched with `==` (1 == True), as the harness's own `Condition.holds` matches."""
     if p.name not in values:
-        return value
-    # Typed match: True == 1, but a bool parent's value is not an int parent's.
-    index = next(i for i, v in enumerate(values[p.name]) if v == value and type(v) is type(value))
-    return index if isinstance(p, IntParam) else str(index)
+        return list(wanted)
+    indices = [i for i, v in enumerate(values[p.name]) if any(v == w for w in wanted)]
+    return indices if isinstance(p, IntParam) else [str(i) for i in indices]
 
 
 def from_configuration(space: SearchSpace, values: Mapping[str, list[Any]], config: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,8 +199,12 @@ class SMAC(ReplayPickling, Strategy):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 try:
                     info = self._smac.ask()
-                except ConfigurationSpaceExhaustedException:
-                    self._exhausted = True  # every configuration (at every budget) was tried
+                except (ConfigurationSpaceExhaustedException, StopIteration):
+                    # No new configuration left, and the exception ends SMAC's trial generator:
+                    # the strategy finishes once the pending trials are told. With parallel
+                    # workers on a small discrete space this can come before any promotion
+                    # (a rung still pending when SMAC looked for a new configuration).
+                    self._exhausted = True
                     break
             trial_id = self._new_trial_id()
             self._infos[trial_id] = info

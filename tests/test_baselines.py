@@ -70,16 +70,24 @@ def test_multi_fidelity_baselines_stop_or_shorten_trials_on_a_tabular_benchmark(
 
 
 @pytest.mark.parametrize("strategy", NEW)
-def test_every_baseline_resumes_exactly_after_its_budget_is_raised(tmp_path, strategy):
+def test_every_baseline_resumed_mid_run_ends_as_an_uninterrupted_run(tmp_path, monkeypatch, strategy):
+    """A 16-trial run stopped after 8, then resumed by a new Runner (the journal replays asks,
+    per-step reports and tells): all 16 trials equal those of an uninterrupted run, pruning
+    decisions included."""
     problem = ("tabular", "problem.table=mlp_digits") if strategy in ("asha", "tpe_hyperband", "smac_mf") \
         else ("bbob", "problem.function=3")
-    short = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=8", results="r")).run()
-    extended = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=16", results="r")).run()
-    straight = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=8", results="s")).run()
-    assert short.run_id == extended.run_id and extended.n_trials == 16
-    cols = ["trial_id", "params", "budget", "objective"]
-    # The first 8 trials of the extended run are the 8 of an uninterrupted run with that plan.
-    pd.testing.assert_frame_equal(_rows(extended)[cols].iloc[:8], _rows(straight)[cols])
+    straight = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=16", results="s")).run()
+    with monkeypatch.context() as m:  # the first session stops after 8 trials, as an interrupted one would
+        real = Runner._stop_reason
+        m.setattr(Runner, "_stop_reason", lambda self: "stopped for the test" if len(self.rows) >= 8 else real(self))
+        first = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=16", results="r")).run()
+    assert first.n_trials == 8
+    resumed = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=16", results="r")).run()
+    assert first.run_id == resumed.run_id == straight.run_id and resumed.n_trials == 16
+    cols = ["trial_id", "params", "status", "budget", "budget_spent", "objective"]
+    pd.testing.assert_frame_equal(_rows(resumed)[cols], _rows(straight)[cols])
+    if strategy in ("asha", "tpe_hyperband"):
+        assert (_rows(straight).status == "pruned").any()  # the pruner had rungs to replay
 
 
 def test_smac_resumes_exactly_in_a_new_process(tmp_path, harness_cmd, subprocess_env):
@@ -115,16 +123,17 @@ def test_a_pairing_the_strategy_cannot_handle_is_recorded_not_applicable(tmp_pat
     assert "not applicable" in summary.format()
 
 
-def test_a_limit_a_strategy_raises_itself_is_recorded_not_applicable(tmp_path, monkeypatch):
-    import harness.runner
-    from harness.errors import NotSupportedError
+def test_a_limit_a_strategy_raises_itself_is_recorded_not_applicable(tmp_path):
+    """grid refuses a grid of more than 100,000 points in its constructor: recorded N/A."""
+    huge = {"name": "huge", "params": {f"x{i}": {"type": "int", "low": 0, "high": 9} for i in range(6)}}
+    cfg = problem_config("bbob", "progress=false", "strategy=grid", "budget.trials=4")
+    cfg["results_dir"] = str(tmp_path / "results")
+    settings = settings_from_config(cfg)
+    from harness.space import SearchSpace
 
-    def refuse(name, space, **options):  # as grid does for a grid of more than 100,000 points
-        raise NotSupportedError(f"search space {space.name!r} has more than 100,000 configurations")
-
-    monkeypatch.setattr(harness.runner, "make_strategy", refuse)
-    summary = Runner(_settings(tmp_path, "bbob", "strategy=grid", "budget.trials=4")).run()
-    assert summary.status == "not_applicable" and "100,000" in _run_record(summary)["stop_reason"]
+    settings.problem.space = SearchSpace.from_config(huge)  # 10^6 grid points; never evaluated
+    summary = Runner(settings).run()
+    assert summary.status == "not_applicable" and "100,000 grid points" in _run_record(summary)["stop_reason"]
 
 
 def test_cli_single_run_not_applicable_exits_2_and_a_sweep_goes_on(tmp_path, harness_cmd, subprocess_env):
@@ -237,3 +246,31 @@ def test_smac_mf_promotions_continue_their_parents_keras_checkpoint(tmp_path):
     # The promoted trial trained only the epochs its parent had not: 4 - 1.
     assert (promoted.budget_spent.to_numpy() == promoted.budget.to_numpy() - parent.budget.to_numpy()).all()
     assert (promoted.params.to_numpy() == parent.params.to_numpy()).all()
+
+
+def test_rank_counts_stay_consistent_when_every_strategy_is_not_applicable_somewhere(tmp_path):
+    from harness.report import build
+
+    for strategy in ("asha", "tpe_hyperband"):
+        for seed in (0, 1):
+            for problem in (("bbob",), ("tabular", "problem.table=mlp_digits")):
+                Runner(_settings(tmp_path, *problem, f"strategy={strategy}", f"seed={seed}",
+                                 "budget.trials=6", "experiment=both")).run()
+    summary = build.compute(tmp_path / "results" / "both", build.Options(figures=False)).analysis.summary()
+    # Both are N/A on bbob, so both stay ranked on the tabular problems; bbob is neither missing
+    # nor N/A among the ranked problems.
+    assert list(summary["problems"].unique()) == [2]
+    assert (summary["missing_runs"] == 0).all() and (summary["not_applicable"] == 0).all()
+
+
+def test_a_pairing_now_not_applicable_keeps_the_trials_an_earlier_run_recorded(tmp_path, monkeypatch):
+    from harness.errors import HarnessError
+    from harness.strategies.asha import ASHA
+
+    done = Runner(_settings(tmp_path, "tabular", "problem.table=mlp_digits", "strategy=asha",
+                            "budget.trials=4")).run()
+    before = (done.run_dir / "trials.parquet").read_bytes(), (done.run_dir / "_run.json").read_text()
+    monkeypatch.setattr(ASHA, "not_applicable", classmethod(lambda cls, space, **kw: "a newer limit"))
+    with pytest.raises(HarnessError, match="has recorded trials.*not applicable to it now: a newer limit"):
+        Runner(_settings(tmp_path, "tabular", "problem.table=mlp_digits", "strategy=asha", "budget.trials=4")).run()
+    assert ((done.run_dir / "trials.parquet").read_bytes(), (done.run_dir / "_run.json").read_text()) == before

@@ -126,3 +126,13 @@ def test_a_run_whose_every_trial_failed_says_why_and_exits_1(tmp_path, harness_c
     assert [line.startswith("error:") for line in proc.stderr.splitlines()].count(True) == 1
     assert "none of the 2 trials" in proc.stderr and "the first error: timed out" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="python -P exists from 3.11")
+def test_the_hash_seeding_re_execution_does_not_import_from_the_working_directory(tmp_path, harness_cmd,
+                                                                                  subprocess_env):
+    (tmp_path / "omegaconf.py").write_text("print('SHADOWED')\nraise SystemExit(3)\n")
+    env = {k: v for k, v in subprocess_env.items() if k != "PYTHONHASHSEED"}
+    proc = subprocess.run([*harness_cmd, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and "SHADOWED" not in proc.stdout and "Usage:" in proc.stdout

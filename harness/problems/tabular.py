@@ -107,6 +107,10 @@ class TabularProblem(Problem):
         best = int(np.argmin(dist))  # ties: the lowest config id
         return int(self._ids[best]), float(dist[best])
 
+    def resume(self, rows: list[dict[str, Any]]) -> None:
+        """Promotions after a resume pay only their extra epochs, as they did before it."""
+        self._reached.update({int(r["trial_id"]): int(r["budget"]) for r in rows if r.get("budget") is not None})
+
     def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
         cid, distance = self.lookup(suggestion.params)
         val, test, seconds = self._curves[cid]

@@ -147,8 +147,8 @@ def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05,
     scores = problem_scores(runs, metric)
     na_counts, excluded = pd.Series(dtype=int), []
     if not_applicable is not None and len(not_applicable):
-        na = not_applicable.dropna(subset=["strategy"])
-        na_counts = na.drop_duplicates(PROBLEM_KEYS + ["strategy"]).groupby("strategy").size()
+        na = not_applicable.dropna(subset=["strategy"]).drop_duplicates(PROBLEM_KEYS + ["strategy"])
+        na_counts = na.groupby("strategy").size()
         # Average ranks need every strategy on every problem: a strategy that cannot handle some
         # of them would empty the complete problems for all. It is left out of the ranks and
         # tests (listed as N/A), unless fewer than two strategies would remain.
@@ -156,6 +156,9 @@ def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05,
         if len(keep) >= 2:
             excluded = sorted(na_counts.index)
             scores = scores[keep]
+        else:  # all ranked: count N/A over the ranked problems only (they are the incomplete ones)
+            ranked = pd.MultiIndex.from_frame(na[PROBLEM_KEYS]).isin(scores.index)
+            na_counts = na[ranked].groupby("strategy").size()
     strategies = list(scores.columns)
     k = len(strategies)
     complete = scores.dropna()
