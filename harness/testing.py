@@ -28,9 +28,10 @@ A plugin class may set, all optional:
   start-up trials, so that a model-based strategy reaches its model within the suite's trials);
 - `conformance_trials = N`: suggestions per run (default 12), for libraries whose ask is slow.
 
-Checks (`CHECKS`): contract_attributes, params_in_space (toy and every shipped space),
-deterministic_under_seed, independent_of_global_rngs, other_seed_differs, survives_failed_and_nan, pickle_roundtrip,
-ask_returns_at_most_n, wait_and_finished, budgets_within_fidelity, report_hook,
+Checks (`CHECKS`): contract_attributes, params_in_space (toy and every shipped space it can
+handle), deterministic_under_seed, independent_of_global_rngs, other_seed_differs,
+survives_failed_and_nan, pickle_roundtrip, ask_returns_at_most_n, wait_and_finished,
+budgets_within_fidelity, report_hook,
 conditional_support_declared, applicability_declared, import_is_light.
 """
 from __future__ import annotations

@@ -179,8 +179,6 @@ class OptunaStrategy(Strategy):
         return bool(trial.should_prune())
 
 
-
-
 class OptunaPruningStrategy(OptunaStrategy):
     """Base of strategies that give every trial the full budget and stop poor ones early.
 
