@@ -24,30 +24,43 @@ def _pip(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def installed_plugin(tmp_path_factory):
+    """The plugin installed into a folder of its own (`pip install --target`), which only this
+    module's subprocesses see through PYTHONPATH: the test environment is never changed, even
+    when a test run is killed half-way."""
+    import os
+
     # Build from a copy so that setuptools' build/ and *.egg-info never land in the repository.
     src = tmp_path_factory.mktemp("plugin") / "harness-example-plugin"
     shutil.copytree(PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    proc = _pip("install", "--no-deps", "--no-build-isolation", "--quiet", str(src))
+    target = tmp_path_factory.mktemp("site")
+    proc = _pip("install", "--no-deps", "--no-build-isolation", "--quiet", "--target", str(target), str(src))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    try:
-        yield src
-    finally:
-        proc = _pip("uninstall", "--yes", "--quiet", DIST)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
+    return src, env
+
+
+def test_the_test_environment_itself_is_left_unchanged(installed_plugin):
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    with pytest.raises(PackageNotFoundError):
+        distribution(DIST)
 
 
 def test_plugin_is_discovered(installed_plugin):
+    _, env = installed_plugin
     code = ("from harness.registry import available_strategies as a; "
             "i = a()['sobol']; print(i.target, i.distribution)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.split() == ["harness_example_plugin.sobol:Sobol", DIST]
 
 
 def test_conformance_suite_passes_on_plugin(installed_plugin):
+    src, env = installed_plugin
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
-         str(installed_plugin), str(installed_plugin / "tests")],
-        capture_output=True, text=True, timeout=600, cwd=installed_plugin)
+         str(src), str(src / "tests")],
+        capture_output=True, text=True, timeout=600, cwd=src, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
@@ -56,7 +69,8 @@ def test_harness_runs_the_plugin_strategy(installed_plugin, tmp_path):
     args = ["strategy=sobol", "search_space=homl_mlp", "budget.trials=2", "budget.max_epochs=1",
             f"results_dir={tmp_path}", "progress=false"]
     cmd = [str(Path(sys.executable).with_name("harness")), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env=installed_plugin[1])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     files = list(tmp_path.rglob("*.parquet"))
     assert files, proc.stdout
@@ -69,7 +83,8 @@ def test_harness_runs_the_plugin_strategy(installed_plugin, tmp_path):
 def test_harness_runs_the_plugin_problem(installed_plugin, tmp_path):
     args = ["problem=branin", "strategy=tpe", "budget.trials=25", f"results_dir={tmp_path}", "progress=false"]
     cmd = [str(Path(sys.executable).with_name("harness")), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env=installed_plugin[1])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     import pandas as pd
 
