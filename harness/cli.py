@@ -154,7 +154,6 @@ def check_override_keys(argv: list[str]) -> None:
         return  # groups chosen by a sweep function: which keys exist is Hydra's to say
     groups = [f"{k}={v.split(',')[0]}" for k, _, v in pairs if k in GROUPS]
     from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
 
     with initialize_config_module("harness.conf", version_base="1.3"):
         cfg = compose("config", overrides=groups)
@@ -219,32 +218,9 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
 
 
-def entry() -> None:
-    """The `harness` command: `main` in an interpreter whose string hashing is seeded.
-
-    Python randomises `hash(str)` per process, so the order of a set of strings differs between
-    two runs of the same command. SMAC iterates over such sets, so a run resumed in a new
-    process would replay SMAC differently from how it ran. The command therefore re-executes
-    itself once with PYTHONHASHSEED=0 unless the variable is set (launcher workers inherit it).
-    """
-    import os
-
-    if os.environ.get("PYTHONHASHSEED") is None:
-        os.environ["PYTHONHASHSEED"] = "0"
-        try:
-            # -P: `python -m` would put the working directory first on sys.path (a console
-            # script does not), so a user's `omegaconf.py` there would shadow the library.
-            safe_path = ["-P"] if sys.version_info >= (3, 11) else []
-            os.execv(sys.executable, [sys.executable, *safe_path, "-m", "harness.cli", *sys.argv[1:]])
-        except OSError:  # cannot re-execute (unusual platforms): run with a random hash seed
-            pass
-    sys.argv[0] = "harness"  # not ".../harness/cli.py" in usage lines after re-executing
-    main()
-
-
 if __name__ == "__main__":
-    # Through the imported module, not `__main__`: Hydra instantiates `harness.cli.SweepOutcome`,
-    # whose job lists must be the ones `main` reads.
-    from harness.cli import entry as _entry
+    # Through the command, which imports this module by name: Hydra instantiates
+    # `harness.cli.SweepOutcome`, whose job lists must be the ones `main` reads.
+    from harness.command import main as _command
 
-    _entry()
+    _command()

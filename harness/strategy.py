@@ -116,8 +116,14 @@ class Strategy(abc.ABC):
         reason = self.not_applicable(space)
         if reason is not None:
             raise NotSupportedError(reason)
-        for module, extra in self.requires.items():
-            require_library(module, strategy=self.name, extra=extra)
+        missing = missing_libraries(type(self))
+        if missing:
+            from harness.errors import ConfigError
+
+            extras = ",".join(sorted({self.requires[m] for m in missing}))
+            raise ConfigError(f"strategy {self.name!r} needs {', '.join(map(repr, missing))}, which is not "
+                              f"installed; install it with: pip install \"automl-harness[{extras}]\" "
+                              f"(or \"automl-harness[all]\" for every optional strategy)")
         self.space = space
         self.seed = seed
         self.max_trials = max_trials
@@ -255,21 +261,6 @@ def missing_libraries(cls: type[Strategy]) -> list[str]:
     import importlib.util
 
     return [m for m in cls.requires if importlib.util.find_spec(m) is None]
-
-
-def require_library(module: str, *, strategy: str, extra: str) -> None:
-    """Fail with one clear message when an optional library a strategy wraps is missing.
-
-    Checked when the strategy is built (cheap: no import), so a sweep learns it before any trial.
-    """
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        from harness.errors import ConfigError
-
-        raise ConfigError(f"strategy {strategy!r} needs the {module!r} package, which is not "
-                          f"installed; install it with: pip install \"automl-harness[{extra}]\" "
-                          f"(or \"automl-harness[all]\" for every optional strategy)")
 
 
 @dataclass(frozen=True)

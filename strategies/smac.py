@@ -17,7 +17,7 @@ SMAC is imported on the first ask (about 1.7 s), never at module import; it writ
 history into a temporary folder of its own, removed with the strategy. SMAC orders sets of
 configurations by their hash, which Python randomises per process for strings: the `harness`
 command therefore runs with PYTHONHASHSEED=0, so that a run resumed in a new process replays
-SMAC exactly (see `harness.cli.entry`). It plans with the run's
+SMAC exactly (see `harness.command`). It plans with the run's
 trial budget (`planned_trials`): its initial design is sized from it (default: 100 trials when
 the run is time-bounded). Promotions of `smac_mf` continue the checkpoint of the same
 configuration's finished lower-budget trial, as `hyperband` does, so a Keras model trains only

@@ -115,7 +115,6 @@ class RankAnalysis:
     average_rank: pd.Series
     not_applicable: pd.Series = field(default_factory=pd.Series)  # per strategy: problems N/A
     excluded: list[str] = field(default_factory=list)  # N/A on some problems: not ranked
-    excluded_not_applicable: pd.Series = field(default_factory=pd.Series)  # their N/A problems
     friedman_statistic: float = float("nan")
     friedman_p: float = float("nan")
     critical_difference: float = float("nan")
@@ -125,14 +124,15 @@ class RankAnalysis:
     def summary(self) -> pd.DataFrame:
         """Per strategy: average rank, regret mean/median, problems used, failed and missing runs."""
         reg = self.regret.dropna()  # the complete problems, as for the ranks
+        na = self.not_applicable.reindex(self.strategies).fillna(0).astype(int)
         out = pd.DataFrame({
             "average_rank": self.average_rank,
             "regret_mean": reg.mean(),
             "regret_median": reg.median(),
             "problems": self.n_complete,
             "failed_runs": self.failed_runs,
-            "missing_runs": self.incomplete - self.not_applicable.reindex(self.strategies).fillna(0).astype(int),
-            "not_applicable": self.not_applicable.reindex(self.strategies).fillna(0).astype(int),
+            "missing_runs": self.incomplete - na,
+            "not_applicable": na,
         }, index=pd.Index(self.strategies, name="strategy"))
         return out.sort_values("average_rank", na_position="last")
 
@@ -172,8 +172,7 @@ def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05,
         avg = pd.Series(np.nan, index=strategies)
     result = RankAnalysis(metric=metric, alpha=alpha, strategies=strategies, n_problems=len(scores),
                           n_complete=n, incomplete=incomplete, failed_runs=failed, average_rank=avg,
-                          not_applicable=na_counts.reindex(strategies).fillna(0).astype(int),
-                          excluded=excluded, excluded_not_applicable=na_counts.reindex(excluded))
+                          not_applicable=na_counts.astype(int), excluded=excluded)
 
     values = complete.to_numpy()
     if k >= 3 and n >= 2:

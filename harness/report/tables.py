@@ -240,7 +240,7 @@ def rank_table(analysis: RankAnalysis) -> Table:
                      Cell(str(int(r["missing_runs"]))), Cell(str(int(r["not_applicable"])))])
     for name in analysis.excluded:  # not applicable to some problems: not ranked
         rows.append([Cell(str(name)), Cell(NA), Cell(NA), Cell(NA), Cell("0"), Cell(DASH), Cell(DASH),
-                     Cell(str(int(analysis.excluded_not_applicable.get(name, 0))))])
+                     Cell(str(int(analysis.not_applicable.get(name, 0))))])
     return Table(header, rows, caption=f"Average ranks over (dataset, space, seed) problems "
                                        f"({analysis.metric} metric)",
                  notes=tuple(rank_notes(analysis)), align="lrrrrrrr")
