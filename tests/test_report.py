@@ -104,47 +104,83 @@ def test_time_to_target(report: build.Report) -> None:
     assert not cell(report, "diabetes", "tpe")["target_applies"]       # no --target-rmse given
 
 
-def test_ranks_friedman_and_critical_difference(report: build.Report) -> None:
+# Normalised regret of each run's test metric (selected on validation), per problem over every
+# run of every strategy: (best - value) / (best - worst).
+#   digits: tpe .95 .94 .97, random .93 .92 .94, genetic .86 .88 .91 -> best .97, worst .86
+#   diabetes (RMSE): tpe 52 56 60, random 58 59 61, genetic 57, failed (1), missing -> 52..61
+NR = {("digits", "tpe"): [0.02 / 0.11, 0.03 / 0.11, 0.0],
+      ("digits", "random"): [0.04 / 0.11, 0.05 / 0.11, 0.03 / 0.11],
+      ("digits", "genetic"): [0.11 / 0.11, 0.09 / 0.11, 0.06 / 0.11],
+      ("diabetes", "tpe"): [0.0, 4 / 9, 8 / 9],
+      ("diabetes", "random"): [6 / 9, 7 / 9, 9 / 9],
+      ("diabetes", "genetic"): [5 / 9, 1.0]}
+
+
+def test_ranks_over_problems_with_seeds_averaged(report: build.Report) -> None:
     a = report.analysis
-    # Complete problems (test metric of the selected configuration; rank 1 = best):
-    #   digits s0: tpe .95, random .93, genetic .86 -> 1, 2, 3   (s1, s2 the same order)
-    #   diabetes s0: tpe 52, genetic 57, random 58  -> tpe 1, genetic 2, random 3
-    #   diabetes s1: tpe 56, random 59, genetic failed -> 1, 2, 3
-    #   diabetes s2 is incomplete (genetic has no run).
+    assert a.blocks == "problems" and (a.n_problems, a.n_complete) == (2, 2)
+    means = {k: np.mean(v) for k, v in NR.items()}
+    assert a.regret.loc[("digits", "mlp"), "random"] == pytest.approx(means[("digits", "random")])
+    assert a.regret.loc[("diabetes", "mlp"), "genetic"] == pytest.approx(7 / 9)
+    # digits: tpe .152 < random .364 < genetic .788; diabetes: tpe .444 < genetic .778 < random .815
+    assert a.average_rank.to_dict() == pytest.approx({"tpe": 1.0, "random": 2.5, "genetic": 2.5})
+    # Friedman from the ranks: 12N/(k(k+1)) (sum R^2 - k(k+1)^2/4) = 2 (13.5 - 12) = 3, df 2.
+    assert a.friedman_statistic == pytest.approx(3.0)
+    assert a.friedman_p == pytest.approx(math.exp(-3.0 / 2))
+    # Iman-Davenport: (N-1) chi2 / (N(k-1) - chi2) = 3 / (4 - 3) = 3, F(2, 2) survival 1/(1+3).
+    assert a.iman_davenport_statistic == pytest.approx(3.0)
+    assert a.iman_davenport_p == pytest.approx(0.25) and not a.significant
+    assert a.critical_difference == pytest.approx(2.343, abs=1e-3)  # q_0.05(k=3), N=2
+    assert a.failed_runs["genetic"] == 1
+    # Pairwise tests on 2 problems: the smallest two-sided p is 2/4, Holm x3 -> 1.
+    assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(1.0)
+    s = a.summary()
+    assert s.loc["random", "regret_mean"] == pytest.approx(
+        (means[("digits", "random")] + means[("diabetes", "random")]) / 2)
+    assert s.loc["random", "diff_mean"] == pytest.approx(
+        (means[("digits", "random")] - means[("digits", "tpe")]
+         + means[("diabetes", "random")] - means[("diabetes", "tpe")]) / 2)
+    assert (s.loc["random", "wins"], s.loc["random", "losses"], s.loc["random", "vs"]) == (0, 2, "tpe")
+
+
+def test_ranks_with_seeds_as_blocks(example: Path) -> None:
+    with pytest.warns(UserWarning):
+        a = build.compute(example, build.Options(figures=False, blocks="seeds")).analysis
+    # (dataset, space, seed) blocks; diabetes s2 is incomplete (genetic has no run):
+    #   digits s0-s2: tpe, random, genetic -> 1, 2, 3;  diabetes s0: tpe, genetic, random;
+    #   diabetes s1: tpe, random, genetic (failed).
     assert (a.n_problems, a.n_complete) == (6, 5)
     assert a.average_rank.to_dict() == pytest.approx({"tpe": 1.0, "random": 11 / 5, "genetic": 14 / 5})
-    # Friedman: 12N/(k(k+1)) * sum(R^2) - 3N(k+1) = 5 * (1 + 4.84 + 7.84) - 60 = 8.4, df 2.
-    assert a.friedman_statistic == pytest.approx(8.4)
-    assert a.friedman_p == pytest.approx(math.exp(-8.4 / 2))
-    # Nemenyi: q_0.05(k=3) = 2.343 (Demsar 2006, table 5); CD = 2.343 * sqrt(3*4 / (6*5)).
+    assert a.friedman_statistic == pytest.approx(8.4)   # 5 (1 + 4.84 + 7.84) - 60
     assert a.critical_difference == pytest.approx(2.343 * math.sqrt(0.4), abs=1e-3)
-    assert (a.failed_runs["genetic"], a.incomplete["genetic"]) == (1, 1)
-    # Pairwise two-sided Wilcoxon, tpe vs random: 5 positive differences -> p = 2/32, Holm x3.
-    assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(min(1.0, 3 * 2 / 32))
+    assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(3 * 2 / 32)
+    assert "seed) blocks" in tables.to_markdown(tables.rank_table(a))
 
 
-def test_relative_regret(report: build.Report) -> None:
-    s = report.analysis.summary()
-    # Over the 5 complete problems, as the ranks (diabetes s2 has no genetic run: left out).
-    random = [(0.95 - 0.93) / 0.95, (0.94 - 0.92) / 0.94, (0.97 - 0.94) / 0.97,
-              (58 - 52) / 52, (59 - 56) / 56]
-    assert s.loc["random", "regret_mean"] == pytest.approx(np.mean(random))
-    assert s.loc["random", "regret_median"] == pytest.approx(np.median(random))
-    assert s.loc["tpe", "regret_mean"] == 0.0
-    # genetic's failed run (diabetes s1) counts as max(1, worst regret there: 3/56) = 1.
-    genetic = [(0.95 - 0.86) / 0.95, (0.94 - 0.88) / 0.94, (0.97 - 0.91) / 0.97, (57 - 52) / 52, 1.0]
-    assert s.loc["genetic", "regret_mean"] == pytest.approx(np.mean(genetic))
-    assert s.loc["genetic", "failed_runs"] == 1
-    assert (s["problems"] == report.analysis.n_complete).all()
+def test_friedman_and_iman_davenport_reproducible_from_printed_ranks(report: build.Report) -> None:
+    from scipy import stats as sst
+
+    a = report.analysis
+    ranks = np.array([float(r[1].text) for r in tables.rank_table(a).rows])  # as printed
+    k, n = len(ranks), a.n_complete
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks ** 2) - k * (k + 1) ** 2 / 4)
+    assert chi2 == pytest.approx(a.friedman_statistic, abs=1e-6)
+    f = (n - 1) * chi2 / (n * (k - 1) - chi2)
+    assert sst.f.sf(f, k - 1, (k - 1) * (n - 1)) == pytest.approx(a.iman_davenport_p)
+    notes = " ".join(tables.rank_notes(a))
+    assert "chi2_F = 3.000" in notes and "F_F = 3.000 (df 2, 2)" in notes
 
 
-def test_regret_of_failed_runs_and_zero_best() -> None:
-    # RMSE: best 10, b 40 (regret 3); c failed -> max(1, 3) = 3, never better than b.
-    scores = pd.DataFrame({"a": [-10.0, -0.0], "b": [-40.0, -2.0], "c": [-np.inf, -1.0]})
-    reg = stats.relative_regret(scores)
-    assert reg.iloc[0].tolist() == [0.0, 3.0, 3.0]
-    # An exact fit (RMSE 0) is the best: regret is the absolute gap, not a division by zero.
-    assert reg.iloc[1].tolist() == [0.0, 2.0, 1.0]
+def test_normalised_regret_is_bounded_and_unit_free() -> None:
+    runs = pd.DataFrame({"dataset": ["a"] * 4 + ["b"] * 2, "search_space": "s",
+                         "metric": ["rmse"] * 4 + ["regret"] * 2,
+                         "score_test": [-10.0, -40.0, np.nan, -25.0, -1e-12, -100.0]})
+    nr = stats.normalised_regret(runs, "test").tolist()
+    assert nr[:4] == pytest.approx([0.0, 1.0, 1.0, 0.5])  # a failed run counts as the worst
+    # Regret on log10, floored at 1e-8: 1e-12 is as good as 1e-8; 100 is 10 decades worse.
+    assert nr[4:] == pytest.approx([0.0, 1.0])
+    same = pd.DataFrame({"dataset": "a", "search_space": "s", "metric": "rmse", "score_test": [-3.0, -3.0]})
+    assert stats.normalised_regret(same, "test").tolist() == [0.0, 0.0]
 
 
 def test_holm_matches_definition() -> None:
@@ -183,49 +219,54 @@ def _runs(scores: dict[str, list[float]], task: str = "classification") -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _verdict(runs: pd.DataFrame, strategy: str, **kw) -> pd.Series:
+    sig = stats.row_significance(runs, "test", **kw)
+    return sig[sig["strategy"] == strategy].iloc[0]
+
+
 def test_row_significance_is_two_sided_and_holm_corrected() -> None:
     # a beats b and c on every seed. Two-sided exact Wilcoxon p with n seeds: 2 * 2**-n each,
     # Holm over the 2 comparisons: 4 * 2**-n. 6 seeds: 4/64 > 0.05; 7 seeds: 4/128 < 0.05.
     def three(n: int) -> pd.DataFrame:
         return _runs({"a": [0.9] * n, "b": [0.8 + 0.01 * i for i in range(n)], "c": [0.5] * n})
 
-    six = stats.row_significance(three(6), "test").iloc[0]
-    assert six["best"] == "a" and not six["significant"] and six["p"] == pytest.approx(4 / 64)
-    seven = stats.row_significance(three(7), "test").iloc[0]
-    assert seven["significant"] and seven["p"] == pytest.approx(4 / 128)
+    six = _verdict(three(6), "b")
+    assert six["best"] == "a" and not six["worse"] and six["bold"] and six["p"] == pytest.approx(4 / 64)
+    seven = _verdict(three(7), "b")
+    assert seven["worse"] and not seven["bold"] and seven["p"] == pytest.approx(4 / 128)
+    assert _verdict(three(7), "a")["bold"]                 # the best is always bold
     # 2 strategies, 5 seeds all won: a one-sided test gives 1/32 < 0.05, two-sided 2/32.
-    five = stats.row_significance(_runs({"a": [0.9] * 5, "b": [0.8] * 5}), "test").iloc[0]
-    assert not five["significant"] and five["p"] == pytest.approx(2 / 32)
+    five = _verdict(_runs({"a": [0.9] * 5, "b": [0.8] * 5}), "b")
+    assert not five["worse"] and five["p"] == pytest.approx(2 / 32)
     # regression: lower RMSE is better.
     reg = _runs({"a": [10.0] * 6, "b": [20.0] * 6}, task="regression")
-    sig = stats.row_significance(reg, "test").iloc[0]
-    assert sig["best"] == "a" and sig["significant"]
+    assert _verdict(reg, "b")["worse"] and _verdict(reg, "b")["best"] == "a"
 
 
 def test_row_significance_holds_its_level_under_the_null() -> None:
-    # 200 rows of 2 strategies x 6 seeds with no difference: bold at most ~alpha of the time (the
-    # exact two-sided level is 2/64); a one-sided test in the mean's direction bolds ~2 alpha.
+    # 200 rows of 2 strategies x 6 seeds with no difference: "worse" at most ~alpha of the time
+    # (the exact two-sided level is 2/64); a one-sided test in the mean's direction gives ~2 alpha.
     rng = np.random.default_rng(0)
     values = rng.normal(size=(200, 2, 6))
     runs = pd.DataFrame([{"dataset": d, "search_space": "s", "strategy": st, "seed": seed,
                           "score_test": values[d, i, seed]}
                          for d in range(200) for i, st in enumerate("ab") for seed in range(6)])
-    assert stats.row_significance(runs, "test")["significant"].mean() <= 0.05
+    assert stats.row_significance(runs, "test")["worse"].sum() / 200 <= 0.05
 
 
 def test_row_significance_best_by_the_shown_statistic() -> None:
     # a: mean .733 > b .70, but median .60 < .70: with --spread iqr the best is b.
     runs = _runs({"a": [1.0, 0.6, 0.6], "b": [0.7, 0.7, 0.7]})
-    assert stats.row_significance(runs, "test")["best"].iloc[0] == "a"
-    assert stats.row_significance(runs, "test", statistic="median")["best"].iloc[0] == "b"
+    assert _verdict(runs, "a")["best"] == "a"
+    assert _verdict(runs, "a", statistic="median")["best"] == "b"
 
 
-def test_never_bold_when_the_best_loses_most_pairings() -> None:
-    # a's mean is carried by one seed; it loses the other 15 pairings: two-sided p is small, but
-    # in b's favour, so a is not bold.
+def test_never_worse_when_it_wins_most_pairings() -> None:
+    # a's mean is carried by one seed; b wins the other 15 pairings: two-sided p is small, but in
+    # b's favour, so b is not "significantly worse" than a: both are bold.
     runs = _runs({"a": [10.0] + [0.5] * 15, "b": [0.6] * 16})
-    sig = stats.row_significance(runs, "test").iloc[0]
-    assert sig["best"] == "a" and sig["p"] < 0.05 and not sig["significant"]
+    b = _verdict(runs, "b")
+    assert b["best"] == "a" and b["p"] < 0.05 and not b["worse"] and b["bold"]
 
 
 def test_min_seeds() -> None:
@@ -233,20 +274,24 @@ def test_min_seeds() -> None:
     assert [stats.min_seeds(k) for k in (2, 3, 4, 5)] == [6, 7, 7, 8]
 
 
-def test_bold_only_where_significant(report: build.Report) -> None:
+def test_bold_marks_every_strategy_not_significantly_worse(report: build.Report) -> None:
     md = tables.to_markdown(report.main)
-    assert "**" not in md.split("\n\n")[0]                 # 3 seeds: nothing significant
-    assert "n.s. (p=0.500)" in md                          # tpe vs 2 others: Holm(2/8, 2/8) = 0.5
-    assert "two-sided" in md and "at least 7 seeds" in md   # 3 strategies: 7 seeds needed
+    # 3 seeds: nobody can be shown worse (3 strategies need 7), so the whole row is bold.
+    assert "**95.33 ± 1.53**" in md and "**93.00 ± 1.00**" in md and "**88.33 ± 2.52**" in md
+    assert "tpe; none worse" in md
+    assert "two-sided" in md and "at least 7 seeds" in md and "Holm-corrected over the 2 comparisons" in md
     t = tables.Table(["x", "y"], [[tables.Cell("1", bold=True), tables.Cell("2")]], align="lr")
     assert "**1**" in tables.to_markdown(t) and r"\textbf{1}" in tables.to_latex(t)
+    two = tables.to_markdown(_main_table(_trial_rows({"a": [0.9] * 3, "b": [0.8] * 3})))
+    assert "over the 1 comparison," in two                 # not "the 1 comparisons"
 
 
 def test_tiny_p_values_print_as_bounds() -> None:
     # 12 seeds all won: two-sided p = 2/4096 = 0.0005, which "p=0.000" would misreport.
     rows = _trial_rows({"a": [0.9] * 12, "b": [0.8] * 12})
     text = tables.to_markdown(_main_table(rows))
-    assert "**a**" not in text and "a (p<0.001)" in text and "p=0.000" not in text
+    assert "**90.00" in text and "**80.00" not in text
+    assert "a; worse: b (p<0.001)" in text and "p=0.000" not in text
     assert tables.fmt_p(0.0123) == "p=0.012" and tables.fmt_p(2e-5, 4) == "p<0.0001"
 
 
@@ -255,8 +300,12 @@ def test_regression_direction_and_number_formats(report: build.Report) -> None:
     assert "val RMSE ↓" in md and "test acc. (%) ↑" in md
     assert "93.00 ± 1.00" in md                           # accuracy in %, 2 decimals
     assert "59.333 ± 1.528" in md                         # RMSE: 3 decimals
-    tex = tables.to_latex(report.main)
-    assert r"RMSE $\downarrow$" in tex and r"93.00 $\pm$ 1.00" in tex
+    tex = tables.to_latex(report.results)
+    assert r"RMSE $\downarrow$" in tex
+    # Decimal-aligned (integer part | fraction); one column: the spread on its own line below.
+    assert r"\textbf{93} & \textbf{.00}" in tex and r"\multicolumn{2}{c}{\scriptsize $\pm$\,1.00}" in tex
+    wide = tables.to_latex(report.results, width="page")   # full width: the spread beside it
+    assert r"\textbf{93} & \textbf{.00{\scriptsize\,$\pm$\,1.00}}" in wide
 
 
 def test_iqr_option(example: Path) -> None:
@@ -273,35 +322,59 @@ def test_markdown_table_is_well_formed(report: build.Report) -> None:
     assert len(lines) == 2 + 10 + 8  # digits: 10 quantities; diabetes: no RMSE target, no time-to-target
 
 
+def _paper_tables(report: build.Report) -> dict[str, tables.Table]:
+    return {"results": report.results, "cost": report.cost, "ranks": report.ranks, "pairwise": report.pairwise}
+
+
 def test_latex_structure(report: build.Report) -> None:
-    tex = tables.to_latex(report.main, label="tab:main")
-    for token in (r"\begin{tabular}", r"\toprule", r"\midrule", r"\bottomrule", r"\end{table}"):
+    tex = tables.to_latex(report.results, label="tab:results", width="page")
+    for token in (r"\begin{tabular}", r"\toprule", r"\midrule", r"\bottomrule", r"\end{table*}"):
         assert token in tex
+    assert tex.index(r"\caption") < tex.index(r"\begin{tabular}")      # caption above
+    assert r"\caption[Results]{Results.}" in tex                       # short caption; method below
     body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule")[0]
-    rows = [r for r in body.split("\\\\") if r.strip() and r.strip() != r"\midrule"]
-    assert all(r.replace(r"\&", "").count("&") == 3 + 3 for r in rows)   # 7 columns
-    for t in (report.main, report.ranks, report.pairwise):
+    rows = [r for r in body.split("\\\\") if r.strip()]
+    assert len(rows) == 2 and all(r.replace(r"\&", "").count("&") == 1 + 2 * 3 for r in rows)
+    assert r"\begin{table*}" in tables.to_latex(report.results, width="page")
+    for t in _paper_tables(report).values():
         tex = tables.to_latex(t)
         assert "_" not in tex.replace(r"\_", "")
-        # Outside math, text fonts print < > | as other glyphs; captions use "p < 0.05", "|best".
+        # Outside math, text fonts print < > | as other glyphs; notes use "p < 0.05".
         text = re.sub(r"(?<!\\)\$.*?(?<!\\)\$", "", tex)
+        text = text.replace(r"\ifdim\wd0>", "")  # the width test is TeX, not text
         assert not set("<>|") & set(text), t.caption
-    assert r"\textbar{}best" in tables.to_latex(report.ranks)
     assert r"p \textless{} 0.05" in tables.to_latex(report.pairwise)
+    assert "seeds" not in "".join(c.text for r in report.results.rows for c in r)  # no bookkeeping
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine installed")
-def test_latex_compiles_standalone(report: build.Report, tmp_path: Path) -> None:
-    for name, t in (("main", report.main), ("ranks", report.ranks), ("pairwise", report.pairwise)):
-        (tmp_path / f"{name}.tex").write_text(tables.to_latex(t))
-    (tmp_path / "doc.tex").write_text(
-        "\\documentclass{article}\n\\usepackage[landscape,margin=1cm]{geometry}\n"
-        "\\usepackage{booktabs}\n\\begin{document}\n\\input{main.tex}\n\\input{ranks.tex}\n"
-        "\\input{pairwise.tex}\n\\end{document}\n")
+LATEX_DOC = ("\\documentclass[{cls}]{{article}}\n\\usepackage{{booktabs}}\n\\usepackage{{graphicx}}\n"
+             "\\begin{{document}}\n{body}\n\\end{{document}}\n")
+
+
+def compile_latex(folder: Path, body: str, option: str = "twocolumn") -> str:
+    """pdflatex a document around `body`; returns the log (fails the test on a LaTeX error)."""
+    (folder / "doc.tex").write_text(LATEX_DOC.format(cls=option, body=body))
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert (tmp_path / "doc.pdf").exists()
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return (folder / "doc.log").read_text(errors="replace")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no LaTeX engine installed (CI installs one)")
+@pytest.mark.parametrize("width, option", [("column", "twocolumn"), ("page", "twocolumn"), ("column", "onecolumn")])
+def test_latex_compiles_and_fits(report: build.Report, tmp_path: Path, width: str, option: str) -> None:
+    names = []
+    for name, t in _paper_tables(report).items():
+        (tmp_path / f"{name}.tex").write_text(tables.to_latex(t, label=f"tab:{name}", width=width))
+        names.append(name)
+    log = compile_latex(tmp_path, "\n".join(f"\\input{{{n}.tex}}" for n in names), option)
+    assert "Overfull \\hbox" not in log
+    # The results fit a column as they are (3 strategies, spreads stacked); this example counts
+    # failed, pruned and unusable runs, so its cost and rank tables are a little wider and may be
+    # scaled down in one column. Across the page nothing is scaled.
+    scaled = set(re.findall(r"harness-report: table tab:(\w+) scaled", log))
+    assert scaled <= ({"ranks", "cost"} if option == "twocolumn" and width == "column" else set()), scaled
+    assert (tmp_path / "doc.pdf").stat().st_size > 1000
 
 
 def test_classification_report_from_predictions(tmp_path: Path) -> None:
@@ -354,15 +427,24 @@ def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> No
     assert "| Dataset" in proc.stdout and "test acc. (%) ↑" in proc.stdout
     assert "Traceback" not in proc.stderr
     assert "corrupt_run" in proc.stderr and "other.parquet" in proc.stderr
-    for name in ("main", "ranks", "pairwise"):
-        for ext in ("md", "tex", "csv", "parquet"):
+    for name in ("results", "cost", "ranks", "pairwise"):
+        for ext in ("md", "tex"):
+            assert (out / f"{name}.{ext}").exists(), f"{name}.{ext}"
+    assert (out / "main.md").exists() and not (out / "main.tex").exists()  # LaTeX: results + cost
+    for name in ("main", "runs", "ranks", "pairwise", "problems"):
+        for ext in ("csv", "parquet"):
             assert (out / f"{name}.{ext}").exists(), f"{name}.{ext}"
     main = pd.read_parquet(out / "main.parquet")
-    assert len(main) == 6 and {"val_mean", "test_mean", "failed", "test_significant"} <= set(main.columns)
+    assert len(main) == 6 and {"val_mean", "test_mean", "failed", "test_bold",
+                                "test_significantly_worse", "test_p_vs_best"} <= set(main.columns)
     assert pd.read_csv(out / "runs.csv").shape[0] == 17
     figs = out / "figures"
-    for stem in ("anytime_time", "anytime_epochs", "cd_diagram"):
+    for stem in ("anytime_time", "anytime_epochs", "budget_trials", "budget_epochs", "budget_seconds"):
         assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists()
+    # 2 problems, Iman-Davenport p = 0.25: a CD diagram would mean nothing, and report.md says so.
+    assert not (figs / "cd_diagram.png").exists()
+    assert "cd_diagram: not drawn (Iman-Davenport p = 0.25" in (out / "report.md").read_text()
+    assert not (figs / "ecdf.png").exists()            # no problem with a known optimum
     run_dir = figs / "runs" / "exp" / "random_mlp_digits_s0"          # runs/<experiment>/<run_id>
     for stem in ("history", "importances", "classification_report"):
         assert (run_dir / f"{stem}.png").exists() and (run_dir / f"{stem}.pdf").exists()
@@ -373,9 +455,20 @@ def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> No
 def test_cli_default_out_is_not_read_back(example: Path) -> None:
     first = _cli(example, "--no-figures", "--format", "parquet,md", "--quiet")
     assert first.returncode == 0, first.stderr
-    assert (example / "report" / "main.parquet").exists()
+    assert (example / "_report" / "main.parquet").exists()
     again = _cli(example, "--no-figures", "--format", "parquet", "--quiet")
-    assert again.returncode == 0 and "report/main.parquet" not in again.stderr
+    assert again.returncode == 0 and "_report" not in again.stderr
+    # The README's way to read a results folder still works after a report ("_" folders are
+    # skipped by pyarrow's dataset discovery), and read_results is quiet about the report.
+    from harness.results import read_results
+
+    clean = example.parent / "clean"
+    shutil.copytree(example, clean, ignore=shutil.ignore_patterns("corrupt_run", "other.parquet"))
+    frame = pd.read_parquet(clean)
+    assert len(frame) == len(read_results(clean)) and "run_id" in frame.columns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_results(clean)
 
 
 @pytest.mark.parametrize("args, phrase", [

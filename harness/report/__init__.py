@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 FORMATS = ("markdown", "latex", "csv", "parquet")
+DEFAULT_OUT = "_report"  # inside the results folder; "_" keeps it out of pyarrow's datasets
 
 __all__ = ["main", "build_parser"]
 
@@ -70,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Unreadable or foreign Parquet files are skipped and named in a warning. "
                "See docs/report.md for what each column means and the statistics used.")
     p.add_argument("results_dir", type=Path, metavar="RESULTS_DIR", help="results folder, e.g. results/<experiment>")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR", help="output folder (default: RESULTS_DIR/report)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help=f"output folder (default: RESULTS_DIR/{DEFAULT_OUT}; the leading _ makes pandas "
+                        "and pyarrow skip it when they read the results folder)")
     p.add_argument("--format", dest="formats", type=_formats, default=FORMATS, metavar="LIST",
                    help=f"comma-separated output formats (default: {','.join(FORMATS)})")
     p.add_argument("--target", type=_target, default=0.95, metavar="ACC",
@@ -83,6 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metric for ranks, regret and the Friedman test: test metric of the "
                         "configuration selected on validation (default) or best validation metric")
     p.add_argument("--alpha", type=_alpha, default=0.05, metavar="A", help="significance level (default: 0.05)")
+    p.add_argument("--blocks", choices=("problems", "seeds"), default="problems",
+                   help="units of the rank statistics: (dataset, space) problems with seeds averaged "
+                        "(default, the field's convention) or every (dataset, space, seed)")
+    p.add_argument("--latex-width", choices=("column", "page"), default="column",
+                   help="LaTeX tables for one column (table) or the full page width (table*)")
+    p.add_argument("--iohprofiler", action="store_true",
+                   help="also export BBOB runs in IOHprofiler's format to OUT/iohprofiler (for IOHanalyzer)")
     p.add_argument("--importance", choices=("fanova", "mdi", "ped-anova"), default="fanova",
                    help="Optuna importance evaluator for the per-run importance plots (default: fanova)")
     p.add_argument("--no-figures", action="store_true", help="write tables only (fast)")
@@ -130,8 +140,9 @@ def _run(args: argparse.Namespace) -> int:
     options = build.Options(formats=args.formats, target=args.target, target_rmse=args.target_rmse,
                             spread=args.spread, rank_on=args.rank_on, alpha=args.alpha,
                             figures=not args.no_figures, run_figures=not args.no_run_figures,
-                            importance=args.importance, runs=args.runs)
-    out = args.out or (args.results_dir if args.results_dir.is_dir() else args.results_dir.parent) / "report"
+                            importance=args.importance, runs=args.runs, blocks=args.blocks,
+                            latex_width=args.latex_width, iohprofiler=args.iohprofiler)
+    out = args.out or (args.results_dir if args.results_dir.is_dir() else args.results_dir.parent) / DEFAULT_OUT
     report = build.compute(args.results_dir, options, exclude=out)
     written = build.write(report, out)
     if not args.quiet:

@@ -7,6 +7,7 @@ accuracy in % with 2 decimals, RMSE with 3 decimals, seconds with 1 decimal (ove
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,8 @@ class Table:
     notes: tuple[str, ...] = ()
     align: str = ""                      # LaTeX column spec, e.g. "lllrr"
     block_starts: tuple[int, ...] = ()   # row indices that start a new block (LaTeX \midrule)
+    decimal: tuple[int, ...] = ()        # columns aligned on the decimal point in LaTeX
+    under: int | None = None             # column set under the first one in a narrow LaTeX table
 
 
 # -- number formats ---------------------------------------------------------------------------
@@ -107,7 +110,7 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
                alpha: float = 0.05) -> Table:
     """Rows: one block per (dataset, space), one line per quantity; columns: strategies."""
     strategies = sorted(cells["strategy"].unique())
-    header = ["Dataset", "Space", "Metric", *strategies, "Best (p)"]
+    header = ["Dataset", "Space", "Metric", *strategies, "Best; worse (Holm p < α)"]
     rows: list[list[Cell]] = []
     starts: list[int] = []
     spread_name = "mean ± std" if spread == "std" else "median [IQR]"
@@ -121,10 +124,7 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
         tlabel = target_label(target_acc, target_rmse, kind)
         lines: list[tuple[str, list[Cell], str]] = []
         for metric, name in (("val", "val"), ("test", "test")):
-            sig = significance[metric]
-            srow = sig[(sig["dataset"] == dataset) & (sig["search_space"] == space)]
-            best, p, significant = (srow.iloc[0][["best", "p", "significant"]] if len(srow)
-                                    else (None, np.nan, False))
+            verdicts = _row_verdicts(significance[metric], dataset, space)
             texts = []
             for st in strategies:
                 c = block.loc[st]
@@ -134,13 +134,9 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
                 texts.append(Cell(fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"],
                                              c[f"{metric}_median"], c[f"{metric}_q1"],
                                              c[f"{metric}_q3"], kind, spread),
-                                  bold=bool(significant and st == best)))
-            if best is None or _isnan(p):
-                verdict = DASH if best is None else f"{best} (untested)"
-            else:
-                verdict = f"{best if significant else 'n.s.'} ({fmt_p(p)})"
+                                  bold=bool(verdicts.get(st, {}).get("bold", False))))
             label = f"{name} {unit}" + (" [selected on val]" if metric == "test" else "")
-            lines.append((label, texts, verdict))
+            lines.append((label, texts, _verdict_text(verdicts)))
         lines.append(("seeds", [Cell(_seeds_text(block.loc[st])) for st in strategies], ""))
         lines.append(("trials / run", [Cell(fmt_count(block.loc[st, "trials_per_run"])) for st in strategies], ""))
         lines.append(("failed / pruned trials",
@@ -174,11 +170,7 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
         f"Cells over seeds: {spread_name}. Accuracy in %, RMSE in target units, regret = distance "
         "to the problem's known optimum (↓: lower is better). "
         "'test' is the test metric of the configuration selected on validation in each run.",
-        f"Bold: the row's best {stat}, significantly better than every other strategy: two-sided "
-        f"Wilcoxon signed-rank tests of it against each other strategy over paired seeds, "
-        f"Holm-corrected over the {k - 1} comparisons, all p < {alpha:g}"
-        + (f" (with {k} strategies this needs at least {min_seeds(k, alpha)} seeds)" if k > 1 else "")
-        + f"; 'n.s.': the best {stat} is not significantly better; p is the largest corrected p-value.",
+        bold_note(k, alpha, stat),
         "seeds: runs with a result / seeds run by any strategy in the row, then missing seeds, runs "
         "without any ok trial and unfinished runs. Time-to-target: mean over the runs that reached "
         "it (reached/runs). N/A: the strategy cannot handle this problem (the reason is in each "
@@ -187,6 +179,35 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
     align = "lll" + "r" * len(strategies) + "l"
     return Table(header, rows, caption="Main comparison", notes=notes, align=align,
                  block_starts=tuple(starts))
+
+
+def bold_note(k: int, alpha: float, stat: str = "mean") -> str:
+    """The bold convention, as the captions state it."""
+    comparisons = f"{k - 1} comparison{'s' if k != 2 else ''}"
+    need = (f" With {k} strategies a strategy can only be shown worse with at least "
+            f"{min_seeds(k, alpha)} seeds; with fewer, every strategy is bold." if k > 1 else "")
+    return (f"Bold: the row's best {stat} and every strategy not significantly worse than it "
+            f"(two-sided Wilcoxon signed-rank tests of the best against each other strategy over "
+            f"paired seeds, Holm-corrected over the {comparisons}, p < {alpha:g}).{need}")
+
+
+def _row_verdicts(sig: pd.DataFrame, dataset: object, space: object) -> dict[str, dict]:
+    """strategy -> its row verdict (best, p, worse, bold) from `stats.row_significance`."""
+    rows = sig[(sig["dataset"] == dataset) & (sig["search_space"] == space)]
+    return {str(r["strategy"]): r for r in rows.to_dict("records")}
+
+
+def _verdict_text(verdicts: dict[str, dict]) -> str:
+    """'tpe; worse: random (p=0.004)' — the best and the strategies significantly worse."""
+    best = next((v["best"] for v in verdicts.values() if v.get("best") is not None), None)
+    if best is None:
+        return DASH
+    worse = [(name, v["p"]) for name, v in verdicts.items() if v["worse"]]
+    if len(verdicts) < 2:
+        return f"{best} (untested)"
+    if not worse:
+        return f"{best}; none worse"
+    return f"{best}; worse: " + ", ".join(f"{n} ({fmt_p(p)})" for n, p in sorted(worse))
 
 
 def _round1(x: float) -> float:
@@ -230,45 +251,64 @@ def _ttt_text(c: pd.Series, col: str, decimals: int) -> str:
 # -- the rank table -----------------------------------------------------------------------------
 def rank_table(analysis: RankAnalysis) -> Table:
     s = analysis.summary()
-    header = ["Strategy", "Avg. rank ↓", "Regret mean ↓", "Regret median ↓", "Problems",
-              "Failed runs", "Missing runs", "N/A"]
+    ref = str(s["vs"].dropna().iloc[0]) if "vs" in s and s["vs"].notna().any() else "best"
+    # Count columns only where something is counted: the table has to fit one column.
+    counts = [(c, h) for c, h in (("failed_runs", "Failed"), ("missing_runs", "Missing"), ("not_applicable", "N/A"))
+              if c in s and (s[c].fillna(0) > 0).any() or (c == "not_applicable" and analysis.excluded)]
+    header = ["Strategy", "Rank ↓", "NR ↓", "Δ NR [95% CI]", "W/T/L", *(h for _, h in counts)]
     rows = []
     for name, r in s.iterrows():
+        if "diff_mean" in r and not _isnan(r["diff_mean"]) and name != ref:
+            ci = "" if _isnan(r["diff_ci_low"]) else f" [{r['diff_ci_low']:+.2f}, {r['diff_ci_high']:+.2f}]"
+            delta, wtl = f"{r['diff_mean']:+.3f}{ci}", f"{int(r['wins'])}/{int(r['ties'])}/{int(r['losses'])}"
+        else:
+            delta, wtl = DASH, DASH
         rows.append([Cell(str(name)), Cell(fmt_seconds(r["average_rank"], 2)),
-                     Cell(fmt_seconds(r["regret_mean"], 4)), Cell(fmt_seconds(r["regret_median"], 4)),
-                     Cell(str(int(r["problems"]))), Cell(str(int(r["failed_runs"]))),
-                     Cell(str(int(r["missing_runs"]))), Cell(str(int(r["not_applicable"])))])
+                     Cell(fmt_seconds(r["regret_mean"], 3)), Cell(delta), Cell(wtl),
+                     *(Cell(str(int(r[c]))) for c, _ in counts)])
     for name in analysis.excluded:  # not applicable to some problems: not ranked
-        rows.append([Cell(str(name)), Cell(NA), Cell(NA), Cell(NA), Cell("0"), Cell(DASH), Cell(DASH),
-                     Cell(str(int(analysis.not_applicable.get(name, 0))))])
-    return Table(header, rows, caption=f"Average ranks over (dataset, space, seed) problems "
-                                       f"({analysis.metric} metric)",
-                 notes=tuple(rank_notes(analysis)), align="lrrrrrrr")
+        rows.append([Cell(str(name)), Cell(NA), Cell(NA), Cell(NA), Cell(NA),
+                     *(Cell(str(int(analysis.not_applicable.get(name, 0))) if c == "not_applicable" else Cell(DASH))
+                       for c, _ in counts)])
+    return Table(header, rows, caption=f"Average ranks over {analysis.block_name}",
+                 notes=tuple(rank_notes(analysis)), align="lrrlr" + "r" * len(counts), decimal=(1, 2))
 
 
 def rank_notes(a: RankAnalysis) -> list[str]:
     k, n = len(a.strategies), a.n_complete
-    notes = [f"{n} complete problems of {a.n_problems} (dataset, space, seed); problems where a "
-             "strategy has no run are left out and counted as missing runs (or as N/A where the run "
-             "was recorded as not applicable); runs without any ok trial rank last and are counted "
-             "as failed. Metric ranked: "
-             f"{'test metric of the configuration selected on validation' if a.metric == 'test' else 'best validation metric'}."]
+    unit = "problems" if a.blocks == "problems" else "blocks"
+    metric = ("test metric of the configuration selected on validation" if a.metric == "test"
+              else "best validation metric")
+    notes = [f"Rank: average rank; NR: mean normalised regret. "
+             f"{n} complete {unit} of {a.n_problems} ({a.block_name}); {unit} where a strategy has "
+             "no run are left out and counted as missing runs (or as N/A where the run was recorded "
+             "as not applicable); runs without any ok trial count as the worst run of their problem "
+             f"and are counted as failed. Metric: {metric}, as normalised regret per problem: "
+             "(best - value) / (best - worst) over every run of every strategy on the problem "
+             "(log10 of the regret where the optimum is known, floored at 1e-8), 0 = best run, "
+             f"1 = worst; ranks are of its mean over seeds" +
+             ("." if a.blocks == "problems" else " per (dataset, space, seed) block.")]
     if a.excluded:
         notes.append(f"Not ranked: {', '.join(a.excluded)}, not applicable to some problems (N/A: "
                      "the strategy cannot handle the problem); ranks and tests compare the others.")
     if math.isnan(a.friedman_p):
         notes.append(f"Friedman test not applicable (needs >= 3 strategies and >= 2 complete "
-                     f"problems; have {k} and {n}).")
+                     f"{unit}; have {k} and {n}).")
     else:
-        notes.append(f"Friedman chi-square = {a.friedman_statistic:.3f}, p = {a.friedman_p:.4g} "
-                     f"(k={k}, N={n}) — {'significant' if a.friedman_p < a.alpha else 'not significant'} "
+        df2 = (k - 1) * (n - 1)
+        notes.append(f"Friedman chi2_F = {a.friedman_statistic:.3f} (df {k - 1}), p = {a.friedman_p:.4g}; "
+                     f"Iman-Davenport F_F = {a.iman_davenport_statistic:.3f} (df {k - 1}, {df2}), "
+                     f"p = {a.iman_davenport_p:.4g} (k={k}, N={n}; both from the average ranks, "
+                     f"no tie correction) — {'significant' if a.significant else 'not significant'} "
                      f"at alpha={a.alpha:g}.")
     if not math.isnan(a.critical_difference):
         notes.append(f"Nemenyi critical difference CD = {a.critical_difference:.3f} at alpha={a.alpha:g} "
                      "(studentized range): average ranks closer than CD are not significantly different.")
-    notes.append("Regret: |best - value| / |best| per complete problem, best = the best of the "
-                 "strategies' values ranked on that problem; a failed run counts as max(1, the "
-                 "problem's worst regret); mean and median over the same problems as the ranks.")
+    if "vs" in a.effects:
+        notes.append(f"Δ NR: mean difference of normalised regret to the best-ranked strategy ({a.effects['vs'].iloc[0]}) over the "
+                     "complete problems (positive = worse), with a 95% BCa bootstrap confidence "
+                     "interval (scipy.stats.bootstrap, 2000 resamples of the problems, seed 0; only with 5 or more problems); "
+                     "W/T/L: problems where it is better than, tied with, or worse than it.")
     return notes
 
 
@@ -283,10 +323,115 @@ def pairwise_table(analysis: RankAnalysis) -> Table:
             text = DASH if _isnan(p) else fmt_p(p, 4).replace("p=", "").replace("p", "")  # <0.0001
             row.append(Cell(text, bold=bool(not _isnan(p) and p < analysis.alpha)))
         rows.append(row)
+    m = len(names) * (len(names) - 1) // 2
     return Table(["", *names], rows, caption="Pairwise Wilcoxon signed-rank p-values (Holm)",
-                 notes=("Two-sided Wilcoxon signed-rank tests over complete problems, Holm-corrected "
-                        f"across all pairs; bold: p < {analysis.alpha:g}.",),
+                 notes=(f"Two-sided Wilcoxon signed-rank tests on the normalised regret over the "
+                        f"{analysis.n_complete} complete {analysis.block_name}, Holm-corrected "
+                        f"across the {m} pair{'s' if m != 1 else ''}; bold: p < {analysis.alpha:g}.",),
                  align="l" + "r" * len(names))
+
+
+# -- the paper tables: results and cost, apart ----------------------------------------------------
+def results_table(cells: pd.DataFrame, significance: pd.DataFrame, *, metric: str = "test",
+                  spread: str = "std", alpha: float = 0.05) -> Table:
+    """One line per (dataset, space), one column per strategy: the `metric` (test of the
+    configuration selected on validation, by default) over seeds, bold as in the main table."""
+    strategies = sorted(cells["strategy"].unique())
+    blocks = list(cells.groupby(["dataset", "search_space"], sort=True))
+    spaces = {str(space) for (_, space), _ in blocks}
+    units = {}
+    for key, block in blocks:
+        kind = str(block["metric"].dropna().iloc[0]) if block["metric"].notna().any() else "accuracy"
+        units[key] = (kind, metric_unit(kind, bool(block["lower_is_better"].dropna().any())))
+    shared_unit = len({u for _, u in units.values()}) == 1
+    # Narrow enough for one column: the space and the metric go to the header or the note when
+    # every row shares them.
+    header = ["Problem" if len(spaces) > 1 else f"Problem ({next(iter(spaces))})"]
+    header += [] if shared_unit else ["Metric"]
+    header += strategies
+    rows: list[list[Cell]] = []
+    for (dataset, space), block in blocks:
+        block = block.set_index("strategy").reindex(strategies)
+        kind, unit = units[(dataset, space)]
+        verdicts = _row_verdicts(significance, dataset, space)
+        texts = []
+        for st in strategies:
+            c = block.loc[st]
+            if _all_not_applicable(c):
+                texts.append(Cell(NA))
+                continue
+            texts.append(Cell(fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"], c[f"{metric}_median"],
+                                         c[f"{metric}_q1"], c[f"{metric}_q3"], kind, spread),
+                              bold=bool(verdicts.get(st, {}).get("bold", False))))
+        problem = str(dataset) if len(spaces) == 1 else f"{dataset} / {space}"
+        rows.append([Cell(problem), *([] if shared_unit else [Cell(unit)]), *texts])
+    k = len(strategies)
+    stat = "mean" if spread == "std" else "median"
+    spread_name = "mean ± std" if spread == "std" else "median [IQR]"
+    what = ("test metric of the configuration each run selected on validation" if metric == "test"
+            else "best validation metric")
+    seeds = cells.groupby(["dataset", "search_space"])["expected_seeds"].max()
+    n_seeds = f"{int(seeds.min())}" if seeds.min() == seeds.max() else f"{int(seeds.min())}-{int(seeds.max())}"
+    unit_text = f"; {next(iter(units.values()))[1]}" if shared_unit and units else ""
+    notes = (f"{spread_name} over {n_seeds} seeds of the {what}{unit_text}. Accuracy in %, RMSE in "
+             "target units, regret = f(x) - f_opt (↓: lower is better); N/A: not applicable.",
+             bold_note(k, alpha, stat))
+    first = len(header) - k
+    return Table(header, rows, caption="Results", notes=notes, align="l" * first + "r" * k,
+                 decimal=tuple(range(first, first + k)), under=None if shared_unit else 1)
+
+
+def cost_table(cells: pd.DataFrame, runs: pd.DataFrame) -> Table:
+    """Per strategy over all its runs: runs, trials, failed and pruned trials, epochs, time and
+    strategy overhead per run — the bookkeeping a results table should not carry."""
+    applicable = runs[runs["run_status"] != "not_applicable"]
+    g = applicable.groupby("strategy", sort=True)
+    frame = pd.DataFrame({
+        "runs": g.size(), "unfinished": g["run_status"].agg(lambda s: int((~s.isin(["", "finished"])).sum())),
+        "no_ok": g["score_val"].agg(lambda s: int(s.isna().sum())),
+        "trials": g["n_trials"].mean(), "failed": g["n_failed"].sum(), "pruned": g["n_pruned"].sum(),
+        "epochs": g["epochs"].mean(), "seconds": g["wall_seconds"].mean(),
+        "simulated": g["simulated"].agg(lambda s: bool(s.fillna(False).astype(bool).any())),
+        "overhead": g["overhead_seconds"].mean()})
+    simulated = bool(frame["simulated"].any())
+    # Columns only where something is counted or spent: the table has to fit one column.
+    shown = [("runs", "Runs", "count")]
+    shown += [(c, h, "count") for c, h in (("no_ok", "No ok"), ("unfinished", "Unfin."))
+              if (frame[c] > 0).any()]
+    shown += [("trials", "Trials", "mean")]
+    shown += [(c, h, "count") for c, h in (("failed", "Fail."), ("pruned", "Pruned")) if (frame[c] > 0).any()]
+    shown += [("epochs", "Epochs", "mean")] if (frame["epochs"].fillna(0) > 0).any() else []
+    shown += [("seconds", "Sim. s" if simulated else "Wall s", "seconds"), ("overhead", "Ovh. s", "overhead")]
+    header = ["Strategy", *(h for _, h, _ in shown)]
+    fmt = {"count": lambda x: str(int(x)), "mean": lambda x: fmt_count(_round1(x)),
+           "seconds": fmt_seconds, "overhead": lambda x: fmt_seconds(x, 3)}
+    rows = [[Cell(str(name)), *(Cell(fmt[kind](r[c])) for c, _, kind in shown)] for name, r in frame.iterrows()]
+    notes = ("Runs over every problem and seed (No ok: without any ok trial; Unfin.: not finished). "
+             "Trials, epochs and seconds: means per run; Fail., Pruned: trials in total. Epochs include "
+             "those of failed and pruned trials. Ovh.: the strategy's own time (sum of ask and tell "
+             "seconds)." + (" Sim. s: simulated seconds of the tabular benchmark's recorded "
+                            "training." if simulated else " Wall s: the run's wall-clock seconds."),
+             "Columns that would be all zero (no ok, unfinished, failed, pruned, epochs) are left out.")
+    n = len(header)
+    first_decimal = header.index("Trials")
+    return Table(header, rows, caption="Cost", notes=notes, align="l" + "r" * (n - 1),
+                 decimal=tuple(range(first_decimal, n)))
+
+
+def speedup_table(summary: pd.DataFrame, reference: str = "random") -> Table:
+    """Per strategy: how much faster than random search it reaches random search's final value."""
+    rows = [[Cell(str(name)), Cell(f"{int(r['problems_reached'])}/{int(r['problems'])}"),
+             Cell(DASH if _isnan(r["speedup_median"]) else f"{r['speedup_median']:.2f}"),
+             Cell(DASH if _isnan(r["speedup_geomean_reached"]) else f"{r['speedup_geomean_reached']:.2f}")]
+            for name, r in summary.iterrows()]
+    notes = (f"Target per problem: the median over {reference}'s seeds of its final best validation "
+             "value. aRT: trials the strategy's runs spent until they first reached it (all their "
+             "trials for runs that never did), summed, divided by the runs that reached it (COCO's "
+             f"average runtime). Speed-up = aRT of {reference} / aRT of the strategy (> 1: faster; "
+             "0 where never reached). Reached: problems where at least one run reached the target; "
+             "geometric mean over those problems.",)
+    return Table(["Strategy", "Reached", "Median speed-up", "Geo. mean (reached)"], rows,
+                 caption=f"Speed-up over {reference} search", notes=notes, align="lrrr", decimal=(2, 3))
 
 
 # -- renderers ----------------------------------------------------------------------------------
@@ -314,33 +459,113 @@ _LATEX = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{"
           # OT1 text fonts print < > | as other glyphs (¡ ¿ —): use the text commands.
           "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
           "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "≤": r"$\leq$", "≥": r"$\geq$",
-          "—": "---", "χ": r"$\chi$"}
+          "—": "---", "\u2009": r"\,", "χ": r"$\chi$", "Δ": r"$\Delta$", "α": r"$\alpha$"}
 
 
 def latex_escape(text: str) -> str:
     return "".join(_LATEX.get(ch, ch) for ch in text)
 
 
-def to_latex(t: Table, *, label: str = "") -> str:
-    """A booktabs `table` float; needs only `\\usepackage{booktabs}` in the preamble."""
-    out = ["% generated by harness-report; needs \\usepackage{booktabs}",
-           "\\begin{table}[htbp]", "\\centering", "\\small",
-           f"\\begin{{tabular}}{{{t.align or 'l' * len(t.header)}}}", "\\toprule",
-           " & ".join(latex_escape(h) for h in t.header) + " \\\\", "\\midrule"]
+LATEX_WIDTHS = ("column", "page")
+_NUMBER = re.compile(r"^([-+]?\d+)(\.\d+(?:e[-+]\d+)?)?(.*)$")
+_EXPONENT = re.compile(r"(\d)e([+-])0*(\d+)")
+
+
+def _latex_number_tail(text: str) -> str:
+    """The part of a cell after its integer digits: fraction in full size, the spread (± std,
+    [IQR], (reached/runs)) in script size, exponents as powers of ten."""
+    for sep in (" ± ", " [", " ("):
+        if sep in text:
+            head, tail = text.split(sep, 1)
+            lead = {" ± ": "$\\pm$\\,", " [": "[", " (": "("}[sep]
+            return f"{_latex_plain(head)}{{\\scriptsize\\,{lead}{_latex_plain(tail)}}}"
+    return _latex_plain(text)
+
+
+def _latex_plain(text: str) -> str:
+    escaped = latex_escape(text)
+    return _EXPONENT.sub(lambda m: f"{m[1]}$\\times10^{{{'-' if m[2] == '-' else ''}{m[3]}}}$", escaped)
+
+
+def _latex_cell(c: Cell, decimal: bool) -> str:
+    """One cell; a decimal-aligned column is two LaTeX columns (integer part | rest)."""
+    bold = (lambda x: f"\\textbf{{{x}}}" if x else x) if c.bold and c.text else (lambda x: x)
+    if not decimal:
+        return bold(_latex_plain(c.text))
+    m = _NUMBER.match(c.text)
+    if not m:  # "N/A", "—": centred across both halves
+        return f"\\multicolumn{{2}}{{c}}{{{bold(_latex_plain(c.text))}}}"
+    integer = m[1].replace("-", "$-$")  # a minus, not a hyphen
+    return f"{bold(integer)} & {bold(_latex_number_tail((m[2] or '') + m[3]))}"
+
+
+_SPREADS = (" ± ", " [", " (")
+
+
+def _split_spread(text: str) -> tuple[str, str]:
+    """('95.33', '± 1.53'): a cell's value and its spread (± std, [IQR], (reached/runs))."""
+    for sep in _SPREADS:
+        if sep in text:
+            head, tail = text.split(sep, 1)
+            return head, sep.strip() + ("\u2009" if sep == " ± " else "") + tail
+    return text, ""
+
+
+def to_latex(t: Table, *, label: str = "", width: str = "column") -> str:
+    """A booktabs float for a paper: caption above, the method in a note below, numbers aligned
+    on the decimal point, spreads in script size.
+
+    `width` "column" gives a `table` for one column of a two-column layout: footnotesize, and
+    each spread on a line of its own under its value; "page" a `table*` spanning the page, spreads
+    beside the values. A table still wider than its space is scaled down to fit (only then, and
+    the LaTeX log says so). Needs `\\usepackage{booktabs}` and `\\usepackage{graphicx}`."""
+    if width not in LATEX_WIDTHS:
+        raise ValueError(f"width must be one of {LATEX_WIDTHS}, got {width!r}")
+    env = "table" if width == "column" else "table*"
+    stacked = width == "column" and any(_split_spread(r[j].text)[1] for r in t.rows for j in t.decimal)
+    under = t.under if stacked else None
+    keep = [j for j in range(len(t.header)) if j != under]
+    align = t.align or "l" * len(t.header)
+    spec = "".join("r@{}l" if i in t.decimal else align[i] for i in keep)
+    head = [f"\\multicolumn{{2}}{{c}}{{{latex_escape(t.header[i])}}}" if i in t.decimal
+            else latex_escape(t.header[i]) for i in keep]
+    out = ["% generated by harness-report; needs \\usepackage{booktabs} and \\usepackage{graphicx}",
+           f"\\begin{{{env}}}[tbp]", "\\centering",
+           # a column is ~240 pt: footnotesize and tight columns keep 4-5 strategies unscaled
+           "\\footnotesize" if width == "column" else "\\small",
+           f"\\setlength{{\\tabcolsep}}{{{3 if width == 'column' else 4}pt}}"]
+    caption = latex_escape(t.caption)
+    out.append(f"\\caption[{caption}]{{{caption}.}}")
+    if label:
+        out.append(f"\\label{{{label}}}")
+    out += ["\\sbox0{%", f"\\begin{{tabular}}{{{spec}}}", "\\toprule", " & ".join(head) + " \\\\",
+            "\\midrule"]
     for i, row in enumerate(t.rows):
         if i in t.block_starts and i != 0:
             out.append("\\midrule")
-        cells = [f"\\textbf{{{latex_escape(c.text)}}}" if c.bold and c.text else latex_escape(c.text)
-                 for c in row]
-        out.append(" & ".join(cells) + " \\\\")
-    out += ["\\bottomrule", "\\end{tabular}"]
-    caption = latex_escape(t.caption) + ("." if t.caption else "")
+        if not stacked:
+            out.append(" & ".join(_latex_cell(row[j], j in t.decimal) for j in keep) + " \\\\")
+            continue
+        first, second = [], []
+        for j in keep:
+            value, spread = _split_spread(row[j].text) if j in t.decimal else (row[j].text, "")
+            first.append(_latex_cell(Cell(value, row[j].bold), j in t.decimal))
+            if j in t.decimal:
+                second.append(f"\\multicolumn{{2}}{{c}}{{\\scriptsize {_latex_plain(spread)}}}" if spread else " & ")
+            elif j == 0 and under is not None:
+                second.append(f"\\scriptsize {_latex_plain(row[under].text)}")
+            else:
+                second.append("")
+        out.append(" & ".join(first) + " \\\\")
+        out.append(" & ".join(second) + " \\\\[2pt]")
+    out += ["\\bottomrule", "\\end{tabular}}%",
+            "% scaled down only when wider than the column (or page, for table*); the log says so",
+            f"\\ifdim\\wd0>\\linewidth\\typeout{{harness-report: table {label or t.caption} scaled "
+            "down to fit}\\resizebox{\\linewidth}{!}{\\usebox0}\\else\\usebox0\\fi"]
     if t.notes:
-        caption += " " + " ".join(latex_escape(n) for n in t.notes)
-    out.append(f"\\caption{{{caption}}}")
-    if label:
-        out.append(f"\\label{{{label}}}")
-    out.append("\\end{table}")
+        out += ["\\par\\smallskip", "{\\footnotesize\\raggedright",
+                *(latex_escape(n) + "\\par" for n in t.notes), "}"]
+    out.append(f"\\end{{{env}}}")
     return "\n".join(out) + "\n"
 
 
