@@ -219,7 +219,12 @@ def read_results(root: str | os.PathLike[str], *, warn: bool = True) -> "Any":
         return pd.DataFrame({name: pd.Series(dtype=t.to_pandas_dtype()) if not pa.types.is_timestamp(t)
                              else pd.Series(dtype="datetime64[ms, UTC]")
                              for name, (t, _) in COLUMNS.items()})
-    return pd.concat(frames, ignore_index=True, sort=False)
+    frame = pd.concat(frames, ignore_index=True, sort=False)
+    # Trial ids are integers; pandas turns an int column with nulls into float64 (1.0, NaN).
+    for column in ("trial_id", "parent_trial_id"):
+        if column in frame.columns:
+            frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def read_runs(root: str | os.PathLike[str]) -> list[dict[str, Any]]:

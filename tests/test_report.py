@@ -535,12 +535,21 @@ def test_run_without_trials_is_counted(tmp_path: Path) -> None:
     write_json_atomic(root / "tpe_mlp_diabetes_s3" / "_run.json", {
         "run_id": "tpe_mlp_diabetes_s3", "experiment": "exp", "status": "failed", "strategy": "tpe",
         "search_space": "mlp", "dataset": "diabetes", "seed": 3})
+    # An interrupted run with results: unfinished, and said so above the tables.
+    write_json_atomic(root / "tpe_mlp_diabetes_s0" / "_run.json", {
+        "run_id": "tpe_mlp_diabetes_s0", "experiment": "exp", "status": "interrupted", "strategy": "tpe",
+        "search_space": "mlp", "dataset": "diabetes", "seed": 0})
     with pytest.warns(UserWarning):
         rep = build.compute(root, build.Options(figures=False))
     c = cell(rep, "diabetes", "tpe")
+    # The failed run without trials is counted once (without ok trial), not also as unfinished.
     assert (c["n_runs"], c["n_scored"], c["no_usable_trial"], c["unfinished"]) == (4, 3, 1, 1)
     assert "3/4 (1 without ok trial, 1 unfinished)" in tables.to_markdown(rep.main)
-    assert rep.analysis.failed_runs["tpe"] == 1        # ranks last on that problem
+    assert rep.analysis.failed_runs["tpe"] == 1        # the worst run on that problem
+    assert any("did not finish (failed, interrupted)" in n or "did not finish (interrupted" in n
+               for n in build._data_notes(rep))
+    cost = {r[0].text: [c.text for c in r] for r in rep.cost.rows}
+    assert "Unfin." in rep.cost.header and cost["tpe"][rep.cost.header.index("Unfin.")] == "1"
 
 
 def test_runs_of_another_trainer_are_compared_as_their_own_strategy() -> None:
@@ -572,3 +581,13 @@ def test_problems_with_a_known_optimum_are_reported_in_regret_on_both_columns() 
     assert (prepared["val"] == prepared["test"]).all() and set(prepared["dataset"]) == {"bbob-f01-d2-i1"}
     text = tables.to_markdown(_main_table(rows))
     assert "val regret ↓" in text and "1000" not in text
+
+
+def test_trial_ids_read_as_integers(example: Path) -> None:
+    # pandas turns an int64 column with nulls into float64 (parent 3.0, NaN): read_results keeps ints.
+    from harness.results import read_results
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the example's corrupt and foreign files
+        frame = read_results(example)
+    assert str(frame["parent_trial_id"].dtype) == "Int64" and str(frame["trial_id"].dtype) == "Int64"

@@ -258,6 +258,10 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     Every strategy seen anywhere gets a cell in every (dataset, space) row; cells without any run
     show all seeds as missing. Expected seeds of a row are the union of the seeds any strategy ran.
     """
+    # A run that stopped early counts as unfinished only if it has a result: one without any ok
+    # trial is counted once, as such (a failure-rate stop is both, and was counted twice).
+    runs = runs.assign(unfinished=(~runs["run_status"].isin(["", "finished", NOT_APPLICABLE])
+                                   & runs["val"].notna()).astype(int))
     g = runs.groupby(CELL_KEYS, sort=True)
     cells = g.agg(
         metric=("metric", "first"),
@@ -276,7 +280,7 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
         test_mean=("test", "mean"), test_std=("test", "std"), test_median=("test", "median"),
         ttt_seconds_mean=("ttt_seconds", "mean"), ttt_epochs_mean=("ttt_epochs", "mean"),
         ttt_reached=("ttt_seconds", "count"), target_applies=("target_applies", "max"),
-        unfinished=("run_status", lambda s: int((~s.isin(["", "finished", NOT_APPLICABLE])).sum())),
+        unfinished=("unfinished", "sum"),
         not_applicable=("run_status", lambda s: int((s == NOT_APPLICABLE).sum())),
     )
     q = g[["val", "test"]].quantile([0.25, 0.75]).unstack()

@@ -44,7 +44,7 @@ REFERENCE = "random"  # the speed-up baseline
 
 def best_so_far_normalised(trials: pd.DataFrame) -> pd.DataFrame:
     """Per trial row: the run's normalised regret of its best so far, and the budget columns."""
-    df = trials[["run", "dataset", "search_space", "strategy", "seed", "n_trial", "cum_epochs",
+    df = trials[["run", "experiment", "run_id", "dataset", "search_space", "strategy", "seed", "n_trial", "cum_epochs",
                  "elapsed_seconds", "budget", "usable", "score_val", "metric", "clock"]].copy()
     scaled = stats._scale(df["score_val"].where(df["usable"]).astype(float), df["metric"])
     best = scaled.groupby(df["run"], sort=False).cummax()

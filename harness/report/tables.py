@@ -387,7 +387,9 @@ def cost_table(cells: pd.DataFrame, runs: pd.DataFrame) -> Table:
     applicable = runs[runs["run_status"] != "not_applicable"]
     g = applicable.groupby("strategy", sort=True)
     frame = pd.DataFrame({
-        "runs": g.size(), "unfinished": g["run_status"].agg(lambda s: int((~s.isin(["", "finished"])).sum())),
+        "runs": g.size(),
+        "unfinished": g[["run_status", "score_val"]].apply(
+            lambda d: int((~d["run_status"].isin(["", "finished"]) & d["score_val"].notna()).sum())),
         "no_ok": g["score_val"].agg(lambda s: int(s.isna().sum())),
         "trials": g["n_trials"].mean(), "failed": g["n_failed"].sum(), "pruned": g["n_pruned"].sum(),
         "epochs": g["epochs"].mean(), "seconds": g["wall_seconds"].mean(),
