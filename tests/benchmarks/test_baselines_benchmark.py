@@ -110,8 +110,8 @@ def test_full_bbob_table_through_harness_and_the_report(benchmark, tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
-    runs = pd.read_csv(tmp_path / "results/baselines_bbob/report/runs.csv")
+    runs = pd.read_csv(tmp_path / "results/baselines_bbob/_report/runs.csv")
     benchmark.extra_info.update(walls=walls, runs=len(runs))
     print(f"\n{len(runs)} runs ({(runs.run_status == 'not_applicable').sum()} not applicable): sweep "
           f"{walls['sweep']:.0f} s, report {walls['report']:.0f} s on this machine")
-    print((tmp_path / "results/baselines_bbob/report/ranks.md").read_text())
+    print((tmp_path / "results/baselines_bbob/_report/ranks.md").read_text())

@@ -61,7 +61,7 @@ def _bare_read(root: Path) -> None:
 def test_command_end_to_end_100k_rows(benchmark, big_results: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     benchmark.pedantic(_command, args=(big_results, out), rounds=5, iterations=1, warmup_rounds=1)
-    assert (out / "main.tex").exists() and (out / "problems.parquet").exists()
+    assert (out / "results.tex").exists() and (out / "problems.parquet").exists()
     # No time limit here: Python start-up and the pandas / pyarrow / scipy.stats imports (about
     # 2 s on 2 cores, half of it SciPy's) do not depend on the rows; the ratio says what does.
     MEANS["command"] = benchmark.stats.stats.mean
