@@ -98,8 +98,10 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     objective = pd.to_numeric(df["objective"], errors="coerce").to_numpy(float)
     test_objective = pd.to_numeric(df["test_objective"], errors="coerce").to_numpy(float)
     regret = pd.to_numeric(df["regret"], errors="coerce").to_numpy(float)
-    # Regret-based where the problem knows its optimum (every row of such a run has one when ok).
-    has_regret = (df["regret"].notna().groupby([df["experiment"], df["run_id"]], sort=False, dropna=False)
+    # Regret-based where the problem knows its optimum (every ok row of such a problem has one).
+    # Per problem, not per run: a run whose every trial failed has no regret value, yet is
+    # measured in regret like the other runs of its problem.
+    has_regret = (df["regret"].notna().groupby([df["dataset"], df["search_space"]], sort=False, dropna=False)
                   .transform("any").to_numpy(bool))
     minimize = (df["objective_direction"].astype("object") == "minimize").to_numpy()
     lower = has_regret | minimize

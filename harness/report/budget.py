@@ -45,7 +45,7 @@ REFERENCE = "random"  # the speed-up baseline
 def best_so_far_normalised(trials: pd.DataFrame) -> pd.DataFrame:
     """Per trial row: the run's normalised regret of its best so far, and the budget columns."""
     df = trials[["run", "experiment", "run_id", "dataset", "search_space", "strategy", "seed", "n_trial", "cum_epochs",
-                 "elapsed_seconds", "budget", "usable", "score_val", "metric", "clock"]].copy()
+                 "elapsed_seconds", "budget", "usable", "score_val", "metric", "lower", "clock"]].copy()
     scaled = stats._scale(df["score_val"].where(df["usable"]).astype(float), df["metric"])
     best = scaled.groupby(df["run"], sort=False).cummax()
     best = best.groupby(df["run"], sort=False).ffill()
@@ -143,9 +143,11 @@ def speedup_over_random(frame: pd.DataFrame, reference: str = REFERENCE) -> pd.D
     docstring). Empty when random search did not run."""
     if reference not in set(frame["strategy"]):
         return pd.DataFrame()
-    scaled = stats._scale(frame["score_val"].where(frame["usable"]).astype(float), frame["metric"])
-    bsf = scaled.groupby(frame["run"], sort=False).cummax()
+    # On the metric's own (oriented) scale: the median of random's regrets, not of their logs.
+    score = frame["score_val"].where(frame["usable"]).astype(float)
+    bsf = score.groupby(frame["run"], sort=False).cummax()
     data = frame[["run", "dataset", "search_space", "strategy", "n_trial"]].assign(best=bsf)
+    lower = frame.groupby(["dataset", "search_space"])["lower"].first().astype(bool)
     final = data.groupby("run").agg(dataset=("dataset", "first"), search_space=("search_space", "first"),
                                     strategy=("strategy", "first"), best=("best", "max"),
                                     trials=("n_trial", "max"))
@@ -160,8 +162,11 @@ def speedup_over_random(frame: pd.DataFrame, reference: str = REFERENCE) -> pd.D
     final["hit"] = final["run"].map(first_hit)
     final["spent"] = final["hit"].fillna(final["trials"])
     g = final.groupby(keys + ["strategy"], sort=True)
-    out = g.agg(target_scaled=("target", "first"), spent=("spent", "sum"), reached=("hit", "count"),
+    out = g.agg(target=("target", "first"), spent=("spent", "sum"), reached=("hit", "count"),
                 runs=("run", "size")).reset_index()
+    # The target in the metric's units (an accuracy, an RMSE, a regret), as the tables show them.
+    flip = pd.MultiIndex.from_frame(out[keys]).map(lambda k: bool(lower.get(k, False)))
+    out["target"] = np.where(np.asarray(flip, bool), -out["target"], out["target"])
     out["art_trials"] = np.where(out["reached"] > 0, out["spent"] / out["reached"].clip(lower=1), np.inf)
     ref = out[out["strategy"] == reference].set_index(keys)["art_trials"]
     ref_art = pd.MultiIndex.from_frame(out[keys]).map(ref.to_dict().get)

@@ -28,7 +28,8 @@ JMLR 2016; the HPO benchmark papers, e.g. HPOBench and YAHPO Gym, which average 
   ``q_alpha = studentized_range.ppf(1 - alpha, k, inf) / sqrt(2)`` (Demšar 2006, eq. 5).
 - Pairwise: two-sided Wilcoxon signed-rank tests on the blocks' normalised regrets (unit-free),
   Holm-corrected across all pairs (Benavoli et al. recommend this over mean-rank tests).
-- Effect size of each strategy against the best-ranked one: the mean difference of normalised
+- Effect size of each strategy against the best-ranked one (on a tie of average ranks, the first
+  of them by name): the mean difference of normalised
   regret over blocks with a 95 % bootstrap confidence interval (`scipy.stats.bootstrap`, BCa,
   blocks resampled, fixed seed), and the blocks it wins, ties and loses.
 - Row verdicts (bold in the main table): in each (dataset, space) row, the best strategy by the
