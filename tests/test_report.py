@@ -154,7 +154,8 @@ def test_ranks_with_seeds_as_blocks(example: Path) -> None:
     assert a.friedman_statistic == pytest.approx(8.4)   # 5 (1 + 4.84 + 7.84) - 60
     assert a.critical_difference == pytest.approx(2.343 * math.sqrt(0.4), abs=1e-3)
     assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(3 * 2 / 32)
-    assert "seed) blocks" in tables.to_markdown(tables.rank_table(a))
+    text = tables.to_markdown(tables.rank_table(a))
+    assert "seed) blocks" in text and "ranked as its own block" in text and "mean over seeds" not in text
 
 
 def test_friedman_and_iman_davenport_reproducible_from_printed_ranks(report: build.Report) -> None:
@@ -441,9 +442,9 @@ def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> No
     figs = out / "figures"
     for stem in ("anytime_time", "anytime_epochs", "budget_trials", "budget_epochs", "budget_seconds"):
         assert (figs / f"{stem}.png").exists() and (figs / f"{stem}.pdf").exists()
-    # 2 problems, Iman-Davenport p = 0.25: a CD diagram would mean nothing, and report.md says so.
+    # 2 problems: a CD diagram would mean nothing, and report.md says so.
     assert not (figs / "cd_diagram.png").exists()
-    assert "cd_diagram: not drawn (Iman-Davenport p = 0.25" in (out / "report.md").read_text()
+    assert "cd_diagram: not drawn (2 complete problems (needs 5 or more))" in (out / "report.md").read_text()
     assert not (figs / "ecdf.png").exists()            # no problem with a known optimum
     run_dir = figs / "runs" / "exp" / "random_mlp_digits_s0"          # runs/<experiment>/<run_id>
     for stem in ("history", "importances", "classification_report"):
@@ -591,3 +592,61 @@ def test_trial_ids_read_as_integers(example: Path) -> None:
         warnings.simplefilter("ignore")  # the example's corrupt and foreign files
         frame = read_results(example)
     assert str(frame["parent_trial_id"].dtype) == "Int64" and str(frame["trial_id"].dtype) == "Int64"
+
+
+def test_few_problems_in_perfect_agreement_are_not_significant() -> None:
+    # 2 problems ranking 3 strategies alike happen with probability 1/3! under the null: the
+    # F statistic is infinite, but the exact p-value is 1/6 and nothing is significant.
+    chi2, _, f, p = stats.friedman_from_ranks(np.array([1.0, 2.0, 3.0]), 2)
+    assert (chi2, f, p) == (4.0, math.inf, pytest.approx(1 / 6))
+    table = pd.DataFrame({"a": [0.0, 0.0], "b": [0.5, 0.5], "c": [1.0, 1.0]},
+                         index=pd.MultiIndex.from_tuples([("d1", "s"), ("d2", "s")]))
+    a = stats.rank_analysis(table, metric="test")
+    assert a.omnibus_name == "Friedman permutation test"
+    assert a.permutation_p == pytest.approx(1 / 6, abs=0.01) and not a.significant
+    assert "needs 5 or more" in a.cd_diagram_meaningful
+
+
+def test_not_applicable_and_failed_runs_together(tmp_path: Path) -> None:
+    # A strategy recorded N/A on one problem is left out of the ranks; with failed runs in the
+    # rank table as well, its row once crashed the Markdown rendering (Cell inside a Cell).
+    from harness.results import write_json_atomic
+
+    root = write_example(tmp_path / "exp")
+    (root / "smac_mlp_digits_s0").mkdir()
+    write_json_atomic(root / "smac_mlp_digits_s0" / "_run.json", {
+        "run_id": "smac_mlp_digits_s0", "experiment": "exp", "status": "not_applicable",
+        "stop_reason": "no fidelity", "strategy": "smac", "search_space": "mlp", "dataset": "digits",
+        "seed": 0})
+    with pytest.warns(UserWarning):
+        rep = build.compute(root, build.Options(figures=False))
+    text = tables.to_markdown(rep.ranks)
+    assert rep.analysis.excluded == ["smac"] and "| smac" in text and "N/A" in text
+    assert "Failed" in rep.ranks.header
+
+
+def test_a_missing_test_value_is_not_replaced_by_validation() -> None:
+    # The problem records test RMSE; one run's selected trial has none (NaN) and another's
+    # diverged (inf): neither may borrow its validation RMSE as its test value.
+    rows = _trial_rows({"a": [50.0, 50.0, 50.0], "b": [40.0, 40.0, 40.0]}, task="regression")
+    rows.loc[(rows["strategy"] == "b") & (rows["seed"] == 0), "test_objective"] = np.nan
+    rows.loc[(rows["strategy"] == "b") & (rows["seed"] == 1), "test_objective"] = np.inf
+    runs = aggregate.summarize_runs(aggregate.prepare(rows)).set_index(["strategy", "seed"])
+    assert math.isnan(runs.loc[("b", 0), "test"]) and runs.loc[("b", 1), "test"] == math.inf
+    assert runs.loc[("b", 2), "test"] == 40.0
+    # A problem without any test metric still reports its objective as the test column.
+    no_test = _trial_rows({"a": [0.9, 0.8]}).assign(test_objective=np.nan)
+    assert aggregate.summarize_runs(aggregate.prepare(no_test))["test"].tolist() == [0.9, 0.8]
+
+
+def test_results_cells_say_when_seeds_have_no_result(report: build.Report) -> None:
+    # diabetes/genetic: 1 of 3 seeds has a result (one run failed, one is missing).
+    assert "57.000 (1/3)" in tables.to_markdown(report.results)
+
+
+def test_cli_unwritable_out_is_one_error_line(example: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = _cli(example, "--no-figures", "--out", blocker / "report")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "error: cannot write the report to" in proc.stderr and "--out DIR" in proc.stderr

@@ -80,13 +80,18 @@ def test_aggregate_over_two_problems_uses_problem_means() -> None:
 def test_rank_analyses_at_budgets() -> None:
     spec = {(p, st, s): vals for p in "abcdef" for s in (0, 1)
             for st, vals in (("random", [0.5, 0.6, 0.7]), ("tpe", [0.6, 0.8, 0.9]), ("cmaes", [0.55, 0.7, 0.8]))}
-    long = budget.curves(budget.best_so_far_normalised(_rows(spec)), "trials")
-    (f1, b1, a1), (f2, b2, a2) = budget.analyses_at_budgets(long, (0.34, 1.0))
-    assert (b1, b2) == (1.0, 3.0)
+    spec[("a", "tpe", 1)] = [0.6, 0.8, 0.9, 0.9, 0.9, 0.9]   # a longer run: budgets use the shortest
+    (_, f1, b1, a1), (_, f2, b2, a2) = budget.analyses_at_budgets(
+        budget.best_so_far_normalised(_rows(spec)), (0.34, 0.4, 1.0))   # 0.34 and 0.4: both 1 trial
+    assert (b1, b2) == (1.0, 3.0) and f1 == pytest.approx(1 / 3)
     # On every problem tpe > cmaes > random, at 1 trial and at 3: ranks 1, 2, 3 over 6 problems.
     for a in (a1, a2):
         assert a.average_rank.to_dict() == {"tpe": 1.0, "cmaes": 2.0, "random": 3.0}
         assert a.n_complete == 6 and a.significant and a.metric == "val"
+        # 6 blocks: the verdict rests on the permutation test; 6 identical rankings of 3 happen
+        # with probability (1/3!)**5 under the null.
+        assert a.omnibus_name == "Friedman permutation test" and a.permutation_p < 0.001
+        assert a.cd_diagram_meaningful is None
 
 
 def test_speedup_over_random_search() -> None:

@@ -144,7 +144,14 @@ def _run(args: argparse.Namespace) -> int:
                             latex_width=args.latex_width, iohprofiler=args.iohprofiler)
     out = args.out or (args.results_dir if args.results_dir.is_dir() else args.results_dir.parent) / DEFAULT_OUT
     report = build.compute(args.results_dir, options, exclude=out)
-    written = build.write(report, out)
+    try:
+        written = build.write(report, out)
+    except OSError as exc:  # read-only folder, a file in the way, a full disk
+        from harness.errors import HarnessError
+
+        where = exc.filename or out
+        raise HarnessError(f"cannot write the report to {str(where)!r}: {exc.strerror or exc}; pass "
+                           "--out DIR with a writable folder") from None
     if not args.quiet:
         print(tables.to_markdown(report.main))
         print(tables.to_markdown(report.ranks))

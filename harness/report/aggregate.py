@@ -112,7 +112,12 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     df["val"] = np.where(has_regret, regret, objective)
     # With a known optimum both columns are the regret (a test objective would be in other units);
     # otherwise the test objective, or the objective again where the problem has none.
-    df["test"] = np.where(has_regret, regret, np.where(np.isfinite(test_objective), test_objective, objective))
+    # A problem that records a test metric keeps a run's missing (NaN) or diverged (inf) test value
+    # as it is; only problems without any test metric fall back to the objective.
+    has_test = (pd.Series(np.isfinite(test_objective), index=df.index)
+                .groupby([df["dataset"], df["search_space"]], sort=False, dropna=False).transform("any")
+                .to_numpy(bool))
+    df["test"] = np.where(has_regret, regret, np.where(has_test, test_objective, objective))
     sign = np.where(lower, -1.0, 1.0)
     df["score_val"] = sign * df["val"].to_numpy()
     df["score_test"] = sign * df["test"].to_numpy()

@@ -95,6 +95,7 @@ def curves(frame: pd.DataFrame, budget: str, grid: np.ndarray | None = None) -> 
 def aggregate(long: pd.DataFrame) -> pd.DataFrame:
     """Per (strategy, budget): mean normalised regret and its standard error, average rank, and
     the number of problems (see the module docstring)."""
+    long = complete_problems(long)
     per_problem = (long.groupby(["dataset", "search_space", "strategy", "budget"], sort=True)["nr"]
                    .mean().rename("nr").reset_index())
     n_problems = per_problem[["dataset", "search_space"]].drop_duplicates().shape[0]
@@ -114,27 +115,38 @@ def aggregate(long: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns=["std"]).reset_index()
 
 
+def complete_problems(long: pd.DataFrame) -> pd.DataFrame:
+    """Only the problems where every strategy has runs, as for the ranks: a strategy missing a
+    problem would otherwise be averaged and ranked over other problems than the rest."""
+    strategies = long["strategy"].nunique()
+    per_problem = long.groupby(["dataset", "search_space"])["strategy"].transform("nunique")
+    return long[per_problem == strategies]
+
+
 def budget_table(per_problem: pd.DataFrame) -> pd.DataFrame:
     """Problems x strategies table of seed-averaged normalised regret at one budget."""
     return per_problem.pivot_table(index=["dataset", "search_space"], columns="strategy", values="nr",
                                    aggfunc="mean").sort_index()
 
 
-def analyses_at_budgets(long: pd.DataFrame, fractions: Sequence[float] = (0.1, 0.5, 1.0), *,
-                        alpha: float = 0.05) -> list[tuple[float, float, stats.RankAnalysis]]:
+def analyses_at_budgets(frame: pd.DataFrame, fractions: Sequence[float] = (0.1, 0.5, 1.0), *,
+                        alpha: float = 0.05) -> list[tuple[float, float, float, stats.RankAnalysis]]:
     """Rank analyses of the validation metric after a fraction of the trial budget.
 
-    The budget is a fraction of the smallest run's trials, so every run has spent it; returns
-    (fraction, trials, analysis) per fraction."""
-    if long.empty:
+    `frame` comes from `best_so_far_normalised`. The budget is a fraction of the shortest run's
+    trials, so every run has spent it; returns (fraction asked, fraction used, trials, analysis),
+    once per distinct number of trials."""
+    if frame.empty:
         return []
-    last = long.groupby("run")["budget"].max().min()
-    out = []
+    last = float(frame.groupby("run")["n_trial"].max().min())
+    out, seen = [], set()
     for f in fractions:
-        b = max(1.0, np.floor(f * last))
-        at = long[long["budget"] <= b].sort_values("budget").groupby("run").tail(1)
-        table = budget_table(at)
-        out.append((f, b, stats.rank_analysis(table, metric="val", alpha=alpha)))
+        b = max(1.0, float(np.floor(f * last)))
+        if b in seen:
+            continue
+        seen.add(b)
+        at = complete_problems(curves(frame, "trials", grid=np.array([b])))
+        out.append((f, b / last, b, stats.rank_analysis(budget_table(at), metric="val", alpha=alpha)))
     return out
 
 
@@ -217,10 +229,12 @@ def _figure_for(frame: pd.DataFrame, budget: str, colors: Mapping[str, str],
             xlabel = "simulated seconds" if simulated else "wall-clock seconds"
         for strategy, g in frame.groupby("strategy", sort=True):
             color = colors.get(strategy)
+            # One point past the end, so the last value is a visible step, not a drop at the edge.
+            g = pd.concat([g, g.iloc[[-1]].assign(budget=g["budget"].iloc[-1] * 1.12)])
             x = g["budget"].to_numpy(float)
             m, se = g["nr_mean"].to_numpy(float), g["nr_se"].fillna(0).to_numpy(float)
             every = max(1, len(x) // 6)
-            ax_nr.plot(x, m, color=color, marker=markers.get(strategy), markevery=every, ms=3.5,
+            ax_nr.plot(x, m, color=color, marker=markers.get(strategy), markevery=(0, every), ms=3.5,
                        lw=1.2, label=strategy, drawstyle="steps-post")
             ax_nr.fill_between(x, np.clip(m - se, 0, 1), np.clip(m + se, 0, 1), color=color, alpha=0.18,
                                step="post", lw=0)

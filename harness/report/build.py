@@ -191,18 +191,16 @@ def write_figures(report: Report, out: Path, over: "OverBudget | None" = None) -
     paths += budget.budget_figure(over.aggregated, out, colors, strategy_markers(colors))
     if not over.ecdf.empty:
         paths += ecdf.ecdf_figure(over.ecdf, out / "ecdf", colors)
-    # A CD diagram says which differences are significant: drawn only where the omnibus test
-    # (Iman-Davenport) rejects, with 3 or more strategies.
+    # A CD diagram says which differences are significant: drawn only with 3 or more strategies,
+    # enough problems, and where the omnibus test rejects (RankAnalysis.cd_diagram_meaningful).
     for name, analysis, title in [("cd_diagram", report.analysis, None)] + [
-            (f"cd_diagram_{round(100 * f)}pct", a, f"After {int(b)} trials ({100 * f:g} % of the budget), "
-                                                   "best validation value")
-            for f, b, a in over.at_budgets]:
-        if len(analysis.strategies) >= 3 and analysis.significant:
+            (f"cd_diagram_{round(100 * asked)}pct", a, f"After {int(b)} trials ({100 * used:.0f} % of "
+                                                       "the shortest run), best validation value")
+            for asked, used, b, a in over.at_budgets]:
+        why = analysis.cd_diagram_meaningful
+        if why is None:
             paths += figures.cd_diagram(analysis, out, title=title, stem_name=name, colors=colors)
         else:
-            why = (f"fewer than 3 strategies ranked" if len(analysis.strategies) < 3 else
-                   f"Iman-Davenport p = {analysis.iman_davenport_p:.3g} >= alpha {analysis.alpha:g}: "
-                   "no significant difference to draw")
             report.notes.append(f"{name}: not drawn ({why})")
     notes: list[str] = []
     if not opts.run_figures:
@@ -269,7 +267,7 @@ def _data_notes(report: Report) -> list[str]:
 @dataclass
 class OverBudget:
     aggregated: dict[str, pd.DataFrame]   # budget kind -> per (strategy, budget) aggregate
-    at_budgets: list[tuple[float, float, stats.RankAnalysis]]
+    at_budgets: list[tuple[float, float, float, stats.RankAnalysis]]  # asked, used, trials, ranks
     speedup: pd.DataFrame                 # per (problem, strategy)
     ecdf: pd.DataFrame                    # runtime ECDFs (problems with a known optimum)
 
@@ -293,7 +291,7 @@ def over_budget(report: Report) -> OverBudget:
         agg.attrs["simulated"] = bool((frame["clock"] == "simulated").any())
         aggregated[kind] = agg
         if kind == "trials":
-            at_budgets = budget.analyses_at_budgets(long, (0.1, 0.5), alpha=report.options.alpha)
+            at_budgets = budget.analyses_at_budgets(frame, (0.1, 0.5), alpha=report.options.alpha)
     hits = ecdf.first_hits(trials)
     curves = ecdf.runtime_ecdf(hits) if len(hits) else pd.DataFrame()
     return OverBudget(aggregated, at_budgets, budget.speedup_over_random(frame), curves)

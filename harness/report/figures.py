@@ -378,7 +378,7 @@ def cd_figure(analysis: RankAnalysis, *, title: str | None = None,
     if idp is not None and np.isfinite(idp):
         cd_test += f", Iman–Davenport p = {idp:.3g}"
     head = title if title is not None else (f"Average ranks ({analysis.metric} metric, 1 = best) "
-                                            f"over {analysis.n_complete} problems")
+                                            f"over {analysis.n_complete} {getattr(analysis, 'block_name', 'problems')}")
     text = (f"{head}\n{cd_test}; thick bars join strategies not significantly different "
             f"(Nemenyi, α = {analysis.alpha:g})")
     text = _wrap(text, width - 2 * margin)

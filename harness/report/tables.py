@@ -78,6 +78,8 @@ def fmt_spread(mean: float, std: float, median: float, q1: float, q3: float,
                 f"[{fmt_metric(q1, kind)}, {fmt_metric(q3, kind)}]")
     if _isnan(mean):
         return DASH
+    if not math.isfinite(mean):  # a diverged test value (inf)
+        return str(mean)
     if kind in ("accuracy", "rmse"):
         s = fmt_metric(mean, kind)
         return s if _isnan(std) else f"{s} ± {fmt_metric(std, kind)}"
@@ -268,26 +270,26 @@ def rank_table(analysis: RankAnalysis) -> Table:
                      *(Cell(str(int(r[c]))) for c, _ in counts)])
     for name in analysis.excluded:  # not applicable to some problems: not ranked
         rows.append([Cell(str(name)), Cell(NA), Cell(NA), Cell(NA), Cell(NA),
-                     *(Cell(str(int(analysis.not_applicable.get(name, 0))) if c == "not_applicable" else Cell(DASH))
-                       for c, _ in counts)])
+                     *((Cell(str(int(analysis.not_applicable.get(name, 0)))) if c == "not_applicable"
+                        else Cell(DASH)) for c, _ in counts)])
     return Table(header, rows, caption=f"Average ranks over {analysis.block_name}",
                  notes=tuple(rank_notes(analysis)), align="lrrlr" + "r" * len(counts), decimal=(1, 2))
 
 
 def rank_notes(a: RankAnalysis) -> list[str]:
     k, n = len(a.strategies), a.n_complete
-    unit = "problems" if a.blocks == "problems" else "blocks"
+    unit = a.block_unit
     metric = ("test metric of the configuration selected on validation" if a.metric == "test"
               else "best validation metric")
     notes = [f"Rank: average rank; NR: mean normalised regret. "
              f"{n} complete {unit} of {a.n_problems} ({a.block_name}); {unit} where a strategy has "
-             "no run are left out and counted as missing runs (or as N/A where the run was recorded "
-             "as not applicable); runs without any ok trial count as the worst run of their problem "
-             f"and are counted as failed. Metric: {metric}, as normalised regret per problem: "
+             f"no run are left out (Missing: the {unit} where it has none; N/A: where its run was "
+             "recorded as not applicable); runs without any ok trial count as the worst run of their "
+             f"problem (Failed: such runs). Metric: {metric}, as normalised regret per problem: "
              "(best - value) / (best - worst) over every run of every strategy on the problem "
              "(log10 of the regret where the optimum is known, floored at 1e-8), 0 = best run, "
-             f"1 = worst; ranks are of its mean over seeds" +
-             ("." if a.blocks == "problems" else " per (dataset, space, seed) block.")]
+             "1 = worst" + ("; ranks are of its mean over seeds." if a.blocks == "problems"
+                            else "; every (dataset, space, seed) is ranked as its own block.")]
     if a.excluded:
         notes.append(f"Not ranked: {', '.join(a.excluded)}, not applicable to some problems (N/A: "
                      "the strategy cannot handle the problem); ranks and tests compare the others.")
@@ -299,16 +301,20 @@ def rank_notes(a: RankAnalysis) -> list[str]:
         notes.append(f"Friedman chi2_F = {a.friedman_statistic:.3f} (df {k - 1}), p = {a.friedman_p:.4g}; "
                      f"Iman-Davenport F_F = {a.iman_davenport_statistic:.3f} (df {k - 1}, {df2}), "
                      f"p = {a.iman_davenport_p:.4g} (k={k}, N={n}; both from the average ranks, "
-                     f"no tie correction) — {'significant' if a.significant else 'not significant'} "
-                     f"at alpha={a.alpha:g}.")
+                     f"no tie correction)"
+                     + (f"; with fewer than 10 {unit} both approximations are poor, so the verdict "
+                        f"rests on a Friedman permutation test (20,000 shuffles of each block's "
+                        f"ranks, seed 0): p = {a.permutation_p:.4g}" if math.isfinite(a.permutation_p) else "")
+                     + f" — {'significant' if a.significant else 'not significant'} at alpha={a.alpha:g}.")
     if not math.isnan(a.critical_difference):
         notes.append(f"Nemenyi critical difference CD = {a.critical_difference:.3f} at alpha={a.alpha:g} "
                      "(studentized range): average ranks closer than CD are not significantly different.")
     if "vs" in a.effects:
-        notes.append(f"Δ NR: mean difference of normalised regret to the best-ranked strategy ({a.effects['vs'].iloc[0]}) over the "
-                     "complete problems (positive = worse), with a 95% BCa bootstrap confidence "
-                     "interval (scipy.stats.bootstrap, 2000 resamples of the problems, seed 0; only with 5 or more problems); "
-                     "W/T/L: problems where it is better than, tied with, or worse than it.")
+        notes.append(f"Δ NR: mean difference of normalised regret to the best-ranked strategy "
+                     f"({a.effects['vs'].iloc[0]}) over the complete {unit} (positive = worse), with a "
+                     "95% BCa bootstrap confidence "
+                     f"interval (scipy.stats.bootstrap, 2000 resamples of the {unit}, seed 0; only with 5 "
+                     f"or more); W/T/L: {unit} where it is better than, tied with, or worse than it.")
     return notes
 
 
@@ -360,9 +366,11 @@ def results_table(cells: pd.DataFrame, significance: pd.DataFrame, *, metric: st
             if _all_not_applicable(c):
                 texts.append(Cell(NA))
                 continue
-            texts.append(Cell(fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"], c[f"{metric}_median"],
-                                         c[f"{metric}_q1"], c[f"{metric}_q3"], kind, spread),
-                              bold=bool(verdicts.get(st, {}).get("bold", False))))
+            text = fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"], c[f"{metric}_median"],
+                              c[f"{metric}_q1"], c[f"{metric}_q3"], kind, spread)
+            if text != DASH and int(c["n_scored"]) < int(c["expected_seeds"]):  # fewer results than seeds
+                text += f" ({int(c['n_scored'])}/{int(c['expected_seeds'])})"
+            texts.append(Cell(text, bold=bool(verdicts.get(st, {}).get("bold", False))))
         problem = str(dataset) if len(spaces) == 1 else f"{dataset} / {space}"
         rows.append([Cell(problem), *([] if shared_unit else [Cell(unit)]), *texts])
     k = len(strategies)
@@ -373,7 +381,8 @@ def results_table(cells: pd.DataFrame, significance: pd.DataFrame, *, metric: st
     seeds = cells.groupby(["dataset", "search_space"])["expected_seeds"].max()
     n_seeds = f"{int(seeds.min())}" if seeds.min() == seeds.max() else f"{int(seeds.min())}-{int(seeds.max())}"
     unit_text = f"; {next(iter(units.values()))[1]}" if shared_unit and units else ""
-    notes = (f"{spread_name} over {n_seeds} seeds of the {what}{unit_text}. Accuracy in %, RMSE in "
+    notes = (f"{spread_name} over {n_seeds} seeds of the {what}{unit_text}; (n/m): only n of the m "
+             "seeds have a result (the others failed or are missing). Accuracy in %, RMSE in "
              "target units, regret = f(x) - f_opt (↓: lower is better); N/A: not applicable.",
              bold_note(k, alpha, stat))
     first = len(header) - k
@@ -533,7 +542,7 @@ def to_latex(t: Table, *, label: str = "", width: str = "column") -> str:
             else latex_escape(t.header[i]) for i in keep]
     out = ["% generated by harness-report; needs \\usepackage{booktabs} and \\usepackage{graphicx}",
            f"\\begin{{{env}}}[tbp]", "\\centering",
-           # a column is ~240 pt: footnotesize and tight columns keep 4-5 strategies unscaled
+           # a column is ~230-250 pt (article: 229.5 pt): footnotesize, tight columns
            "\\footnotesize" if width == "column" else "\\small",
            f"\\setlength{{\\tabcolsep}}{{{3 if width == 'column' else 4}pt}}"]
     caption = latex_escape(t.caption)
