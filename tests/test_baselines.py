@@ -211,11 +211,11 @@ def test_the_report_shows_not_applicable_cells_as_na_and_ranks_the_others(tmp_pa
     assert (asha.no_usable_trial == 0).all() and (asha.unfinished == 0).all()  # N/A is neither
     summary = rep.analysis.summary()
     assert "asha" not in summary.index and rep.analysis.excluded == ["asha"]
-    assert summary.loc[["random", "tpe", "cmaes"], "problems"].eq(4).all()  # 2 functions x 2 seeds
+    assert summary.loc[["random", "tpe", "cmaes"], "problems"].eq(2).all()  # 2 functions, seeds averaged
     notes = rep.runs.loc[rep.runs.run_status == "not_applicable", "run_note"]
     assert len(notes) == 4 and notes.str.contains("declares no fidelity").all()
     rank_rows = {row[0].text: [c.text for c in row] for row in rep.ranks.rows}
-    assert rank_rows["asha"][1] == "N/A" and rank_rows["asha"][-1] == "4"
+    assert rank_rows["asha"][1] == "N/A" and rank_rows["asha"][-1] == "2"  # N/A on 2 problems
     asha_column = rep.main.header.index("asha")
     assert {row[asha_column].text for row in rep.main.rows} == {"N/A"}
 
@@ -257,9 +257,9 @@ def test_rank_counts_stay_consistent_when_every_strategy_is_not_applicable_somew
                 Runner(_settings(tmp_path, *problem, f"strategy={strategy}", f"seed={seed}",
                                  "budget.trials=6", "experiment=both")).run()
     summary = build.compute(tmp_path / "results" / "both", build.Options(figures=False)).analysis.summary()
-    # Both are N/A on bbob, so both stay ranked on the tabular problems; bbob is neither missing
-    # nor N/A among the ranked problems.
-    assert list(summary["problems"].unique()) == [2]
+    # Both are N/A on bbob, so both stay ranked on the tabular problem (its 2 seeds averaged);
+    # bbob is neither missing nor N/A among the ranked problems.
+    assert list(summary["problems"].unique()) == [1]
     assert (summary["missing_runs"] == 0).all() and (summary["not_applicable"] == 0).all()
 
 
