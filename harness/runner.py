@@ -29,7 +29,7 @@ from harness.replay import replay
 from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, \
     param_arrow_type
 from harness.settings import RunSettings, settings_from_config
-from harness.signals import RunInterrupted, ignore_signals, install_signal_handlers
+from harness.signals import RunInterrupted, ignore_signals, install_signal_handlers, raise_if_received
 from harness.store import JOURNAL_FILE, RunLock, RunStore
 from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
 from harness.workers import Evaluator, InProcessEvaluator, ProcessEvaluator, SimulatedEvaluator, failed_result
@@ -237,6 +237,7 @@ class Runner:
         ask_seconds: dict[int, float] = {}
         stopping = False
         while True:
+            raise_if_received()  # a signal whose exception Python swallowed (see harness.signals)
             if not stopping:
                 reason = self._stop_reason()
                 if reason:

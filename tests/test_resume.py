@@ -378,3 +378,60 @@ def test_keras_reports_epochs_in_the_problems_own_direction():
     Data.task = "classification"
     assert objective._objective_from_logs({"val_accuracy": 0.75}) == 0.75
     assert math.isnan(objective._objective_from_logs({}))
+
+
+class _SignalInFinalizer:
+    """Sends SIGTERM to this process from inside `__del__`: Python runs the handler there, and
+    prints "Exception ignored in ..." instead of propagating the exception."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.01)  # the handler runs here, inside the finalizer
+
+
+@dataclass(frozen=True)
+class SignalSwallowedObjective(ToyObjective):
+    at: int = 1
+
+    def __call__(self, suggestion: Suggestion, report=None) -> TrialResult:
+        if suggestion.trial_id == self.at:
+            _SignalInFinalizer()  # collected at once: the signal lands in its __del__
+        return super().__call__(suggestion, report)
+
+
+def test_a_signal_landing_in_a_finalizer_still_stops_the_run(tmp_path, monkeypatch):
+    # worker.processes=false: trials run in the runner's process, where a SIGTERM can land in a
+    # __del__ or weakref callback; the run must still stop as interrupted, not run on to the end.
+    import sys
+
+    swallowed = []  # what Python reports as "Exception ignored in ..."
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: swallowed.append(u.exc_type))
+    s = settings(tmp_path, "budget.trials=6", "worker.processes=false")
+    with pytest.raises(RunInterrupted) as err:
+        Runner(s, objective=SignalSwallowedObjective(at=1)).run()
+    assert swallowed == [RunInterrupted]                  # Python did swallow it where it landed
+    assert err.value.signal_name == "SIGTERM"
+    status = json.loads((s.run_dir / RUN_FILE).read_text())
+    assert status["status"] == "interrupted" and status["n_trials"] < 6
+
+
+def test_a_second_signal_does_not_replace_the_first(tmp_path):
+    # Ctrl-C, then the scheduler's SIGTERM while the first unwinds: the run reports SIGINT, as
+    # its message says (it used to exit 143 while saying SIGINT).
+    from harness import signals
+
+    restore = signals.install_signal_handlers()
+    try:
+        with pytest.raises(RunInterrupted) as err:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(1)
+            finally:
+                os.kill(os.getpid(), signal.SIGTERM)  # recorded, not raised over the first
+                time.sleep(0.05)
+        assert err.value.signal_name == "SIGINT"
+        with pytest.raises(RunInterrupted) as again:
+            signals.raise_if_received()
+        assert again.value.signal_name == "SIGINT"
+    finally:
+        restore()
