@@ -61,6 +61,14 @@ def _app(cfg: DictConfig) -> float | None:
             sys.exit(EXIT_USAGE)
         _job_marker(ERROR_MARKER, str(exc))  # the sweep goes on with its other jobs
         return None
+    except OSError as exc:  # the disk filled up, a folder became read-only during the run
+        where = exc.filename or settings_dir(cfg)
+        print(f"error: cannot write {str(where)!r}: {exc.strerror or exc}; free some space or pass "
+              "results_dir=<another folder>, then rerun the same command to resume", file=sys.stderr)
+        if not multirun:
+            sys.exit(EXIT_USAGE)
+        _job_marker(ERROR_MARKER, f"{where}: {exc.strerror or exc}")
+        return None
     except KeyboardInterrupt as exc:
         # SIGINT -> 130, SIGTERM -> 143 (128 + signal number, the shell's convention).
         signum = getattr(exc, "signum", signal.SIGINT)
@@ -92,6 +100,10 @@ def _app(cfg: DictConfig) -> float | None:
         return None
     # Hydra sweepers that optimise the return value get one direction for every problem.
     return best["objective"] if best.get("objective_direction") != "minimize" else -best["objective"]
+
+
+def settings_dir(cfg: DictConfig) -> str:
+    return str(cfg.get("results_dir", "results"))
 
 
 GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer")
@@ -171,6 +183,29 @@ def check_override_keys(argv: list[str]) -> None:
 _MISSING = object()
 
 
+def check_results_dir(argv: list[str]) -> None:
+    """Fail fast when `results_dir` cannot hold results (a file in the way, a read-only folder):
+    Hydra would otherwise stop with a traceback while creating its output folder."""
+    import os
+
+    values = [v for k, _, v in (a.partition("=") for a in argv) if k.lstrip("+") == "results_dir"]
+    for value in (values[-1].split(",") if values else ["results"]):
+        if not value or "$" in value or "(" in value:
+            continue  # interpolations and sweep functions: Hydra resolves them
+        path = Path(value).expanduser()
+        existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+        if not existing.is_dir():
+            problem = f"{str(existing)!r} is a file, not a folder"
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            problem = f"{str(existing)!r} is not writable (read-only, or not yours)"
+        else:
+            continue
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"results_dir {value!r} cannot hold results: {problem}; pass "
+                          "results_dir=<a writable folder>")
+
+
 def _leaf_keys(node: object, prefix: str = "") -> list[str]:
     """Dotted keys of a config's values (`budget.trials`), for suggestions."""
     if not isinstance(node, dict):
@@ -206,6 +241,7 @@ def main() -> None:
     try:
         check_group_overrides(sys.argv[1:])
         check_override_keys(sys.argv[1:])
+        check_results_dir(sys.argv[1:])
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)

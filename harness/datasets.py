@@ -283,6 +283,12 @@ def _unavailable(name: str, wanted: Path, exc: BaseException) -> DatasetUnavaila
     )
 
 
+def _corrupt(name: str, path: Path, exc: BaseException) -> DatasetUnavailableError:
+    return DatasetUnavailableError(
+        f"the cached file of dataset {name!r}, {str(path)!r}, is unreadable ({type(exc).__name__}: "
+        f"{exc}); delete it so that it is downloaded again, or replace it with a good copy")
+
+
 def _load_mnist(cache_dir: Any):
     path = _cache_dir(cache_dir, "~/.keras/datasets") / "mnist.npz"
     if not path.exists():
@@ -292,8 +298,11 @@ def _load_mnist(cache_dir: Any):
             return keras.datasets.mnist.load_data()
         except Exception as exc:
             raise _unavailable("mnist", path, exc) from None
-    with np.load(path, allow_pickle=False) as f:  # Keras's own mnist.npz layout
-        return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+    try:
+        with np.load(path, allow_pickle=False) as f:  # Keras's own mnist.npz layout
+            return (f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])
+    except Exception as exc:  # truncated download, another file under that name
+        raise _corrupt("mnist", path, exc) from None
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -315,7 +324,13 @@ def _load_fashion(cache_dir: Any):
             return keras.datasets.fashion_mnist.load_data()
         except Exception as exc:
             raise _unavailable("fashion_mnist", folder / "{" + ",".join(missing) + "}", exc) from None
-    y_tr, x_tr, y_te, x_te = (read_idx(folder / f) for f in FASHION_FILES)
+    arrays = []
+    for f in FASHION_FILES:
+        try:
+            arrays.append(read_idx(folder / f))
+        except Exception as exc:
+            raise _corrupt("fashion_mnist", folder / f, exc) from None
+    y_tr, x_tr, y_te, x_te = arrays
     return (x_tr, y_tr), (x_te, y_te)
 
 

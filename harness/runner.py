@@ -216,13 +216,23 @@ class Runner:
         except HarnessError as exc:
             self.stop_reason = str(exc)
             raise
+        except OSError as exc:  # a full disk, a folder gone read-only: the status must say so
+            self.stop_reason = f"cannot write the run's files: {exc}"
+            raise
         finally:
             ignore_signals()  # a second Ctrl-C must not tear the final writes
             progress.close()
-            self.store.close()
-            self.store.merge_parts()
+            write_error = None
+            try:
+                self.store.close()
+                self.store.merge_parts()
+            except OSError as exc:  # the parts stay on disk; the next resume merges them
+                write_error, status = exc, "failed"
+                self.stop_reason = f"cannot write the run's files: {exc}"
             self._write_status(status, started_at, ended=True)
             restore()
+            if write_error is not None and sys.exc_info()[0] is None:
+                raise write_error
         return self._summary(status)
 
     # -- the loop --------------------------------------------------------------------------

@@ -136,3 +136,42 @@ def test_the_hash_seeding_re_execution_does_not_import_from_the_working_director
     proc = subprocess.run([*harness_cmd, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "SHADOWED" not in proc.stdout and "Usage:" in proc.stdout
+
+
+def test_a_results_dir_that_cannot_hold_results_is_one_error(tmp_path, harness_cmd, subprocess_env):
+    (tmp_path / "afile").write_text("in the way")
+    proc = run(harness_cmd, tmp_path, subprocess_env, "problem=bbob", "budget.trials=2",
+               "results_dir=afile/sub", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: results_dir 'afile/sub' cannot hold results: 'afile' is a file, not a folder; "
+        "pass results_dir=<a writable folder>"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE stands in for a full disk")
+def test_a_full_disk_is_one_error_and_a_consistent_status(tmp_path, harness_cmd, subprocess_env):
+    import resource
+
+    def small_files() -> None:  # writes past 20 kB fail with EFBIG, as a full disk fails them
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    args = ("problem=bbob", "budget.trials=300", "progress=false")
+    proc = subprocess.run([*harness_cmd, *args], cwd=tmp_path, env=subprocess_env, capture_output=True,
+                          text=True, timeout=300, preexec_fn=small_files)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot write" in errors[0] and "rerun the same command" in errors[0]
+    (run_file,) = (tmp_path / "results" / "default").glob("*/_run.json")
+    status = json.loads(run_file.read_text())
+    assert status["status"] == "failed" and "cannot write" in status["stop_reason"]  # not "running"
+    again = run(harness_cmd, tmp_path, subprocess_env, *args)  # space again: the run completes
+    assert "finished" in again.stdout and len(pd.read_parquet(run_file.parent / "trials.parquet")) == 300
+
+
+def test_a_corrupt_cached_dataset_file_is_one_error(tmp_path, harness_cmd, subprocess_env):
+    (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 truncated download")
+    proc = run(harness_cmd, tmp_path, subprocess_env, "dataset=mnist", f"dataset.cache_dir={tmp_path}",
+               "budget.trials=1", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert str(tmp_path / "mnist.npz") in line and "delete it so that it is downloaded again" in line
