@@ -63,6 +63,19 @@ def suggest_params(trial: Any, space: SearchSpace) -> dict[str, Any]:
     return params
 
 
+def _annotation_kinds(parameter: Any) -> set[str]:
+    """{"bool", "None"} for an annotation `bool | None` (a string under postponed evaluation);
+    the default's type where there is no annotation."""
+    import inspect
+
+    annotation = parameter.annotation
+    if annotation is inspect.Parameter.empty:
+        default = parameter.default
+        return {type(default).__name__} if default is not inspect.Parameter.empty else set()
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+    return {part.strip().replace("Optional[", "").rstrip("]") for part in str(text).split("|")}
+
+
 class OptunaStrategy(Strategy):
     """Base for strategies that are an Optuna sampler driven through `study.ask` / `study.tell`.
 
@@ -93,10 +106,26 @@ class OptunaStrategy(Strategy):
         import inspect
 
         cls = self._sampler_class(_import_optuna())
+        signature = inspect.signature(cls)
         try:
-            inspect.signature(cls).bind_partial(seed=self.seed, **self.sampler_options)
+            signature.bind_partial(seed=self.seed, **self.sampler_options)
         except TypeError as exc:
             raise TypeError(f"{cls.__name__}: {exc}") from None
+        # Optuna checks few values itself (n_startup_trials=-3 and multivariate="maybe" would run):
+        # by the sampler's own annotations, a bool option takes a bool and an int option an int,
+        # and counts (n_*) are not negative.
+        for name, value in self.sampler_options.items():
+            kinds = _annotation_kinds(signature.parameters[name])
+            if value is None and "None" in kinds:
+                continue
+            if kinds <= {"bool", "None"} and "bool" in kinds and not isinstance(value, bool):
+                raise ValueError(f"{cls.__name__} option {name} must be true or false, but got {value!r}")
+            if kinds <= {"int", "None"} and "int" in kinds:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"{cls.__name__} option {name} must be an integer, but got {value!r}")
+                if name.startswith("n_") and value < 0:
+                    raise ValueError(f"{cls.__name__} option {name} counts trials or candidates and "
+                                     f"must be >= 0, but got {value}")
 
     @staticmethod
     def _validate_pruner(pruner: Any) -> dict[str, Any] | None:

@@ -86,6 +86,19 @@ def test_unknown_option_is_a_config_error_naming_it():
         make_strategy("tpe", load_space("mlp"), seed=0, n_startup_trialz=3)
 
 
+@pytest.mark.parametrize("option, value, phrase", [
+    ("n_startup_trials", -3, "must be >= 0, but got -3"),
+    ("n_startup_trials", 2.5, "must be an integer"),
+    ("multivariate", "maybe", "must be true or false, but got 'maybe'"),
+    ("constant_liar", 1, "must be true or false"),
+])
+def test_option_values_optuna_would_accept_silently_are_refused(option, value, phrase):
+    # TPESampler itself runs with n_startup_trials=-3 or multivariate="maybe" (as nonsense).
+    with pytest.raises(ConfigError, match=phrase):
+        make_strategy("tpe", load_space("mlp"), seed=0, **{option: value})
+    make_strategy("tpe", load_space("mlp"), seed=0, multivariate=None, n_startup_trials=0)  # valid
+
+
 def test_pruned_and_failed_map_to_optuna_states():
     strategy = TPE(load_space("homl_mlp"), seed=0)
     a, b, c = strategy.ask(3)
