@@ -152,7 +152,8 @@ def check_override_keys(argv: list[str]) -> None:
 
     Hydra would refuse it too, but with a multi-line message and exit status 1. The config is
     composed with the chosen groups (a sweep's first option) and each plain `key=value` is
-    looked up in it; `+key`/`++key`, `hydra.*` and extra config folders are left to Hydra.
+    looked up in it, as is each `+key`/`++key` outside the sections whose options are open
+    (`OPEN_SECTIONS`); `hydra.*` and extra config folders are left to Hydra.
     """
     import difflib
 
@@ -160,6 +161,10 @@ def check_override_keys(argv: list[str]) -> None:
         return
     pairs = [a.partition("=") for a in argv if "=" in a and not a.startswith(("-", "+", "~"))]
     keys = [k for k, _, _ in pairs if k not in GROUPS and not k.startswith(("hydra.", "hydra/"))]
+    # `+key`/`++key` add keys: welcome where options are open (a strategy's library options, a
+    # problem's or dataset's constructor options), a silently ignored typo anywhere else.
+    added = [a.lstrip("+").partition("=")[0] for a in argv if a.startswith("+") and "=" in a]
+    keys += [k for k in added if not k.startswith(OPEN_SECTIONS) and "/" not in k]
     if not keys:
         return
     if any(k in GROUPS and "(" in v for k, _, v in pairs):
@@ -176,11 +181,15 @@ def check_override_keys(argv: list[str]) -> None:
 
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
             hint = f"did you mean {', '.join(close)}? " if close else ""
-            raise ConfigError(f"unknown config key {key!r}; {hint}`harness --cfg job` lists every key "
-                              f"(`++{key}=...` adds a key the config does not have, e.g. a strategy option)")
+            add = (f" (`++{key}=...` adds an option the config does not list)" if key.startswith(OPEN_SECTIONS)
+                   else "")
+            raise ConfigError(f"unknown config key {key!r}; {hint}`harness --cfg job` lists every key{add}")
 
 
 _MISSING = object()
+# Sections whose keys are options of something else (passed on and checked there): `+`/`++` may
+# add keys under them; anywhere else an added key would be read by nothing.
+OPEN_SECTIONS = ("strategy.params.", "problem.", "dataset.", "search_space.", "trainer.", "hydra.")
 
 
 def check_results_dir(argv: list[str]) -> None:

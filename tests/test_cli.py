@@ -62,6 +62,11 @@ def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path,
     (["budget.trails=3"], ["unknown config key 'budget.trails'; did you mean budget.trials"]),
     (["problem=bbob", "problem.functoin=3"], ["unknown config key 'problem.functoin'", "problem.function"]),
     (["-m", "strategy=random,tpe", "strategy.params.n_startup=3"], ["strategy.params.n_startup", "++"]),
+    # `+key` used to add the typo silently (the run went on with its default budget).
+    (["problem=bbob", "+budget.trails=3"], ["unknown config key 'budget.trails'; did you mean budget.trials"]),
+    (["problem=bbob", "++worker.proceses=false"], ["unknown config key 'worker.proceses'", "worker.processes"]),
+    (["problem=bbob", "strategy=tpe", "++strategy.params.n_startup_trials=-3"],
+     ["n_startup_trials", "must be >= 0, but got -3"]),
 ])
 def test_bad_input_is_one_clear_message_without_traceback(tmp_path, harness_cmd, subprocess_env, args, phrases):
     proc = run(harness_cmd, tmp_path, subprocess_env, *args, check=False)
