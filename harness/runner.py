@@ -50,14 +50,22 @@ class RunSummary:
     stop_reason: str = ""
     clock: str = "wall"
     first_error: str | None = None  # of the first failed trial, when no trial succeeded
+    already_complete: bool = False  # finished by an earlier invocation: nothing ran now
+    param_order: tuple[str, ...] = ()  # the search space's order, for the best params
+    fidelity_param: str | None = None  # the param that is the training budget (e.g. epochs)
 
     def format(self) -> str:
         if self.status == "not_applicable":
             return (f"run {self.run_id}: not applicable: {self.stop_reason}\n"
                     f"recorded: {self.run_dir / RUN_FILE} (harness-report shows N/A)")
         unit = "simulated s" if self.clock == "simulated" else "s"
-        lines = [f"run {self.run_id}: {self.status} ({self.stop_reason}), {self.n_trials} trials "
-                 f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} {unit}"]
+        if self.already_complete:
+            lines = [f"run {self.run_id}: already complete ({self.stop_reason}); nothing to run, "
+                     f"{self.n_trials} trials ({self.n_failed} failed) recorded earlier. Raise "
+                     f"budget.trials or budget.seconds to extend it, or pass overwrite=true to start over"]
+        else:
+            lines = [f"run {self.run_id}: {self.status} ({self.stop_reason}), {self.n_trials} trials "
+                     f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} {unit}"]
         if self.best:
             b = self.best
             name = str(b["objective_name"]).replace("_", " ")
@@ -71,7 +79,15 @@ class RunSummary:
                 metric += f", budget {b['budget']}"
             lines.append(f"best trial {b['trial_id']}: {metric}")
             params = json.loads(b["params"]) if isinstance(b["params"], str) else b["params"]
-            lines.append(f"best params: {params}")
+            rank = {name: i for i, name in enumerate(self.param_order)}  # stored JSON is sorted
+            params = dict(sorted(params.items(), key=lambda kv: rank.get(kv[0], len(rank))))
+            text = f"best params: {params}"
+            trained = b.get("budget_spent") if b.get("budget_spent") is not None else b.get("budget")
+            asked = params.get(self.fidelity_param) if self.fidelity_param else None
+            if isinstance(asked, (int, float)) and trained is not None and trained != asked:
+                # e.g. budget.max_epochs=2 caps an `epochs: 50` configuration: say what was trained
+                text += f" ({self.fidelity_param} {asked} asked, {trained:g} trained)"
+            lines.append(text)
         else:
             lines.append("no successful trial")
         lines.append(f"results: {self.run_dir / TRIALS_FILE}")
@@ -179,7 +195,7 @@ class Runner:
             previous = self._load_previous()
             if previous is not None and self._already_done(previous):
                 self.stop_reason = previous.get("stop_reason", "finished")
-                return self._summary("finished")
+                return replace(self._summary("finished"), already_complete=True)
             self.problem.check()  # a missing data file is one clear error before any worker starts
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for stale in self.run_dir.glob(".*.tmp"):  # left by a process killed mid-write
@@ -503,7 +519,9 @@ class Runner:
         return RunSummary(self.s.run_id, self.run_dir, status, len(self.rows), self.n_failed,
                           self._elapsed(), best, self.stop_reason,
                           clock="simulated" if self.simulated else "wall",
-                          first_error=first_line(errors[0]) if errors else None)
+                          first_error=first_line(errors[0]) if errors else None,
+                          param_order=tuple(p.name for p in self.problem.space.params),
+                          fidelity_param=getattr(self.problem.space.fidelity, "param", None))
 
 
 def first_line(text: str, limit: int = 160) -> str:

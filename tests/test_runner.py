@@ -106,3 +106,40 @@ def test_max_epochs_caps_the_fidelity_multi_fidelity_strategies_plan_with(tmp_pa
                                                 budget={"trials": 1, "max_epochs": 3})))
     assert runner.strategy.space.fidelity.max == 3
     assert all(s.budget <= 3 for s in runner.strategy.ask(5))
+
+
+def test_the_summary_says_when_a_run_was_already_complete_and_what_was_trained(tmp_path):
+    from pathlib import Path
+
+    from harness.runner import RunSummary
+
+    best = {"trial_id": 3, "objective_name": "val_accuracy", "objective": 0.9, "budget": 2, "budget_spent": 2,
+            "params": json.dumps({"layer_num": 2, "epochs": 50, "batch_size": 64}, sort_keys=True)}
+    summary = RunSummary("r", Path("/x"), "finished", 5, 0, 1.0, best, "trial budget of 5 reached",
+                         param_order=("layer_num", "batch_size", "epochs"), fidelity_param="epochs")
+    text = summary.format()
+    # The space's order (not the stored JSON's sorted one), and the epochs actually trained.
+    assert "best params: {'layer_num': 2, 'batch_size': 64, 'epochs': 50} (epochs 50 asked, 2 trained)" in text
+    assert "already complete" not in text
+    again = RunSummary("r", Path("/x"), "finished", 5, 0, 1.0, best, "trial budget of 5 reached",
+                       already_complete=True).format()
+    assert again.startswith("run r: already complete (trial budget of 5 reached); nothing to run")
+
+
+def test_rerunning_a_finished_run_says_it_is_already_complete(tmp_path):
+    from harness.runner import run
+
+    s = _bbob_settings(tmp_path)
+    first = run(s)
+    second = run(s)
+    assert not first.already_complete and second.already_complete
+    assert second.n_trials == first.n_trials and "already complete" in second.format()
+
+
+def _bbob_settings(tmp_path):
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["problem=bbob", "budget.trials=3", f"results_dir={tmp_path}"])
+    return settings_from_config(OmegaConf.to_container(cfg, resolve=True), base_dir=tmp_path)
