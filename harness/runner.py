@@ -200,7 +200,15 @@ class Runner:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for stale in self.run_dir.glob(".*.tmp"):  # left by a process killed mid-write
                 stale.unlink()
-            return self._run_locked(previous)
+            try:
+                return self._run_locked(previous)
+            except HarnessError:
+                # A new run stopped before recording any trial (a model the trainer cannot
+                # handle, ...) is a configuration error, not a run: leave no folder that reports
+                # would count as a failed seed.
+                if previous is None and not self.rows and not self.store.parts():
+                    shutil.rmtree(self.run_dir, ignore_errors=True)
+                raise
 
     def _run_locked(self, previous: dict[str, Any] | None) -> RunSummary:
         s = self.s

@@ -37,6 +37,9 @@ _IN_MEMORY: dict[type, type] = {}
 
 
 def import_keras_tuner() -> Any:
+    from harness.quiet import import_tensorflow
+
+    import_tensorflow()  # keras_tuner imports it: without its native start-up lines
     import keras_tuner  # imports TensorFlow: the wrapped library's cost, paid on first ask
 
     return keras_tuner

@@ -22,6 +22,9 @@ def run(cmd, cwd, env, *args, check=True):
 def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path, harness_cmd, subprocess_env):
     proc = run(harness_cmd, tmp_path, subprocess_env, "budget.trials=3", "budget.max_epochs=2")
     assert "best params:" in proc.stdout and "val accuracy" in proc.stdout
+    # The terminal shows the harness's lines, not TensorFlow's native start-up or retracing noise.
+    for noise in ("oneDNN", "cuda drivers", "absl::InitializeLog", "retracing"):
+        assert noise not in proc.stderr, proc.stderr[-2000:]
     files = list((tmp_path / "results" / "default").glob("*/trials.parquet"))
     assert len(files) == 1 and str(files[0]) in proc.stdout
     df = pd.read_parquet(files[0])
@@ -47,7 +50,7 @@ def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path,
 
     # The same command again: the finished run is skipped, nothing is duplicated.
     again = run(harness_cmd, tmp_path, subprocess_env, "budget.trials=3", "budget.max_epochs=2")
-    assert "finished" in again.stdout and len(pd.read_parquet(files[0])) == 3
+    assert "already complete (trial budget of 3 reached)" in again.stdout and len(pd.read_parquet(files[0])) == 3
 
 
 @pytest.mark.parametrize("args, phrases", [
@@ -180,3 +183,13 @@ def test_a_corrupt_cached_dataset_file_is_one_error(tmp_path, harness_cmd, subpr
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert str(tmp_path / "mnist.npz") in line and "delete it so that it is downloaded again" in line
+
+
+@pytest.mark.slow
+def test_a_configuration_error_found_while_running_leaves_no_run_folder(tmp_path, harness_cmd, subprocess_env):
+    # The trainer finds out only once it has the model; the run recorded nothing, so no folder
+    # is left that harness-report would count as a failed seed.
+    proc = run(harness_cmd, tmp_path, subprocess_env, "search_space=cnn", "trainer=neuroevolution",
+               "dataset=digits", "budget.trials=1", check=False)
+    assert proc.returncode == 2 and "Dense-only" in proc.stderr and "Traceback" not in proc.stderr
+    assert not [p for p in (tmp_path / "results" / "default").iterdir() if not p.name.startswith(".")]

@@ -119,9 +119,10 @@ class KerasProblem(Problem):
         if self._factory is not None:
             self._objective = self._factory.build()
             return
-        if self.threads:
-            import tensorflow as tf
+        from harness.quiet import import_tensorflow
 
+        tf = import_tensorflow(self.verbose)  # once per process, its native start-up lines hidden
+        if self.threads:
             tf.config.threading.set_intra_op_parallelism_threads(self.threads)
             tf.config.threading.set_inter_op_parallelism_threads(self.threads)
         import keras  # noqa: F401  -- TensorFlow's import is paid here, once per process
