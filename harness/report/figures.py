@@ -282,7 +282,7 @@ def anytime_figure(df: pd.DataFrame, x: str, *, spread: str = "std",
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if log:
             ax.set_yscale("log")
-        ax.set_title(_wrap(f"{dataset} / {space}", panel_w - 0.35))  # about the axes' width
+        ax.set_title(_wrap(f"{dataset} / {space}", panel_w - 0.75))  # the axes' width: titles centre on the axes
         simulated = x == "elapsed_seconds" and (df.loc[panel.index, "clock"] == "simulated").any()
         xlabels.append("simulated time (s)" if simulated else xlabel)
         ylabels.append(ylabel)
