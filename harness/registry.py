@@ -43,6 +43,14 @@ def load_strategy_class(name: str) -> type[Strategy]:
     return _load_class(GROUP, "strategy", Strategy, name)
 
 
+def plugin_distribution(name: str, group: str = GROUP) -> dict[str, str] | None:
+    """The installed distribution (package name and version) whose entry point provides `name`."""
+    for ep in entry_points(group=group):
+        if ep.name == name and getattr(ep, "dist", None) is not None:
+            return {"distribution": ep.dist.name, "version": ep.dist.version, "entry_point": ep.value}
+    return None
+
+
 def make_strategy(name: str, space: SearchSpace, *, seed: int, **options: Any) -> Strategy:
     """Build strategy `name` for `space`; bad options become a `ConfigError` naming them."""
     cls = load_strategy_class(name)

@@ -24,7 +24,7 @@ import numpy as np
 from harness import __version__, provenance
 from harness.errors import HarnessError, NotSupportedError, SearchSpaceError, StrategyError
 from harness.problem import EvalResult
-from harness.registry import load_strategy_class, make_strategy
+from harness.registry import load_strategy_class, make_strategy, plugin_distribution
 from harness.replay import replay
 from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, \
     param_arrow_type
@@ -498,6 +498,7 @@ class Runner:
                                       "strategy": s.seed, "problem": s.seed, "data_split": s.seed,
                                       **p.seed_info()},
             "strategy": s.strategy, "strategy_version": self.strategy_class.library_version(),
+            "strategy_distribution": plugin_distribution(s.strategy),
             "planned_trials": self.strategy.planned_trials if self.strategy else None,
             "problem": p.name, "instance": p.instance, "problem_version": p.library_version(),
             "objective": {"name": p.objective.name, "direction": p.objective.direction,

@@ -78,6 +78,12 @@ def test_harness_runs_the_plugin_strategy(installed_plugin, tmp_path):
 
     df = pd.concat(pd.read_parquet(f) for f in files)
     assert len(df) == 2 and set(df["strategy"]) == {"sobol"}
+    # The run says which package (and release) provided the strategy.
+    import json
+
+    (run_file,) = tmp_path.rglob("_run.json")
+    dist = json.loads(run_file.read_text())["strategy_distribution"]
+    assert dist["distribution"] == "harness-example-plugin" and dist["version"]
 
 
 def test_harness_runs_the_plugin_problem(installed_plugin, tmp_path):
