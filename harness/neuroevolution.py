@@ -460,9 +460,9 @@ def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: i
         if not inds:
             return
         loss, acc = population_scores(np.stack(inds), xb, yb, spec, task)
-        for ind, l, a in zip(inds, loss, acc):
-            ind.fitness.values = (float(a) if use_acc else -float(l),)
-            ind.loss, ind.accuracy = float(l), float(a)
+        for ind, lo, a in zip(inds, loss, acc):
+            ind.fitness.values = (float(a) if use_acc else -float(lo),)
+            ind.loss, ind.accuracy = float(lo), float(a)
 
     def fitness_rows() -> tuple[np.ndarray, np.ndarray]:
         if o["fitness_batch"] is None or o["fitness_batch"] >= len(x_train):

@@ -28,12 +28,13 @@ def _load_class(group: str, kind: str, base: type, name: str) -> Any:
     eps = {ep.name: ep for ep in entry_points(group=group)}
     if name not in eps:
         raise UnknownNameError(kind, name, list(eps))
-    cls = eps[name].load()
+    cls: Any = eps[name].load()
     if not (isinstance(cls, type) and issubclass(cls, base)):
         raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness {base.__name__} "
                           f"subclass; fix the plugin's [project.entry-points.\"{group}\"] table")
-    if cls.name != name:
-        raise ConfigError(f"{kind} class {cls.__qualname__} has name {cls.name!r} but is "
+    registered = getattr(cls, "name", None)
+    if registered != name:
+        raise ConfigError(f"{kind} class {cls.__qualname__} has name {registered!r} but is "
                           f"registered as {name!r}; set `name = {name!r}` on the class")
     return cls
 
@@ -46,8 +47,9 @@ def load_strategy_class(name: str) -> type[Strategy]:
 def plugin_distribution(name: str, group: str = GROUP) -> dict[str, str] | None:
     """The installed distribution (package name and version) whose entry point provides `name`."""
     for ep in entry_points(group=group):
-        if ep.name == name and getattr(ep, "dist", None) is not None:
-            return {"distribution": ep.dist.name, "version": ep.dist.version, "entry_point": ep.value}
+        dist = getattr(ep, "dist", None)
+        if ep.name == name and dist is not None:
+            return {"distribution": dist.name, "version": dist.version, "entry_point": ep.value}
     return None
 
 

@@ -129,9 +129,9 @@ def test_vectorised_fitness_matches_keras(digits, out):
     if out == "softmax":  # the log-likelihood fitness is Keras's own loss, per individual
         loss, _ = population_scores(genomes, x, y, spec)
         ce = keras.losses.SparseCategoricalCrossentropy()
-        for genome, l in zip(genomes, loss):
+        for genome, value in zip(genomes, loss):
             model.set_weights(weights_from_genome(genome, spec.weight_shapes))
-            assert l == pytest.approx(float(ce(y, model.predict(x, verbose=0))), rel=1e-4)
+            assert value == pytest.approx(float(ce(y, model.predict(x, verbose=0))), rel=1e-4)
 
 
 def _train(digits, seed, model=None, **options):

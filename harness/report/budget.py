@@ -26,7 +26,6 @@ Definitions (input: the trial frame of `harness.report.aggregate.prepare`):
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
