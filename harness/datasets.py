@@ -323,7 +323,7 @@ def _load_fashion(cache_dir: Any):
 
             return keras.datasets.fashion_mnist.load_data()
         except Exception as exc:
-            raise _unavailable("fashion_mnist", folder / "{" + ",".join(missing) + "}", exc) from None
+            raise _unavailable("fashion_mnist", folder / ("{" + ",".join(missing) + "}"), exc) from None
     arrays = []
     for f in FASHION_FILES:
         try:

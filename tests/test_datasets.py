@@ -105,6 +105,66 @@ def test_offline_and_uncached_gives_one_clear_error(tmp_path, monkeypatch):
     assert str(tmp_path / "mnist.npz") in message and "digits" in message and "network is unreachable" in message
 
 
+def test_offline_and_uncached_fashion_mnist_and_california_housing(tmp_path, monkeypatch):
+    import keras
+    import sklearn.datasets
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    monkeypatch.setattr(sklearn.datasets, "fetch_california_housing", offline)
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_dataset({"name": "fashion_mnist", "cache_dir": str(tmp_path)})
+    assert str(tmp_path / "fashion-mnist") in str(err.value) and "train-images-idx3-ubyte.gz" in str(err.value)
+    assert "network is unreachable" in str(err.value) and "HARNESS_DATA_DIR" in str(err.value)
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_dataset({"name": "california_housing", "cache_dir": str(tmp_path)})
+    assert str(tmp_path / "cal_housing_py3.pkz") in str(err.value) and "network is unreachable" in str(err.value)
+
+
+def _tiny_mnist(folder, n_train: int = 200):
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez(folder / "mnist.npz", x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+             y_train=np.repeat(np.arange(10), n_train // 10),
+             x_test=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_test=np.repeat(np.arange(10), 5))
+
+
+def test_harness_data_dir_is_where_the_shipped_configs_look(tmp_path, monkeypatch):
+    # The shipped mnist config resolves cache_dir from HARNESS_DATA_DIR: a file placed there is used.
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    _tiny_mnist(tmp_path / "data")
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path / "data"))
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["dataset=mnist", "dataset.subsample=150"])
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    assert dataset["cache_dir"] == str(tmp_path / "data")
+    d = load_dataset(dataset, seed=0)
+    # dataset.subsample keeps 150 of the 200 training images (then 10 % go to validation).
+    assert len(d.x_test) == 50 and len(d.x_train) + len(d.x_val) == 150
+    full = load_dataset(dict(dataset, subsample=None), seed=0)
+    assert len(full.x_train) + len(full.x_val) == 200
+
+
+@pytest.mark.parametrize("name, path", [("mnist", "mnist.npz"),
+                                        ("fashion_mnist", "fashion-mnist/train-labels-idx1-ubyte.gz")])
+def test_a_corrupt_cached_file_names_itself_and_the_fix(tmp_path, name, path):
+    target = tmp_path / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if name == "fashion_mnist":  # every file present, the first one truncated
+        for f in ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
+                  "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+            (target.parent / f).write_bytes(b"\x1f\x8b truncated")
+    else:
+        target.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(DatasetUnavailableError) as err:
+        load_dataset({"name": name, "cache_dir": str(tmp_path)})
+    assert str(target) in str(err.value) and "delete it so that it is downloaded again" in str(err.value)
+
+
 # -- datasets by loader, and the user's own file ------------------------------------------------
 def _csv(tmp_path, rows: int = 90, classes: int = 3, label: bool = True, **extra):
     import pandas as pd
