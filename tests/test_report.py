@@ -650,3 +650,34 @@ def test_cli_unwritable_out_is_one_error_line(example: Path, tmp_path: Path) -> 
     proc = _cli(example, "--no-figures", "--out", blocker / "report")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "error: cannot write the report to" in proc.stderr and "--out DIR" in proc.stderr
+
+
+def test_report_options_change_what_they_say(example: Path, tmp_path: Path) -> None:
+    # --rank-on val: ranks the best validation metric. diabetes val RMSE: tpe 50 53 52, random
+    # 55 57 54, genetic 58 (and a failed run) -> best 50, worst 58.
+    with pytest.warns(UserWarning):
+        val = build.compute(example, build.Options(figures=False, rank_on="val"))
+    assert val.analysis.metric == "val" and "best validation metric" in " ".join(tables.rank_notes(val.analysis))
+    assert val.analysis.regret.loc[("diabetes", "mlp"), "tpe"] == pytest.approx(np.mean([0, 3 / 8, 2 / 8]))
+    # --alpha: every note states the level used.
+    with pytest.warns(UserWarning):
+        loose = build.compute(example, build.Options(figures=False, alpha=0.2))
+    assert "p < 0.2" in tables.to_markdown(loose.main) and "alpha=0.2" in " ".join(tables.rank_notes(loose.analysis))
+    # --target-rmse: time-to-target now applies to the regression rows (tpe s0 reaches 52 at once).
+    with pytest.warns(UserWarning):
+        rmse = build.compute(example, build.Options(figures=False, target_rmse=55.0))
+    c = cell(rmse, "diabetes", "tpe")
+    assert c["target_applies"] and c["ttt_reached"] == 3 and "RMSE ≤ 55" in tables.to_markdown(rmse.main)
+
+
+def test_cli_figure_options(example: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    proc = _cli(example, "--out", out, "--no-run-figures", "--format", "md", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "figures" / "budget_trials.png").exists() and not (out / "figures" / "runs").exists()
+    out2 = tmp_path / "r2"
+    proc = _cli(example, "--out", out2, "--importance", "mdi", "--runs", "tpe_mlp_digits_s0", "--format", "md",
+                "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert (out2 / "figures" / "runs" / "exp" / "tpe_mlp_digits_s0" / "importances.png").exists()
+    assert not (out2 / "figures" / "runs" / "exp" / "random_mlp_digits_s0").exists()   # --runs

@@ -57,3 +57,28 @@ def test_a_failed_job_in_another_process_makes_the_sweep_exit_non_zero(tmp_path,
                           cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "2 sweep job(s) failed" in proc.stderr and "budget.trials must be an integer" in proc.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+                    reason="hydra-submitit-launcher not installed (pip install -e '.[cluster]')")
+def test_the_readmes_slurm_command_composes(tmp_path):
+    # No SLURM here: compose the README's command with Hydra and check that the launcher and its
+    # overrides land where submitit reads them, and that the job's own config validates.
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    from harness.runner import settings_from_config
+
+    overrides = ["strategy=tpe", "seed=3", "experiment=big", "hydra/launcher=submitit_slurm",
+                 "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=240",
+                 "hydra.launcher.cpus_per_task=4", f"results_dir={tmp_path}/scratch"]
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.timeout_min, launcher.cpus_per_task) == ("gpu", 240, 4)
+    job = OmegaConf.to_container(cfg, resolve=False)
+    job.pop("hydra")
+    job = OmegaConf.to_container(OmegaConf.create(job), resolve=True)
+    settings = settings_from_config(job, base_dir=tmp_path)
+    assert settings.strategy == "tpe" and settings.seed == 3 and str(settings.run_dir).startswith(f"{tmp_path}/scratch/big/")
