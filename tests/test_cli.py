@@ -193,3 +193,25 @@ def test_a_configuration_error_found_while_running_leaves_no_run_folder(tmp_path
                "dataset=digits", "budget.trials=1", check=False)
     assert proc.returncode == 2 and "Dense-only" in proc.stderr and "Traceback" not in proc.stderr
     assert not [p for p in (tmp_path / "results" / "default").iterdir() if not p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("sig, code", [("SIGINT", 130), ("SIGTERM", 143)])
+def test_ctrl_c_or_sigterm_exits_with_the_shells_code_and_keeps_the_trials(tmp_path, harness_cmd, subprocess_env, sig, code):
+    import signal
+    import time
+
+    args = ["problem=bbob", "budget.trials=1000000", "progress=false", "flush_seconds=0.2"]
+    proc = subprocess.Popen([*harness_cmd, *args], cwd=tmp_path, env=subprocess_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.rglob("trials.part-*.parquet")):
+        time.sleep(0.2)  # trials are being recorded
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    assert f"interrupted by {sig}: finished trials are saved" in err and "Traceback" not in err
+    (run_file,) = tmp_path.rglob("_run.json")
+    status = json.loads(run_file.read_text())
+    assert status["status"] == "interrupted" and sig in status["stop_reason"] and status["n_trials"] > 0
+    saved = len(pd.read_parquet(run_file.parent / "trials.parquet"))
+    assert saved == status["n_trials"]
