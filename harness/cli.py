@@ -62,7 +62,7 @@ def _app(cfg: DictConfig) -> float | None:
         _job_marker(ERROR_MARKER, str(exc))  # the sweep goes on with its other jobs
         return None
     except OSError as exc:  # the disk filled up, a folder became read-only during the run
-        where = exc.filename or settings_dir(cfg)
+        where = exc.filename or cfg.get("results_dir", "results")
         print(f"error: cannot write {str(where)!r}: {exc.strerror or exc}; free some space or pass "
               "results_dir=<another folder>, then rerun the same command to resume", file=sys.stderr)
         if not multirun:
@@ -100,10 +100,6 @@ def _app(cfg: DictConfig) -> float | None:
         return None
     # Hydra sweepers that optimise the return value get one direction for every problem.
     return best["objective"] if best.get("objective_direction") != "minimize" else -best["objective"]
-
-
-def settings_dir(cfg: DictConfig) -> str:
-    return str(cfg.get("results_dir", "results"))
 
 
 GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer")

@@ -45,15 +45,12 @@ def best_so_far_normalised(trials: pd.DataFrame) -> pd.DataFrame:
     """Per trial row: the run's normalised regret of its best so far, and the budget columns."""
     df = trials[["run", "experiment", "run_id", "dataset", "search_space", "strategy", "seed", "n_trial", "cum_epochs",
                  "elapsed_seconds", "budget", "usable", "score_val", "metric", "lower", "clock"]].copy()
-    scaled = stats._scale(df["score_val"].where(df["usable"]).astype(float), df["metric"])
+    scaled = stats.on_normalised_scale(df["score_val"].where(df["usable"]).astype(float), df["metric"])
     best = scaled.groupby(df["run"], sort=False).cummax()
     best = best.groupby(df["run"], sort=False).ffill()
+    # The scale is every usable trial of the problem, not only the runs' bests so far.
+    df["nr"] = stats.normalise(best, df[["dataset", "search_space"]], reference=scaled)
     problem = [df["dataset"], df["search_space"]]
-    top = scaled.groupby(problem, dropna=False).transform("max")
-    bottom = scaled.groupby(problem, dropna=False).transform("min")
-    span = (top - bottom).where(lambda s: s > 0)
-    nr = ((top - best) / span).where(span.notna(), 0.0)
-    df["nr"] = nr.where(best.notna(), 1.0).clip(0.0, 1.0)
     full = pd.to_numeric(df["budget"], errors="coerce").groupby(problem, dropna=False).transform("max")
     df["fidelity_equivalents"] = df["cum_epochs"] / full.where(full > 0)
     return df

@@ -175,8 +175,8 @@ def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
     `harness.report.style.strategy_markers`) map strategies to their look in every figure.
     """
     import matplotlib
-    from matplotlib.figure import Figure
 
+    from harness.report.figures import _RC, _figure, _save
     from harness.report.style import COLUMN_WIDTH, PAGE_WIDTH, strategy_markers
 
     if ecdf.empty:
@@ -189,10 +189,9 @@ def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
     per_problem = ecdf[ecdf["scope"] == "problem"]
     n_targets = int(ecdf["n_targets"].max())
     paths: list[Path] = []
-    with matplotlib.rc_context({"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8,
-                                "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7}):
+    with matplotlib.rc_context(_RC):  # the report's type sizes, as in every other figure
         if not agg.empty:
-            fig = Figure(figsize=(COLUMN_WIDTH, 2.8), layout="constrained")
+            fig = _figure(COLUMN_WIDTH, 2.8)
             ax = fig.add_subplot()
             _draw(ax, agg, colors, markers)
             ax.set_xlabel(xlabel)
@@ -208,8 +207,7 @@ def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
             ncol = min(len(panels), 3 if len(panels) <= 9 else 4)  # 24 BBOB functions: 6 rows of 4
             nrow = math.ceil(len(panels) / ncol)
             row_height = 2.1 if ncol <= 3 else 1.8
-            fig = Figure(figsize=(PAGE_WIDTH if ncol > 1 else COLUMN_WIDTH, 0.6 + row_height * nrow),
-                         layout="constrained")
+            fig = _figure(PAGE_WIDTH if ncol > 1 else COLUMN_WIDTH, 0.6 + row_height * nrow)
             axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False, sharey=True)).ravel()
             for ax, panel in zip(axes, panels):
                 frame = per_problem[per_problem["panel"] == panel]
@@ -271,16 +269,6 @@ def _marker_positions(budgets: np.ndarray, left: float, right: float, k: int, n:
     spots = np.geomspace(left, right, 8)[:-1] * (right / left) ** ((k + 0.5) / (8 * max(n, 1)))
     idx = np.clip(np.searchsorted(budgets, spots, side="right") - 1, 0, len(budgets) - 1)
     return sorted({int(i) for i in idx})
-
-
-def _save(fig: Any, stem: Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in formats:
-        path = stem.with_name(f"{stem.name}.{ext}")  # not with_suffix: a stem may hold a dot
-        fig.savefig(path, dpi=200)
-        paths.append(path)
-    return paths
 
 
 # -- IOHprofiler export -------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def _save(fig: Any, stem: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in formats:
-        path = stem.with_suffix(f".{ext}")
+        path = stem.with_name(f"{stem.name}.{ext}")  # not with_suffix: a stem may hold a dot
         fig.savefig(path, dpi=DPI)  # never bbox_inches="tight": it would change the printed size
         paths.append(path)
     return paths

@@ -58,7 +58,7 @@ MIN_BLOCKS_FOR_CI = 5  # a bootstrap over fewer blocks has too few distinct resa
 REGRET_FLOOR = 1e-8  # COCO's final precision target: regrets below it count as solved
 
 
-def _scale(score: pd.Series, metric: pd.Series) -> pd.Series:
+def on_normalised_scale(score: pd.Series, metric: pd.Series) -> pd.Series:
     """Oriented scores on the scale they are normalised on: -log10(regret) for regret metrics."""
     regret = metric.astype(str) == "regret"
     if not regret.any():
@@ -67,15 +67,18 @@ def _scale(score: pd.Series, metric: pd.Series) -> pd.Series:
     return score.where(~regret, pd.Series(logged, index=score.index))
 
 
-def normalise(values: pd.Series, problem: pd.Series | pd.DataFrame) -> pd.Series:
-    """``(best - v) / (best - worst)`` per problem over finite `values` (oriented, higher better).
+def normalise(values: pd.Series, problem: pd.Series | pd.DataFrame,
+              reference: pd.Series | None = None) -> pd.Series:
+    """``(best - v) / (best - worst)`` per problem, best and worst over the finite `reference`
+    values (default: `values` themselves; oriented, higher better).
 
     NaN or -inf values (no usable result) become 1; a problem where every value is equal gives 0.
     """
     keys = [problem[c] for c in problem.columns] if isinstance(problem, pd.DataFrame) else [problem]
     finite = values.where(np.isfinite(values.to_numpy(float)))
-    best = finite.groupby(keys, dropna=False).transform("max")
-    worst = finite.groupby(keys, dropna=False).transform("min")
+    ref = finite if reference is None else reference.where(np.isfinite(reference.to_numpy(float)))
+    best = ref.groupby(keys, dropna=False).transform("max")
+    worst = ref.groupby(keys, dropna=False).transform("min")
     span = (best - worst).where(lambda s: s > 0)
     out = ((best - finite) / span).where(span.notna(), 0.0)
     return out.where(finite.notna(), 1.0).clip(0.0, 1.0)
@@ -83,7 +86,7 @@ def normalise(values: pd.Series, problem: pd.Series | pd.DataFrame) -> pd.Series
 
 def normalised_regret(runs: pd.DataFrame, metric: str = "test") -> pd.Series:
     """Each run's normalised regret on its problem (module docstring), indexed like `runs`."""
-    score = _scale(runs[f"score_{metric}"].astype(float), runs["metric"])
+    score = on_normalised_scale(runs[f"score_{metric}"].astype(float), runs["metric"])
     return normalise(score, runs[PROBLEM_KEYS])
 
 

@@ -127,16 +127,7 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
         lines: list[tuple[str, list[Cell], str]] = []
         for metric, name in (("val", "val"), ("test", "test")):
             verdicts = _row_verdicts(significance[metric], dataset, space)
-            texts = []
-            for st in strategies:
-                c = block.loc[st]
-                if _all_not_applicable(c):
-                    texts.append(Cell(NA))
-                    continue
-                texts.append(Cell(fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"],
-                                             c[f"{metric}_median"], c[f"{metric}_q1"],
-                                             c[f"{metric}_q3"], kind, spread),
-                                  bold=bool(verdicts.get(st, {}).get("bold", False))))
+            texts = _metric_cells(block, strategies, metric, kind, spread, verdicts)
             label = f"{name} {unit}" + (" [selected on val]" if metric == "test" else "")
             lines.append((label, texts, _verdict_text(verdicts)))
         lines.append(("seeds", [Cell(_seeds_text(block.loc[st])) for st in strategies], ""))
@@ -181,6 +172,24 @@ def main_table(cells: pd.DataFrame, significance: dict[str, pd.DataFrame], *, sp
     align = "lll" + "r" * len(strategies) + "l"
     return Table(header, rows, caption="Main comparison", notes=notes, align=align,
                  block_starts=tuple(starts))
+
+
+def _metric_cells(block: pd.DataFrame, strategies: Sequence[str], metric: str, kind: str, spread: str,
+                  verdicts: dict[str, dict], *, count_results: bool = False) -> list[Cell]:
+    """One row's `metric` ("val" or "test") over seeds per strategy, bold by the row verdicts;
+    `count_results`: add "(n/m)" where only n of the m seeds have a result (the paper table)."""
+    cells = []
+    for st in strategies:
+        c = block.loc[st]
+        if _all_not_applicable(c):
+            cells.append(Cell(NA))
+            continue
+        text = fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"], c[f"{metric}_median"],
+                          c[f"{metric}_q1"], c[f"{metric}_q3"], kind, spread)
+        if count_results and text != DASH and int(c["n_scored"]) < int(c["expected_seeds"]):
+            text += f" ({int(c['n_scored'])}/{int(c['expected_seeds'])})"
+        cells.append(Cell(text, bold=bool(verdicts.get(st, {}).get("bold", False))))
+    return cells
 
 
 def bold_note(k: int, alpha: float, stat: str = "mean") -> str:
@@ -360,17 +369,7 @@ def results_table(cells: pd.DataFrame, significance: pd.DataFrame, *, metric: st
         block = block.set_index("strategy").reindex(strategies)
         kind, unit = units[(dataset, space)]
         verdicts = _row_verdicts(significance, dataset, space)
-        texts = []
-        for st in strategies:
-            c = block.loc[st]
-            if _all_not_applicable(c):
-                texts.append(Cell(NA))
-                continue
-            text = fmt_spread(c[f"{metric}_mean"], c[f"{metric}_std"], c[f"{metric}_median"],
-                              c[f"{metric}_q1"], c[f"{metric}_q3"], kind, spread)
-            if text != DASH and int(c["n_scored"]) < int(c["expected_seeds"]):  # fewer results than seeds
-                text += f" ({int(c['n_scored'])}/{int(c['expected_seeds'])})"
-            texts.append(Cell(text, bold=bool(verdicts.get(st, {}).get("bold", False))))
+        texts = _metric_cells(block, strategies, metric, kind, spread, verdicts, count_results=True)
         problem = str(dataset) if len(spaces) == 1 else f"{dataset} / {space}"
         rows.append([Cell(problem), *([] if shared_unit else [Cell(unit)]), *texts])
     k = len(strategies)
@@ -482,15 +481,23 @@ _NUMBER = re.compile(r"^([-+]?\d+)(\.\d+(?:e[-+]\d+)?)?(.*)$")
 _EXPONENT = re.compile(r"(\d)e([+-])0*(\d+)")
 
 
+_SPREADS = (" ± ", " [", " (")
+
+
+def _split_spread(text: str) -> tuple[str, str]:
+    """('95.33', '± 1.53'): a cell's value and its spread (± std, [IQR], (reached/runs))."""
+    for sep in _SPREADS:
+        if sep in text:
+            head, tail = text.split(sep, 1)
+            return head, sep.strip() + ("\u2009" if sep == " ± " else "") + tail
+    return text, ""
+
+
 def _latex_number_tail(text: str) -> str:
     """The part of a cell after its integer digits: fraction in full size, the spread (± std,
     [IQR], (reached/runs)) in script size, exponents as powers of ten."""
-    for sep in (" ± ", " [", " ("):
-        if sep in text:
-            head, tail = text.split(sep, 1)
-            lead = {" ± ": "$\\pm$\\,", " [": "[", " (": "("}[sep]
-            return f"{_latex_plain(head)}{{\\scriptsize\\,{lead}{_latex_plain(tail)}}}"
-    return _latex_plain(text)
+    head, spread = _split_spread(text)
+    return _latex_plain(head) + (f"{{\\scriptsize\\,{_latex_plain(spread)}}}" if spread else "")
 
 
 def _latex_plain(text: str) -> str:
@@ -508,18 +515,6 @@ def _latex_cell(c: Cell, decimal: bool) -> str:
         return f"\\multicolumn{{2}}{{c}}{{{bold(_latex_plain(c.text))}}}"
     integer = m[1].replace("-", "$-$")  # a minus, not a hyphen
     return f"{bold(integer)} & {bold(_latex_number_tail((m[2] or '') + m[3]))}"
-
-
-_SPREADS = (" ± ", " [", " (")
-
-
-def _split_spread(text: str) -> tuple[str, str]:
-    """('95.33', '± 1.53'): a cell's value and its spread (± std, [IQR], (reached/runs))."""
-    for sep in _SPREADS:
-        if sep in text:
-            head, tail = text.split(sep, 1)
-            return head, sep.strip() + ("\u2009" if sep == " ± " else "") + tail
-    return text, ""
 
 
 def to_latex(t: Table, *, label: str = "", width: str = "column") -> str:
