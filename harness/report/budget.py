@@ -237,8 +237,10 @@ def _figure_for(frame: pd.DataFrame, budget: str, colors: Mapping[str, str],
             ax_rank.plot(x, g["rank_mean"].to_numpy(float), color=color, marker=markers.get(strategy),
                          markevery=every, ms=3.5, lw=1.2, drawstyle="steps-post")
         n, over = int(frame["problems"].iloc[0]), str(frame["se_over"].iloc[0])
+        budgets = frame["budget"].to_numpy(float)
         for ax in (ax_nr, ax_rank):
             ax.set_xscale("log")
+            figures.plain_log_ticks(ax, float(budgets.min()), float(budgets.max()) * 1.12)
             ax.set_xlabel(xlabel)
             figures._style_axes(ax)
         ax_nr.set_ylabel("normalised regret (mean ± SE)")

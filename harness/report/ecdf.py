@@ -235,7 +235,7 @@ def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
 
 def _draw(ax: Any, frame: pd.DataFrame, colors: Mapping[str, str], markers: Mapping[str, str]) -> None:
     """One step curve per strategy on a log budget axis, the last value carried to the right edge."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from harness.report.figures import plain_log_ticks
 
     right = float(frame["budget"].max())
     positive = frame.loc[frame["budget"] > 0, "budget"]
@@ -253,10 +253,7 @@ def _draw(ax: Any, frame: pd.DataFrame, colors: Mapping[str, str], markers: Mapp
                 clip_on=False)  # the limits hold every point; markers on the frame stay whole
     ax.set_xscale("log")
     ax.set_xlim(left, edge)
-    if np.log10(edge / left) <= 3:  # few decades: label 1, 2, 5, 10, 20, 50 ... rather than 10^k
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
+    plain_log_ticks(ax, left, edge)
     ax.set_ylim(-0.03, 1.03)  # markers at 0 and 1 stay whole
     ax.grid(alpha=0.3, which="major")
 

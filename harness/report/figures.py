@@ -112,6 +112,17 @@ def _wrap(text: str, width: float, size: float = FONT) -> str:
     return "\n".join(lines)
 
 
+def plain_log_ticks(ax: Any, left: float, right: float) -> None:
+    """On a log x axis spanning few decades, ticks 1, 2, 5, 10, 20, 50 ... as plain numbers:
+    matplotlib's minor labels (2x10^0, 3x10^0, ...) run into each other at print size."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    if left > 0 and right > left and math.log10(right / left) <= 3:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _style_axes(ax: Any) -> None:
     ax.tick_params(labelsize=SMALL)  # also for ticks made at draw time, outside the rc context
     ax.grid(alpha=0.3, lw=0.5)
