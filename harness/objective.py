@@ -9,7 +9,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,54 @@ class TrialResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     test_predictions: np.ndarray | None = field(default=None, repr=False)
+    executions: list[float] | None = None  # each execution's objective, when a trial averages several
 
 
 def trial_seed(seed: int, trial_id: int) -> int:
     """Per-trial seed: results do not depend on evaluation order (parallel runs, resume)."""
     return (seed * 1_000_003 + trial_id) % (2**31 - 1)
+
+
+def execution_seed(seed: int, trial_id: int, execution: int) -> int:
+    """The seed of a trial's `execution`-th training (`problem.executions_per_trial`); the first
+    is the trial's own seed, so one execution per trial trains exactly as before."""
+    return (trial_seed(seed, trial_id) + execution * 7_919) % (2**31 - 1)
+
+
+def _checkpoint_stem(trial_id: int, execution: int) -> str:
+    # Each execution continues its own weights when a promotion resumes the trial.
+    return f"trial_{trial_id}" if execution == 0 else f"trial_{trial_id}_x{execution}"
+
+
+def _average(runs: list[TrialResult]) -> TrialResult:
+    """One result from a trial's executions: metrics and per-epoch history averaged, costs added.
+    A failed execution fails the trial (the last run in `runs` is the one that failed)."""
+    if runs[-1].status is TrialStatus.FAILED:
+        bad = runs[-1]
+        return replace(bad, error=f"execution {len(runs)} of the trial: {bad.error}",
+                       train_seconds=sum(r.train_seconds for r in runs),
+                       epochs_trained=sum(r.epochs_trained for r in runs))
+
+    def mean(name: str) -> float | None:
+        values = [getattr(r, name) for r in runs]
+        return None if any(v is None for v in values) else float(np.mean(values))
+
+    steps = min(len(r.history) for r in runs)
+    history = []
+    for i in range(steps):
+        entries = [r.history[i] for r in runs]
+        merged = {k: float(np.mean([e[k] for e in entries])) for k in entries[0]
+                  if all(isinstance(e.get(k), (int, float)) for e in entries)}
+        merged["epoch"] = entries[0].get("epoch", i + 1)
+        history.append(merged)
+    return TrialResult(
+        status=TrialStatus.OK, objective=float(np.mean([r.objective for r in runs])),
+        val_accuracy=mean("val_accuracy"), test_accuracy=mean("test_accuracy"),
+        val_rmse=mean("val_rmse"), test_rmse=mean("test_rmse"),
+        budget_epochs=runs[0].budget_epochs, epochs_trained=sum(r.epochs_trained for r in runs),
+        train_seconds=sum(r.train_seconds for r in runs), eval_seconds=sum(r.eval_seconds for r in runs),
+        history=history, test_predictions=runs[0].test_predictions,
+        executions=[r.objective for r in runs])
 
 
 class KerasObjective:
@@ -64,13 +107,14 @@ class KerasObjective:
     def __init__(self, space: SearchSpace, data: Dataset, *, seed: int, max_epochs: int | None = None,
                  checkpoint_dir: Path | None = None, trainer: str = "backprop",
                  trainer_options: dict[str, Any] | None = None, verbose: int = 0,
-                 record_test_curve: bool = False):
+                 record_test_curve: bool = False, executions: int = 1):
         if max_epochs is not None and max_epochs < 1:
             raise ConfigError(f"budget.max_epochs must be >= 1 or null, but got {max_epochs}")
         self.space, self.data, self.seed = space, data, seed
         self.max_epochs, self.checkpoint_dir, self.verbose = max_epochs, checkpoint_dir, verbose
         self.trainer_name, self.trainer_options = trainer, dict(trainer_options or {})
         self.record_test_curve = record_test_curve
+        self.executions = executions
         self._train = get_trainer(trainer)
         self._builder: Callable[..., Any] | None = None
 
@@ -80,6 +124,36 @@ class KerasObjective:
 
     def __call__(self, suggestion: Suggestion,
                  report: Callable[[int, float], bool] | None = None) -> TrialResult:
+        """Train and evaluate; with `executions` > 1, train that many models (seeds
+        `execution_seed`) and average their metrics into one result, as keras-tuner's
+        `executions_per_trial` does (on the last epoch's values rather than each run's best)."""
+        runs = []
+        for k in range(self.executions):
+            r = self._train_once(suggestion, execution=k, report=report if self.executions == 1 else None)
+            runs.append(r)
+            if r.status is TrialStatus.FAILED:
+                break
+        if len(runs) == 1:
+            return runs[0]
+        return _average(runs)
+
+    def refit(self, suggestion: Suggestion, epochs: int) -> TrialResult:
+        """Train the configuration from scratch on training + validation data for `epochs` and
+        evaluate it on the test set (seed 004's final step; keras-tuner's "retrain the best").
+        `budget.max_epochs` does not cap `epochs`. The validation metrics of the result are
+        in-sample and left out; early stopping is off
+        (its monitor would watch data it trains on)."""
+        d = self.data
+        merged = replace(d, x_train=np.concatenate([d.x_train, d.x_val]),
+                         y_train=np.concatenate([d.y_train, d.y_val]))
+        options = {k: v for k, v in self.trainer_options.items() if not k.startswith("early_stopping")}
+        r = self._train_once(replace(suggestion, resume_from=None), execution=0, data=merged,
+                             options=options, save=False, epochs=epochs)
+        return replace(r, objective=math.nan, val_accuracy=None, val_rmse=None)
+
+    def _train_once(self, suggestion: Suggestion, *, execution: int, report: Callable[[int, float], bool] | None = None,
+                    data: Dataset | None = None, options: dict[str, Any] | None = None,
+                    save: bool = True, epochs: int | None = None) -> TrialResult:
         import keras
 
         from harness.search_spaces import resolve_builder
@@ -87,13 +161,15 @@ class KerasObjective:
         if self._builder is None:
             self._builder = resolve_builder(self.space.builder)
         keras.backend.clear_session()  # drop the previous trial's graph state (bounded memory)
-        keras.utils.set_random_seed(trial_seed(self.seed, suggestion.trial_id))
-        data = self.data
+        seed = execution_seed(self.seed, suggestion.trial_id, execution)
+        keras.utils.set_random_seed(seed)
+        data = self.data if data is None else data
         params, tuned_options = split_params(suggestion.params)
         model = self._builder(params, input_shape=data.input_shape, n_outputs=data.n_outputs, task=data.task)
 
-        total = self.epochs_for(suggestion)
-        initial = self._restore(model, suggestion.resume_from) if suggestion.resume_from is not None else 0
+        total = self.epochs_for(suggestion) if epochs is None else epochs  # a refit's own budget is not capped
+        initial = (self._restore(model, suggestion.resume_from, execution)
+                   if suggestion.resume_from is not None else 0)
         initial = min(initial, total)
         pruned = False
         curve: list[dict[str, float]] = []  # per epoch: its wall seconds (and, if asked, test metric)
@@ -114,9 +190,9 @@ class KerasObjective:
 
         batch_size = int(params.get("batch_size", self.space.fixed.get("batch_size", DEFAULT_BATCH_SIZE)))
         t0 = time.perf_counter()
+        trainer_options = self.trainer_options if options is None else options
         history = self._train(model, data, epochs=total, initial_epoch=initial, batch_size=batch_size,
-                              seed=trial_seed(self.seed, suggestion.trial_id),
-                              options={**self.trainer_options, **tuned_options},
+                              seed=seed, options={**trainer_options, **tuned_options},
                               on_epoch=on_epoch, verbose=self.verbose)
         train_seconds = time.perf_counter() - t0
         for entry, point in zip(history, curve):
@@ -128,9 +204,10 @@ class KerasObjective:
             return TrialResult(TrialStatus.FAILED, math.nan, budget_epochs=reached, epochs_trained=trained,
                                train_seconds=train_seconds, history=history,
                                error=f"NaN or infinite training loss (epoch {reached})")
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and save:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            model.save_weights(self.checkpoint_dir / f"trial_{suggestion.trial_id}_e{reached}.weights.h5")
+            model.save_weights(self.checkpoint_dir / f"{_checkpoint_stem(suggestion.trial_id, execution)}"
+                                                     f"_e{reached}.weights.h5")
 
         t0 = time.perf_counter()
         result = self._evaluate(model)
@@ -148,14 +225,14 @@ class KerasObjective:
             return float(metrics.get("val_accuracy", math.nan))
         return math.sqrt(max(metrics.get("val_loss", math.nan), 0.0)) * self.data.y_std
 
-    def _restore(self, model: Any, parent: int) -> int:
+    def _restore(self, model: Any, parent: int, execution: int = 0) -> int:
         """Load the parent's last checkpoint into `model`; returns the epochs it was trained for.
 
         Without it the trial would silently train from scratch while its row still names
         `parent_trial_id`, so a missing checkpoint fails the trial instead: `FileNotFoundError`
         (a trial's own error, recorded as a failed row naming the path; the run goes on).
         """
-        pattern = f"trial_{parent}_e*.weights.h5"
+        pattern = f"{_checkpoint_stem(parent, execution)}_e*.weights.h5"
         found = sorted(self.checkpoint_dir.glob(pattern)) if self.checkpoint_dir is not None else []
         if not found:
             where = (f"no checkpoint {str(self.checkpoint_dir / pattern)!r} exists"

@@ -109,6 +109,9 @@ class Problem(abc.ABC):
     # True for problems that call `report(step, value)` during a trial (per epoch, per step):
     # pruning strategies (asha, tpe_hyperband) are not applicable to problems that never do.
     reports_steps: ClassVar[bool] = False
+    # True for problems that can retrain a selected configuration on training + validation data
+    # and score it on the test set (`refit`; config `refit.enabled=true`).
+    can_refit: ClassVar[bool] = False
 
     space: SearchSpace
     objective: ObjectiveInfo
@@ -140,6 +143,13 @@ class Problem(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
         """Evaluate one suggestion; a trial's own exception is recorded as a failed row."""
+
+    def refit(self, suggestion: Suggestion, budget: int | None = None) -> EvalResult:
+        """Retrain `suggestion`'s configuration from scratch on training + validation data (at
+        `budget`, e.g. epochs; None: the problem's default for it) and return its test metric as
+        `test_objective` (`objective` NaN: no held-out validation data is left). Runs where
+        `evaluate` runs (a worker process). Only problems with `can_refit = True` implement it."""
+        raise NotImplementedError(f"problem {self.name!r} cannot refit a configuration")
 
     def identity(self) -> dict[str, Any]:
         """What makes two runs of this problem the same problem (hashed into the run id)."""

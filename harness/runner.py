@@ -23,7 +23,7 @@ import numpy as np
 
 from harness import __version__, provenance
 from harness.errors import HarnessError, NotSupportedError, SearchSpaceError, StrategyError
-from harness.problem import EvalResult
+from harness.problem import EvalResult, Problem
 from harness.registry import load_strategy_class, make_strategy, plugin_distribution
 from harness.replay import replay
 from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, \
@@ -53,6 +53,7 @@ class RunSummary:
     already_complete: bool = False  # finished by an earlier invocation: nothing ran now
     param_order: tuple[str, ...] = ()  # the search space's order, for the best params
     fidelity_param: str | None = None  # the param that is the training budget (e.g. epochs)
+    refit: dict[str, Any] | None = None  # the best configuration retrained on train + validation
 
     def format(self) -> str:
         if self.status == "not_applicable":
@@ -82,7 +83,7 @@ class RunSummary:
             rank = {name: i for i, name in enumerate(self.param_order)}  # stored JSON is sorted
             params = dict(sorted(params.items(), key=lambda kv: rank.get(kv[0], len(rank))))
             text = f"best params: {params}"
-            trained = b.get("budget_spent") if b.get("budget_spent") is not None else b.get("budget")
+            trained = b.get("budget") if b.get("budget") is not None else b.get("budget_spent")
             asked = params.get(self.fidelity_param) if self.fidelity_param else None
             if isinstance(asked, (int, float)) and trained is not None and trained != asked:
                 # e.g. budget.max_epochs=2 caps an `epochs: 50` configuration: say what was trained
@@ -90,6 +91,8 @@ class RunSummary:
             lines.append(text)
         else:
             lines.append("no successful trial")
+        if self.refit:
+            lines.append(format_refit(self.refit))
         lines.append(f"results: {self.run_dir / TRIALS_FILE}")
         return "\n".join(lines)
 
@@ -195,13 +198,15 @@ class Runner:
             previous = self._load_previous()
             if previous is not None and self._already_done(previous):
                 self.stop_reason = previous.get("stop_reason", "finished")
-                return replace(self._summary("finished"), already_complete=True)
+                self._previous = previous
+                summary = replace(self._summary("finished"), already_complete=True)
+                return self._with_refit(summary)
             self.problem.check()  # a missing data file is one clear error before any worker starts
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for stale in self.run_dir.glob(".*.tmp"):  # left by a process killed mid-write
                 stale.unlink()
             try:
-                return self._run_locked(previous)
+                return self._with_refit(self._run_locked(previous))
             except HarnessError:
                 # A new run stopped before recording any trial (a model the trainer cannot
                 # handle, ...) is a configuration error, not a run: leave no folder that reports
@@ -258,6 +263,44 @@ class Runner:
             if write_error is not None and sys.exc_info()[0] is None:
                 raise write_error
         return self._summary(status)
+
+    # -- refit ---------------------------------------------------------------------------
+    def _with_refit(self, summary: RunSummary) -> RunSummary:
+        """`refit.enabled=true`: once the search has finished, retrain its best configuration on
+        training + validation data, score it on the test set and record that in `_run.json`
+        (kept: a rerun refits again only if the best trial or the budget changed)."""
+        if not self.s.refit or summary.status != "finished" or self.best is None:
+            return replace(summary, refit=self._previous.get("refit"))
+        best = self.best
+        params = json.loads(best["params"]) if isinstance(best["params"], str) else dict(best["params"])
+        budget = self.s.refit_budget if self.s.refit_budget is not None else best.get("budget")
+        budget = None if budget is None else int(budget)
+        done = self._previous.get("refit") or {}
+        if done.get("status") == "ok" and done.get("trial_id") == best["trial_id"] and done.get("budget") == budget:
+            return replace(summary, refit=done)
+        if self.s.progress:
+            print(f"[{self.s.label}] refit: training trial {best['trial_id']}'s configuration on training + "
+                  f"validation data" + (f" for {budget} epochs" if budget is not None else ""), file=sys.stderr)
+        suggestion = Suggestion(int(best["trial_id"]), params, budget=budget)
+        view = RefitProblem(self.problem)
+        restore = install_signal_handlers()
+        try:
+            evaluator: Evaluator = (ProcessEvaluator(view, n_workers=1, max_trials=None, max_memory_growth_mb=None)
+                                    if self.s.worker_processes else InProcessEvaluator(view))
+            with evaluator:
+                evaluator.submit(suggestion)
+                result = evaluator.next_finished().result
+        finally:
+            restore()
+        record = {"trial_id": int(best["trial_id"]), "params": params, "budget": budget,
+                  "status": result.status.value, "test_objective": _finite(result.test_objective),
+                  "test_metric": "test_" + self.problem.objective.name.split("_", 1)[-1],
+                  "budget_spent": result.budget_spent, "seconds": result.cost_seconds, "error": result.error,
+                  "finished_at": _now()}
+        status = json.loads((self.run_dir / RUN_FILE).read_text())
+        status["refit"] = record
+        self.store.write_status(status)
+        return replace(summary, refit=record)
 
     # -- the loop --------------------------------------------------------------------------
     def _loop(self, evaluator: Evaluator, progress: Progress, backlog: list[Suggestion]) -> None:
@@ -507,6 +550,7 @@ class Runner:
             "config": s.config, "identity": s.identity(), "config_hash": s.config_hash,
             "provenance": self._prov, "sessions": sessions,
             "best_trial_id": self.best["trial_id"] if self.best else None,
+            **({"refit": previous["refit"]} if previous.get("refit") else {}),
         })
 
     def _record_not_applicable(self) -> RunSummary:
@@ -531,6 +575,31 @@ class Runner:
                           first_error=first_line(errors[0]) if errors else None,
                           param_order=tuple(p.name for p in self.problem.space.params),
                           fidelity_param=getattr(self.problem.space.fidelity, "param", None))
+
+
+class RefitProblem(Problem):
+    """The run's problem seen through its `refit`: what an evaluator runs for the refit stage,
+    in a worker process like any trial (TensorFlow stays out of the runner's process)."""
+
+    def __init__(self, inner: Problem):
+        self.inner = inner
+        self.name, self.space, self.objective = inner.name, inner.space, inner.objective
+
+    def setup(self) -> None:
+        self.inner.setup()
+
+    def evaluate(self, suggestion: Suggestion, report: Any = None) -> EvalResult:
+        return self.inner.refit(suggestion, suggestion.budget)
+
+
+def format_refit(refit: dict[str, Any]) -> str:
+    """The summary line of a refit record (`_run.json`'s `refit`)."""
+    what = f"refit of trial {refit['trial_id']} on training + validation data"
+    if refit.get("budget") is not None:
+        what += f" ({refit['budget']} epoch{'' if refit['budget'] == 1 else 's'})"
+    if refit.get("status") != "ok" or refit.get("test_objective") is None:
+        return f"{what}: failed: {first_line(refit.get('error') or 'no test score')}"
+    return f"{what}: {str(refit['test_metric']).replace('_', ' ')} {refit['test_objective']:.6g}"
 
 
 def first_line(text: str, limit: int = 160) -> str:

@@ -40,6 +40,8 @@ class RunSettings:
     flush_seconds: float = 1.0  # rows and journal reach the disk at most this often (and at the end)
     progress: bool = True
     verbose: int = 0
+    refit: bool = False  # retrain the best configuration on train + validation after the search
+    refit_budget: int | None = None  # ... at this fidelity (None: what the best trial reached)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for provenance
 
     @property
@@ -166,8 +168,16 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     verbose = cfg.get("verbose", 0)
     if type(verbose) is not int or verbose not in (0, 1, 2):
         raise ConfigError(f"verbose must be 0, 1 or 2 (Keras fit verbosity), but got {verbose!r}")
+    refit = cfg.get("refit") or {}
+    if not isinstance(refit, Mapping):
+        raise ConfigError(f"refit must be a mapping (enabled, budget), but got {refit!r}; e.g. `refit.enabled=true`")
+    refit_enabled = bool(_flag(refit, "enabled", False, what="refit.enabled"))
+    refit_budget = _optional(refit, "budget", int, minimum=1, what="refit.budget")
     if problem is None:
         problem = problem_from_config(cfg, seed=seed)
+    if refit_enabled and not problem.can_refit:
+        raise ConfigError(f"refit.enabled=true: problem {problem.name!r} cannot retrain a configuration on "
+                          f"training + validation data (only problem=keras can); remove refit.enabled")
     if problem.simulated_clock:  # cost reported, not spent: n_workers are simulated in-process
         if trial_timeout is not None:
             raise ConfigError(f"worker.trial_timeout does not apply to problem {problem.name!r}, whose "
@@ -190,4 +200,5 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         worker_max_trials=worker_max_trials, worker_max_memory_growth_mb=max_growth,
         trial_timeout=trial_timeout, flush_seconds=1.0 if flush is None else flush,
         progress=bool(_flag(cfg, "progress", True)), verbose=verbose, config=dict(cfg),
+        refit=refit_enabled, refit_budget=refit_budget,
     )

@@ -64,12 +64,26 @@ def check_trainer_options(kind: str, options: Mapping[str, Any], space: Any = No
                               f"{kind!r}: {exc}") from None
 
 
+# Options of `trainer=backprop` (trainer.params): Keras's EarlyStopping, as seed 003's tuners used
+# it (`EarlyStopping(patience=2)` in its Hyperband search). None: train every epoch of the budget.
+BACKPROP_OPTIONS = {"early_stopping_patience": None, "early_stopping_monitor": "val_loss"}
+
+
 def check_backprop_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    if options:
-        raise ConfigError(f"trainer backprop takes no options, but got {sorted(options)}; remove them "
-                          f"(trainer.params, or the space's trainer__* parameters) or choose "
-                          f"trainer=neuroevolution")
-    return {}
+    unknown = sorted(set(options) - set(BACKPROP_OPTIONS))
+    if unknown:
+        raise ConfigError(f"trainer backprop takes no options {unknown}; its options are "
+                          f"{', '.join(BACKPROP_OPTIONS)}. Remove them (trainer.params, or the space's "
+                          f"trainer__* parameters) or choose trainer=neuroevolution")
+    resolved = {**BACKPROP_OPTIONS, **options}
+    patience, monitor = resolved["early_stopping_patience"], resolved["early_stopping_monitor"]
+    if patience is not None and (type(patience) is not int or patience < 0):
+        raise ConfigError(f"trainer.params.early_stopping_patience must be an integer >= 0 or null, but got "
+                          f"{patience!r}; e.g. `trainer.params.early_stopping_patience=2`")
+    if monitor not in ("val_loss", "val_accuracy", "loss"):
+        raise ConfigError(f"trainer.params.early_stopping_monitor must be val_loss, val_accuracy or loss, "
+                          f"but got {monitor!r}")
+    return resolved
 
 
 def resolve_trainer(cfg: Mapping[str, Any]) -> tuple[str, str]:
@@ -93,7 +107,13 @@ def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, ba
     """Gradient training with `model.fit`, validating every epoch so strategies can prune."""
     import keras
 
-    check_backprop_options(options)
+    resolved = check_backprop_options(options)
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    if resolved["early_stopping_patience"] is not None:
+        # Stops when the monitored metric has not improved for `patience` epochs; the epochs it
+        # did train are the trial's budget spent (a row's `budget_spent`).
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=resolved["early_stopping_monitor"],
+                                                       patience=resolved["early_stopping_patience"]))
 
     history: list[dict[str, Any]] = []
 
@@ -110,7 +130,7 @@ def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, ba
         data.x_train, y_train,
         validation_data=(data.x_val, y_val),
         epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
-        callbacks=[keras.callbacks.TerminateOnNaN(), _Hook()],
+        callbacks=[*callbacks, _Hook()],
         shuffle=True, verbose=verbose,
     )
     return history

@@ -28,14 +28,24 @@ class KerasProblem(Problem):
     name = "keras"
     reports_steps = True  # once per epoch
     isolate = True  # TensorFlow's memory grows per model; a crash or hang must not end the run
+    can_refit = True
     conformance_overrides = ["search_space=homl_mlp", "dataset=iris", "budget.max_epochs=1"]
 
     def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
-                 objective_factory: Any = None, record_test_curve: bool = False):
+                 objective_factory: Any = None, record_test_curve: bool = False,
+                 executions_per_trial: int = 1):
         super().__init__(seed=seed, config=config)
         if not isinstance(record_test_curve, bool):
             raise TypeError(f"problem.record_test_curve must be true or false, but got {record_test_curve!r}")
+        if type(executions_per_trial) is not int or executions_per_trial < 1:
+            raise ValueError(f"problem.executions_per_trial must be an integer >= 1, but got "
+                             f"{executions_per_trial!r}; e.g. `problem.executions_per_trial=2`")
         self.record_test_curve = record_test_curve
+        self.executions = executions_per_trial
+        if executions_per_trial > 1:
+            # The averaged curve exists only once every execution has trained: no per-epoch
+            # reports, so pruning strategies are recorded as not applicable.
+            self.reports_steps = False
         cfg = dict(config or {})
         for section in ("search_space", "dataset"):
             if not isinstance(cfg.get(section), Mapping):
@@ -78,7 +88,8 @@ class KerasProblem(Problem):
         return {"search_space": space, "dataset": dataset,
                 "trainer": self.trainer, "trainer_options": self.trainer_options,
                 **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {}),
-                **({"record_test_curve": True} if self.record_test_curve else {})}
+                **({"record_test_curve": True} if self.record_test_curve else {}),
+                **({"executions_per_trial": self.executions} if self.executions > 1 else {})}
 
     def describe(self) -> dict[str, Any]:
         return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task,
@@ -93,8 +104,11 @@ class KerasProblem(Problem):
     def seed_info(self) -> dict[str, Any]:
         from harness.objective import trial_seed
 
-        return {"tensorflow_per_trial": "trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
+        info = {"tensorflow_per_trial": "trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
                 "tensorflow_trial_0": trial_seed(self.seed, 0)}
+        if self.executions > 1:
+            info["tensorflow_per_execution"] = "(trial_seed(seed, trial_id) + execution * 7919) % (2**31 - 1)"
+        return info
 
     def check(self) -> None:
         if self._factory is None:
@@ -133,11 +147,21 @@ class KerasProblem(Problem):
         self._objective = KerasObjective(self.space, self._load_data(), seed=self.seed,
                                          max_epochs=self.max_fidelity, checkpoint_dir=checkpoints,
                                          trainer=self.trainer_kind, trainer_options=self.trainer_options,
-                                         verbose=self.verbose, record_test_curve=self.record_test_curve)
+                                         verbose=self.verbose, record_test_curve=self.record_test_curve,
+                                         executions=self.executions)
 
     def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
         self.setup()
-        r = self._objective(suggestion, report=report)
+        return self._result(self._objective(suggestion, report=report))
+
+    def refit(self, suggestion: Suggestion, budget: int | None = None) -> EvalResult:
+        self.setup()
+        if self._factory is not None and not hasattr(self._objective, "refit"):
+            raise NotImplementedError("this test objective cannot refit")
+        epochs = budget if budget is not None else self._objective.epochs_for(suggestion)
+        return self._result(self._objective.refit(suggestion, epochs))
+
+    def _result(self, r: Any) -> EvalResult:
         regression = self.task == "regression"
         if regression:
             objective = r.val_rmse if r.val_rmse is not None else -r.objective
@@ -148,6 +172,11 @@ class KerasProblem(Problem):
             test = r.test_accuracy
             metrics = {"val_accuracy": r.val_accuracy, "test_accuracy": r.test_accuracy}
         metrics.update(train_seconds=r.train_seconds, eval_seconds=r.eval_seconds)
+        executions = getattr(r, "executions", None)
+        if executions:  # the spread of the averaged executions, in the objective's units
+            import numpy as np
+
+            metrics.update(executions=len(executions), objective_execution_sd=float(np.std(executions, ddof=1)))
         predictions = None
         if r.test_predictions is not None and self._data is not None:
             predictions = {"y_true": self._data.y_test, "y_pred": r.test_predictions,

@@ -196,6 +196,7 @@ def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
                                       (runs["metric"] == "accuracy") & (targets.accuracy is not None))
     runs["run_status"] = ""
     runs["run_note"] = ""  # why a run recorded as not applicable is
+    runs["refit_test"] = np.nan  # test metric after retraining on train + validation (`refit`)
 
     runs = runs.reset_index(drop=True)
     if run_records:
@@ -210,8 +211,9 @@ def _merge_run_records(runs: pd.DataFrame, records: Sequence[Mapping[str, Any]])
         return runs
     rec = rec.drop_duplicates(["experiment", "run_id"], keep="last")
     key = ["experiment", "run_id"]
-    status = runs[key].merge(rec[key + ["run_status"]], on=key, how="left")["run_status"]
-    runs["run_status"] = status.fillna("").to_numpy()
+    merged = runs[key].merge(rec[key + ["run_status", "refit_test"]], on=key, how="left")
+    runs["run_status"] = merged["run_status"].fillna("").to_numpy()
+    runs["refit_test"] = merged["refit_test"].astype(float).to_numpy()
     known = pd.MultiIndex.from_frame(runs[key])
     orphans = rec[~pd.MultiIndex.from_frame(rec[key]).isin(known)]
     orphans = orphans.dropna(subset=["dataset", "search_space", "strategy"])
@@ -256,7 +258,17 @@ def _run_record_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
         "task": pick("task"),
         "run_status": str(rec.get("status") or ""),
         "run_note": str(rec.get("stop_reason") or "") if rec.get("status") == NOT_APPLICABLE else "",
+        "refit_test": _refit_test(rec.get("refit")),
     }
+
+
+def _refit_test(refit: Any) -> float:
+    """The test metric of the run's best configuration retrained on train + validation
+    (`refit.enabled=true`), NaN when the run has none or its refit failed."""
+    if not isinstance(refit, Mapping) or refit.get("status") != "ok":
+        return np.nan
+    value = refit.get("test_objective")
+    return float(value) if isinstance(value, (int, float)) else np.nan
 
 
 def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:

@@ -132,6 +132,9 @@ def write(report: Report, out: Path) -> list[Path]:
     written: list[Path] = []
     named = {"main": report.main, "results": report.results, "cost": report.cost,
              "ranks": report.ranks, "pairwise": report.pairwise}
+    refit = tables.refit_table(report.runs)
+    if refit is not None:
+        named["refit"] = refit
     if "markdown" in opts.formats:
         for name, t in named.items():
             (out / f"{name}.md").write_text(tables.to_markdown(t))
@@ -308,6 +311,9 @@ def report_markdown(report: Report, out: Path, figures: Sequence[Path], notes: S
               "## Main table (results and bookkeeping per problem)", "", tables.to_markdown(report.main),
               "## Ranks", "", tables.to_markdown(report.ranks), "## Pairwise tests", "",
               tables.to_markdown(report.pairwise)]
+    refit = tables.refit_table(report.runs)
+    if refit is not None:
+        parts += ["## Refit on training + validation data", "", tables.to_markdown(refit)]
     if (out / "speedup.md").exists():
         parts += ["## Speed-up over random search", "", (out / "speedup.md").read_text()]
     pngs = [p for p in figures if p.suffix == ".png"]
