@@ -102,7 +102,7 @@ def _app(cfg: DictConfig) -> float | None:
     return best["objective"] if best.get("objective_direction") != "minimize" else -best["objective"]
 
 
-GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer")
+GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer", "preset")
 EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath",
                      "++hydra.searchpath")
 

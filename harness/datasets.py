@@ -271,6 +271,26 @@ def _preprocess(name, task, classes, x_tr, y_tr, x_va, y_va, x_te, y_te) -> Data
                    info={"n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te)})
 
 
+def cached_paths(cfg: Mapping[str, Any]) -> list[Path]:
+    """The files a downloadable dataset reads from its cache (empty for bundled data and files)."""
+    name = str(cfg.get("name"))
+    if cfg.get("loader") not in (None, BUILTIN_LOADERS.get(name)):
+        return []  # a loader of the user's own: whatever it reads is its business
+    if name == "mnist":
+        return [_cache_dir(cfg.get("cache_dir"), "~/.keras/datasets") / "mnist.npz"]
+    if name == "fashion_mnist":
+        folder = _cache_dir(cfg.get("cache_dir"), "~/.keras/datasets") / "fashion-mnist"
+        return [folder / f for f in FASHION_FILES]
+    if name == "california_housing":
+        return [_cache_dir(cfg.get("cache_dir"), "~/scikit_learn_data") / "cal_housing_py3.pkz"]
+    return []
+
+
+def is_cached(cfg: Mapping[str, Any]) -> bool:
+    """True when the dataset can be read without a download (bundled, a file, or cached)."""
+    return all(p.exists() for p in cached_paths(cfg))
+
+
 def _cache_dir(cache_dir: Any, default: str) -> Path:
     return Path(str(cache_dir or default)).expanduser()
 

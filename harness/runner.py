@@ -280,7 +280,8 @@ class Runner:
             return replace(summary, refit=done)
         if self.s.progress:
             print(f"[{self.s.label}] refit: training trial {best['trial_id']}'s configuration on training + "
-                  f"validation data" + (f" for {budget} epochs" if budget is not None else ""), file=sys.stderr)
+                  f"validation data" + (f" for {budget} epoch{'' if budget == 1 else 's'}" if budget is not None else ""),
+                  file=sys.stderr)
         suggestion = Suggestion(int(best["trial_id"]), params, budget=budget)
         view = RefitProblem(self.problem)
         restore = install_signal_handlers()

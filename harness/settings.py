@@ -119,11 +119,39 @@ def problem_from_config(cfg: Mapping[str, Any], *, seed: int) -> Problem:
     return make_problem(str(section["name"]), seed=seed, config=cfg, **options)
 
 
+def with_stand_in(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`stand_in: <bundled dataset>` (the seed presets set it): when the configured dataset is
+    not cached on this machine (MNIST, Fashion-MNIST offline), run on the stand-in instead and
+    say so, rather than stop. The run's config and id then name the dataset actually used."""
+    import sys
+
+    stand_in, dataset = cfg.get("stand_in"), cfg.get("dataset")
+    if not stand_in or not isinstance(dataset, Mapping):
+        return cfg
+    from harness.datasets import BUNDLED, cached_paths, is_cached
+
+    if stand_in not in BUNDLED:
+        raise ConfigError(f"stand_in must be a bundled dataset ({', '.join(BUNDLED)}) or null, but got {stand_in!r}")
+    if is_cached(dataset):
+        return cfg
+    from importlib.resources import files
+
+    import yaml
+
+    replacement = yaml.safe_load((files("harness.conf") / "dataset" / f"{stand_in}.yaml").read_text())
+    missing = next(str(p) for p in cached_paths(dataset) if not p.exists())
+    print(f"note: dataset {dataset.get('name')!r} is not cached ({missing!r} is missing); running on its "
+          f"stand-in {stand_in!r}. Place the file there to run the original, or pass stand_in=null to "
+          f"stop instead", file=sys.stderr)
+    return {**cfg, "dataset": replacement}
+
+
 def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None,
                          problem: Problem | None = None) -> RunSettings:
     """Validate a composed config (plain dict) and return typed settings; `ConfigError` if bad.
 
     `problem` replaces the configured one (tests and benchmarks)."""
+    cfg = with_stand_in(cfg)
     if not isinstance(cfg.get("strategy"), Mapping):
         raise ConfigError("config needs a `strategy` group; choose one with `strategy=<name>`")
     strategy = cfg["strategy"]
