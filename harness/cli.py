@@ -241,6 +241,9 @@ def _register_searchpath_plugin() -> None:
 
 
 def main() -> None:
+    from harness.log import configure
+
+    configure()
     _quiet_tensorflow()
     _register_searchpath_plugin()
     try:

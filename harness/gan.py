@@ -40,7 +40,7 @@ default `scaled` divides them by sqrt(fan_in). `--population 1000 --generations 
 
 Sample quality, measured every generation on `score_samples` images of the best agent from a
 fixed latent batch (so generations are comparable):
-- `frechet_distance` (lower is better; the run's `objective` is its negative): the Fréchet
+- `frechet_distance` (lower is better; the run's `objective`, direction minimize): the Fréchet
   distance (Heusel et al., NeurIPS 2017) between Gaussians fitted to real test images and to the
   samples, in the space of a 32-component PCA fitted on the real training images; an FID with
   PCA standing in for Inception features, which do not exist for 8x8 digits.
@@ -52,7 +52,8 @@ fixed latent batch (so generations are comparable):
 
 Results: `results/<experiment>/<run_id>/trials.parquet` in harness.results' trial schema, one
 row per generation (generation 0 = the random initial population): `trial_id` and
-`budget_epochs` = generation, `status` ok, `objective` = -frechet_distance, `task` =
+`budget` = generation, `status` ok, `objective` = frechet_distance (`objective_direction`
+minimize), `task` =
 "generation", `strategy` = "ga_gan", `search_space` = "gan_mlp_generator", the settings as
 `params` / `param.*` columns, and the generation's metrics as a one-element `history` list, so
 `harness.results.read_results` reads it like any run. Sample grids are PNGs in `_artifacts/`

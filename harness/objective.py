@@ -240,6 +240,11 @@ class KerasObjective:
             raise FileNotFoundError(f"this trial continues trial {parent}'s weights, but {where}; "
                                     f"refusing to train it from scratch under parent_trial_id={parent}")
         path = max(found, key=lambda p: int(p.name.split("_e")[-1].split(".")[0]))
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # Keras 3 loads the saved optimizer state (Adam's moments, its step) only into a built
+            # optimizer; otherwise it warns and the promotion continues with a fresh optimizer.
+            optimizer.build(model.trainable_variables)
         model.load_weights(path)
         return int(path.name.split("_e")[-1].split(".")[0])
 

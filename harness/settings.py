@@ -14,6 +14,7 @@ from typing import Any
 
 from harness import provenance
 from harness.errors import ConfigError
+from harness.log import get_logger
 from harness.problem import Problem
 from harness.space import SearchSpace
 
@@ -123,8 +124,6 @@ def with_stand_in(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
     """`stand_in: <bundled dataset>` (the seed presets set it): when the configured dataset is
     not cached on this machine (MNIST, Fashion-MNIST offline), run on the stand-in instead and
     say so, rather than stop. The run's config and id then name the dataset actually used."""
-    import sys
-
     stand_in, dataset = cfg.get("stand_in"), cfg.get("dataset")
     if not stand_in or not isinstance(dataset, Mapping):
         return cfg
@@ -140,9 +139,9 @@ def with_stand_in(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
 
     replacement = yaml.safe_load((files("harness.conf") / "dataset" / f"{stand_in}.yaml").read_text())
     missing = next(str(p) for p in cached_paths(dataset) if not p.exists())
-    print(f"note: dataset {dataset.get('name')!r} is not cached ({missing!r} is missing); running on its "
-          f"stand-in {stand_in!r}. Place the file there to run the original, or pass stand_in=null to "
-          f"stop instead", file=sys.stderr)
+    get_logger(__name__).warning(
+        f"dataset {dataset.get('name')!r} is not cached ({missing!r} is missing); running on its stand-in "
+        f"{stand_in!r}. Place the file there to run the original, or pass stand_in=null to stop instead")
     return {**cfg, "dataset": replacement}
 
 

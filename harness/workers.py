@@ -196,6 +196,9 @@ def _die_with_parent() -> None:
 def _worker_main(conn: Any, problem: Problem, reports: bool, parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runner handles Ctrl-C for the whole run
     _die_with_parent()
+    from harness.log import configure
+
+    configure()  # a spawned worker starts without the command's logging: notes keep their form
     if os.getppid() != parent_pid:  # the runner died before prctl took effect
         return
     try:

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from harness.cli import config_options
 from harness.errors import ConfigError
+from harness.log import configure
 from harness.settings import settings_from_config, with_stand_in
 
 # What each seed document ran (../shared/seeds/DIGEST.md), as the composed config must say it.
@@ -66,10 +67,11 @@ def test_command_line_overrides_win_over_a_preset():
 
 def test_the_stand_in_replaces_a_dataset_that_is_not_cached_and_says_so(tmp_path, capsys):
     cfg = composed("preset=seed002_mlp", f"dataset.cache_dir={tmp_path}")
+    configure()  # what the commands do: diagnostics as `warning:` lines on stderr
     swapped = with_stand_in(cfg)
     assert swapped["dataset"]["name"] == "digits" and swapped["dataset"]["split"] == {"val": 0.2, "test": 0.2}
     err = capsys.readouterr().err
-    assert "note: dataset 'mnist' is not cached" in err and str(tmp_path / "mnist.npz") in err
+    assert "warning: dataset 'mnist' is not cached" in err and str(tmp_path / "mnist.npz") in err
     assert "stand_in=null" in err
     settings = settings_from_config({**cfg, "results_dir": str(tmp_path)})
     assert settings.problem.instance == "mlp_digits" and settings.experiment == "seed002_mlp"
