@@ -25,7 +25,12 @@ def main() -> None:
     sys.argv[0] = "harness"  # not ".../harness/command.py" in usage lines after re-executing
     from harness.cli import main as cli_main  # the imported module, whose job lists Hydra fills
 
-    cli_main()
+    try:
+        cli_main()
+    except BrokenPipeError:  # `harness ... | head -1`: the reader left; the run's files are saved
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        sys.exit(1)
 
 
 if __name__ == "__main__":

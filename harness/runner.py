@@ -174,6 +174,7 @@ class Runner:
         self.stop_reason = ""
         self._t0 = 0.0
         self._elapsed_offset = 0.0
+        self._stopped_at: float | None = None  # the run's clock when its loop ended
         self._evaluator: Evaluator | None = None
         self._previous: dict[str, Any] = {}
         self._prov = provenance.collect()
@@ -235,7 +236,12 @@ class Runner:
             with self._make_evaluator() as evaluator:
                 self._evaluator = evaluator
                 self._t0 = time.perf_counter()  # the clock starts once workers are launched
-                self._loop(evaluator, progress, backlog)
+                try:
+                    self._loop(evaluator, progress, backlog)
+                finally:
+                    # Closing workers and writing files is not run time: a resume continues from
+                    # the clock the rows carry, and `_already_done` must judge by the same clock.
+                    self._stopped_at = self._elapsed()
             status = "finished"
         except KeyboardInterrupt as exc:
             status = "interrupted"
@@ -517,6 +523,8 @@ class Runner:
     # -- status ----------------------------------------------------------------------------
     def _elapsed(self) -> float:
         """Seconds since the run started, over all its sessions: simulated for tabular problems."""
+        if self._stopped_at is not None:
+            return self._stopped_at
         if self.simulated:
             return self._evaluator.now if isinstance(self._evaluator, SimulatedEvaluator) else self._elapsed_offset
         return self._elapsed_offset + (time.perf_counter() - self._t0 if self._t0 else 0.0)

@@ -40,6 +40,23 @@ def _fsync_write(path: Path, table: pa.Table) -> None:
     os.replace(tmp, path)
 
 
+def _is_int(x: Any) -> bool:
+    return type(x) is int
+
+
+def _is_event(event: Any) -> bool:
+    """The shapes `harness.replay` reads: {"ask": n, "ids": [...]}, {"tell": id},
+    {"report": id, "step": n, "value": x}."""
+    if not isinstance(event, dict):
+        return False
+    if "ask" in event:
+        return _is_int(event["ask"]) and isinstance(event.get("ids"), list) and all(map(_is_int, event["ids"]))
+    if "report" in event:
+        return _is_int(event["report"]) and _is_int(event.get("step")) and \
+            type(event.get("value")) in (int, float)
+    return "tell" in event and _is_int(event["tell"])
+
+
 class RunStore:
     """Buffered, crash-safe persistence of one run (see the module docstring)."""
 
@@ -90,7 +107,10 @@ class RunStore:
             try:
                 if not line.endswith(b"\n"):
                     raise ValueError("no newline: the write never completed")
-                events.append(json.loads(line))
+                event = json.loads(line)
+                if not _is_event(event):  # valid JSON of the wrong shape: replay would crash on it
+                    raise ValueError("not a journal event")
+                events.append(event)
             except ValueError:
                 if i == len(lines) - 1:
                     # Torn last line of a killed run: that event never completed. Cut it off, or

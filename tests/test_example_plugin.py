@@ -1,7 +1,8 @@
 """An out-of-tree plugin package, installed like a user would, works with no harness change:
 the registry finds its strategy and problem, both conformance suites pass on them, and
-`harness strategy=sobol` and `harness problem=branin` run with the config files the plugin ships
-(found through the `harness.configs` entry point)."""
+`harness strategy=sobol search_space=tiny_mlp` and `harness problem=branin` run with the config
+files the plugin ships (found through the `harness.configs` entry point), the search space built
+by the plugin's own model builder."""
 from __future__ import annotations
 
 import shutil
@@ -55,6 +56,25 @@ def test_plugin_is_discovered(installed_plugin):
     assert out.stdout.split() == ["harness_example_plugin.sobol:Sobol", DIST]
 
 
+def test_the_plugin_search_space_is_listed_and_selectable(installed_plugin, tmp_path):
+    # Without TensorFlow: `search_space=tiny_mlp` passes the name check (which lists the options
+    # of every installed plugin), composes, and its builder resolves.
+    _, env = installed_plugin
+    code = ("from harness.cli import config_options; print(config_options('search_space')); "
+            "from harness.testing import problem_config; from harness.runner import settings_from_config; "
+            "cfg = problem_config('keras', 'search_space=tiny_mlp'); cfg['results_dir'] = 'r'; "
+            "s = settings_from_config(cfg); print(s.problem.space.name, s.problem.space.builder, s.run_id)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    listed, built = out.stdout.splitlines()
+    assert "tiny_mlp" in listed and "homl_mlp" in listed
+    assert built.split()[:2] == ["tiny_mlp", "harness_example_plugin.spaces:build_tiny_mlp"]
+    assert built.split()[2].startswith("random_tiny_mlp_")  # the space names the run
+    help_text = subprocess.run([str(Path(sys.executable).with_name("harness")), "--help"], capture_output=True,
+                               text=True, env=env, cwd=tmp_path).stdout
+    assert "tiny_mlp" in help_text
+
+
 def test_conformance_suite_passes_on_plugin(installed_plugin):
     src, env = installed_plugin
     proc = subprocess.run(
@@ -65,8 +85,10 @@ def test_conformance_suite_passes_on_plugin(installed_plugin):
     assert " passed" in proc.stdout and "failed" not in proc.stdout
 
 
-def test_harness_runs_the_plugin_strategy(installed_plugin, tmp_path):
-    args = ["strategy=sobol", "search_space=homl_mlp", "budget.trials=2", "budget.max_epochs=1",
+def test_harness_runs_the_plugin_strategy_on_the_plugin_search_space(installed_plugin, tmp_path):
+    # One Keras run for both (TensorFlow is the slow part): the strategy and the search space
+    # (`search_space/tiny_mlp.yaml`, builder `harness_example_plugin.spaces:build_tiny_mlp`).
+    args = ["strategy=sobol", "search_space=tiny_mlp", "budget.trials=2", "budget.max_epochs=1",
             f"results_dir={tmp_path}", "progress=false"]
     cmd = [str(Path(sys.executable).with_name("harness")), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
@@ -78,6 +100,8 @@ def test_harness_runs_the_plugin_strategy(installed_plugin, tmp_path):
 
     df = pd.concat(pd.read_parquet(f) for f in files)
     assert len(df) == 2 and set(df["strategy"]) == {"sobol"}
+    assert set(df["search_space"]) == {"tiny_mlp"} and set(df["status"]) == {"ok"}  # built and trained
+    assert df["param.width"].isin([8, 16, 24, 32]).all() and df["param.depth"].isin([1, 2]).all()
     # The run says which package (and release) provided the strategy.
     import json
 

@@ -28,7 +28,11 @@ def check_grid(tmp_path) -> None:
     df = read_results(exp)
     assert len(df) == 8 and df.run_id.nunique() == 4
     assert df.groupby("run_id").trial_id.apply(sorted).map(tuple).unique().tolist() == [(0, 1)]
-    assert set(df.status) <= {"ok", "failed"} and (df.status == "ok").sum() >= 6
+    # Every trial succeeds: the 8 configurations are fixed by the seeds, 1 epoch of a small MLP at
+    # a learning rate <= 1e-2 does not diverge, and nothing here fails a trial for being slow (no
+    # trial_timeout), so a failed row is a bug (a worker lost under a launcher), not load.
+    assert df.status.eq("ok").all(), df.loc[df.status != "ok", ["run_id", "trial_id", "error"]].to_string()
+    assert df.objective.notna().all()
 
 
 @pytest.mark.slow

@@ -1,1 +1,2 @@
-"""Example out-of-tree plugins for the AutoML harness: a strategy (sobol) and a problem (branin)."""
+"""Example out-of-tree plugins for the AutoML harness: a strategy (sobol), a problem (branin) and
+a search space (tiny_mlp)."""
