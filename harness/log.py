@@ -23,7 +23,9 @@ class _ConsoleHandler(logging.StreamHandler):
     redirected or captured stderr gets the lines)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        self.stream = sys.stderr  # not setStream: it flushes the old stream, which may be closed
+        if self.stream.isatty():
+            self.stream.write("\r\033[K")  # clear a progress bar drawn in place; it is redrawn after
         super().emit(record)
 
 

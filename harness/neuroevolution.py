@@ -20,12 +20,22 @@ softmax, elu, selu, silu), `Activation` and `Dropout` (a no-op at inference). An
 
 Budget. One harness *epoch* is `generations_per_epoch` generations (default 10, seed 000's
 RGEN chunk), so `epochs` from the space or the strategy (capped by `budget.max_epochs`) maps to
-`epochs * generations_per_epoch` generations; `generations` replaces that total, and `seconds`
-(wall clock) or `cpu_seconds` (process CPU time) stop evolution at a deadline. The history has
+`epochs * generations_per_epoch` generations; `generations` replaces that total. `seconds`
+(wall clock) or `cpu_seconds` (process CPU time) stop evolution at a deadline: opt-in (null by
+default), since the number of generations, and so the result, then depends on the machine's
+speed and load. Bounded by generations only, a run is a function of its seed, however busy the
+machine (the same CPU kind and libraries give the same floats).
+A genome over `LARGE_GENOME` weights gets a one-line note on stderr (once per process): the GA
+improves it slowly, and small Dense nets (the `ne_mlp` space) train well. The history has
 one dict per epoch (what the objective and pruning strategies count), each with the epoch's last
 generation's statistics and a `generations` list holding every generation's best/mean/std/min/max fitness and the
 validation accuracy of the hall-of-fame individual. With `generations_per_epoch: 1` the history
 is one dict per generation.
+
+Threads: the fitness pass runs with BLAS limited to `blas_threads` (default 1) threads, through
+threadpoolctl. It is many small GEMMs, for which a threaded OpenBLAS costs more in waking and
+syncing threads than it saves, and far more when the cores are busy: on 2 shared cores, one
+thread took 5-12x less CPU per fitness pass for nets of two or more hidden layers.
 
 Randomness: DEAP's operators draw from the global `random` module; every DEAP call runs inside a
 swap of the global state for a private `random.Random(seed)` state, and the vectorised variation
@@ -44,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.log import get_logger
 from harness.errors import ConfigError, NotSupportedError
 
 #: Every option of the trainer (`trainer.params` in conf/trainer/neuroevolution*.yaml).
@@ -70,10 +81,16 @@ DEFAULTS: dict[str, Any] = {
     "init_high": 1.0,
     "fitness": "accuracy",         # accuracy | log_likelihood (regression: always -MSE)
     "fitness_batch": None,         # null: the whole training set; int: a fresh minibatch per generation
+    "blas_threads": 1,             # BLAS threads for the fitness pass (null: BLAS decides; see below)
 }
 CROSSOVERS = ("mean", "blend", "uniform", "one_point", "two_point", "none")
 INITS = ("uniform", "glorot", "model")
 FITNESSES = ("accuracy", "log_likelihood")
+# Genomes above this many weights get a one-line note (`note_large_genome`): the GA trains them
+# slowly. SMALL_SPACE is the search space the note (and the trainer=neuroevolution preset) points to.
+LARGE_GENOME = 50_000
+SMALL_SPACE = "ne_mlp"
+_NOTED: list[str] = []
 # Rows x widest layer x population per chunk of the forward pass: bounds memory (~64 MB float32).
 _CHUNK_ELEMENTS = 16_000_000
 
@@ -328,7 +345,7 @@ def resolve_options(options: dict[str, Any] | None) -> dict[str, Any]:
     for key, lo in (("population", 2), ("generations_per_epoch", 1), ("tournsize", 1), ("hof_size", 1)):
         if type(o[key]) is not int or o[key] < lo:
             raise ConfigError(f"trainer.params.{key} must be an integer >= {lo}, but got {o[key]!r}")
-    for key in ("generations", "fitness_batch"):
+    for key in ("generations", "fitness_batch", "blas_threads"):
         if o[key] is not None and (type(o[key]) is not int or o[key] < 1):
             raise ConfigError(f"trainer.params.{key} must be an integer >= 1 or null, but got {o[key]!r}")
     for key in ("cxpb", "mutpb", "cx_indpb", "mut_indpb"):
@@ -424,6 +441,27 @@ def _initial_genomes(o: dict[str, Any], spec: NetSpec, model: Any, rng: np.rando
     return pop
 
 
+@contextlib.contextmanager
+def _blas_threads(n: int | None) -> Iterator[None]:
+    """BLAS limited to `n` threads inside (null: unchanged); why one: the module docstring."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    with threadpool_limits(limits=int(n), user_api="blas"):
+        yield
+
+
+def note_large_genome(spec: NetSpec, generations: int) -> str | None:
+    """The one-line note for a genome the GA trains slowly (over `LARGE_GENOME` weights), else None."""
+    if spec.n_genes <= LARGE_GENOME:
+        return None
+    return (f"neuroevolution evolves this network's {spec.n_genes:,} weights slowly ({generations:,} "
+            f"generations here): expect long trials and low accuracy. It trains small Dense nets well: "
+            f"search_space={SMALL_SPACE} (its default) reaches ~96 % on digits in 1,000 generations.")
+
+
 def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: int, batch_size: int,
                          seed: int, options: dict[str, Any], on_epoch: Callable[[int, dict[str, float]], bool],
                          verbose: int = 0) -> list[dict[str, Any]]:
@@ -432,10 +470,24 @@ def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: i
     `batch_size` (the space's backprop setting) is ignored: `fitness_batch` chooses the rows each
     generation is scored on. Returns one history dict per epoch (see the module docstring).
     """
-    from deap import algorithms, tools
-
     o = resolve_options(options)
     spec = describe(model)
+    total = o["generations"]
+    if total is None:
+        total = max(0, epochs - initial_epoch) * o["generations_per_epoch"]
+    note = note_large_genome(spec, total)
+    if note and not _NOTED:  # once per process (a run's worker): not again for every trial
+        _NOTED.append(note)
+        get_logger(__name__).info(note)
+    with _blas_threads(o["blas_threads"]):
+        return _evolve(model, data, o, spec, total=total, initial_epoch=initial_epoch, seed=seed,
+                       on_epoch=on_epoch, verbose=verbose)
+
+
+def _evolve(model: Any, data: Any, o: dict[str, Any], spec: NetSpec, *, total: int, initial_epoch: int,
+            seed: int, on_epoch: Callable[[int, dict[str, float]], bool], verbose: int) -> list[dict[str, Any]]:
+    from deap import algorithms, tools
+
     Fitness, Individual = _deap_classes()
     task = data.task
     x_train = np.asarray(data.x_train, dtype=np.float32).reshape(len(data.x_train), -1)
@@ -451,7 +503,6 @@ def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: i
     sigma = [float(o["mut_sigma"])]
     toolbox = _toolbox(o, rng, sigma)
     gpe = o["generations_per_epoch"]
-    total = o["generations"] if o["generations"] is not None else max(0, epochs - initial_epoch) * gpe
     deadline = None if o["seconds"] is None else time.perf_counter() + float(o["seconds"])
     cpu_deadline = None if o["cpu_seconds"] is None else time.process_time() + float(o["cpu_seconds"])
     use_acc = task == "classification" and o["fitness"] == "accuracy"

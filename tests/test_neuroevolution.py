@@ -52,6 +52,35 @@ def test_the_neuroevolution_presets_are_recorded_apart(tmp_path):
     with pytest.raises(UnknownNameError, match="unknown trainer kind 'neuroevolutoin'"):
         resolve_trainer({"name": "mine", "kind": "neuroevolutoin"})
 
+def _composed(*overrides: str) -> dict:
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    with initialize_config_module("harness.conf", version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=True)
+
+
+def test_the_neuroevolution_presets_default_to_a_space_they_train_well_bounded_by_generations():
+    """`harness trainer=neuroevolution` alone evolves the small `ne_mlp` nets (the `mlp` default
+    space's are too large for the GA: issue #15), for a number of generations, never a wall-clock
+    deadline that would make the rows depend on the machine's load; `search_space=` still wins."""
+    cfg = _composed("trainer=neuroevolution")
+    assert cfg["search_space"]["name"] == "ne_mlp" and "epochs" not in cfg["search_space"]["params"]
+    options = resolve_options(cfg["trainer"]["params"])
+    assert options["seconds"] is None and options["cpu_seconds"] is None and options["blas_threads"] == 1
+    # 20 epochs x 50 generations per trial; ne_mlp is ga_mlp's architectures without its GA settings
+    assert cfg["search_space"]["fidelity"]["max"] * options["generations_per_epoch"] == 1000
+    ga = _composed("search_space=ga_mlp", "trainer=neuroevolution")["search_space"]["params"]
+    assert cfg["search_space"]["params"] == {k: v for k, v in ga.items() if not k.startswith("trainer__")}
+    assert _composed("trainer=neuroevolution_seed000")["search_space"]["name"] == "ne_mlp"  # compared on one space
+    for overrides, space in ((["search_space=mlp", "trainer=neuroevolution"], "mlp"),
+                             (["trainer=neuroevolution", "search_space=mlp"], "mlp"),
+                             (["trainer=neuroevolution_seed000", "search_space=homl_mlp"], "homl_mlp")):
+        assert _composed(*overrides)["search_space"]["name"] == space, overrides
+    assert _composed()["search_space"]["name"] == "mlp"  # backprop keeps the default space
+    assert _composed("preset=seed000")["search_space"]["name"] == "seed000_mlp"  # a preset's own space wins
+
+
 keras = pytest.importorskip("keras")
 
 from harness.neuroevolution import (  # noqa: E402  (after the Keras skip)
@@ -271,3 +300,62 @@ def test_trainer_params_searched_by_the_strategy_reach_the_ga(tmp_path, monkeypa
         assert options["crossover"] == row["param.trainer__crossover"]
         assert options["generations_per_epoch"] == 2  # the preset's options are kept underneath
         assert len(json.loads(row.history)[0]["generations"]) == 2
+
+
+def _busy(n: int) -> list[subprocess.Popen]:
+    """`n` processes spinning on the CPU: a loaded machine."""
+    import sys
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def test_same_seed_same_rows_however_loaded_and_blas_single_threaded(digits):
+    """Bounded by generations, a run is a function of its seed: the same on an idle machine and on
+    one whose cores are all busy. The fitness pass runs with one BLAS thread (many small GEMMs,
+    which a threaded BLAS slows down, badly under load); the caller's limits come back after."""
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+
+    before, inside = blas_threads(), []
+
+    def run():
+        model = mlp(hidden=(16, 8), activations=("relu", "relu"))
+        hist = train_neuroevolution(model, digits, epochs=2, initial_epoch=0, batch_size=32, seed=3,
+                                    options={"population": 8, "generations_per_epoch": 3},
+                                    on_epoch=lambda e, m: inside.append(blas_threads()) or False)
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in hist], genome_from_weights(model.get_weights())
+
+    idle_hist, idle_genome = run()
+    hogs = _busy(4)
+    try:
+        busy_hist, busy_genome = run()
+    finally:
+        for p in hogs:
+            p.kill()
+            p.wait()
+    assert len(idle_hist) == 2 and idle_hist[-1]["generation"] == 6
+    assert busy_hist == idle_hist and np.array_equal(busy_genome, idle_genome)
+    if before:  # NumPy's BLAS is visible to threadpoolctl
+        assert inside and all(t == [1] for t in inside) and blas_threads() == before
+
+
+def test_a_large_genome_gets_one_note_per_process(digits, capsys, monkeypatch):
+    import harness.neuroevolution as ne
+
+    from harness.log import configure
+
+    configure()  # as the commands and worker processes do: notes on stderr as `note: ...`
+    monkeypatch.setattr(ne, "_NOTED", [])
+    small = describe(mlp(hidden=(64, 64), activations=("relu", "relu")))  # ne_mlp's largest: 8,970
+    assert small.n_genes == 8970 and ne.note_large_genome(small, 1000) is None
+    big = mlp(hidden=(256, 128), activations=("relu", "relu"))  # 50,826 weights
+    note = ne.note_large_genome(describe(big), 750)
+    assert "50,826 weights" in note and "750 generations" in note and "search_space=ne_mlp" in note
+    assert "\n" not in note
+    for _ in range(2):
+        train_neuroevolution(big, digits, epochs=1, initial_epoch=0, batch_size=32, seed=0,
+                             options={"population": 2, "generations": 1, "elitism": 0},
+                             on_epoch=lambda e, m: False)
+    assert capsys.readouterr().err.splitlines() == ["note: " + note.replace("750", "1")]
