@@ -1,11 +1,14 @@
 """Strategy benchmarks (pytest-benchmark; skipped by default, run with
 `pytest tests/benchmarks/test_bench_strategies.py --benchmark-only -s`).
 
-- per-trial ask+tell overhead of each installed strategy on the toy objective (100 trials);
+- per-trial ask+tell overhead of each installed strategy on the toy objective (100 trials;
+  reported, no goal);
 - the harness driving `tpe` vs a hand-written Optuna ask/tell loop on the same Keras objective
   (wall-time ratio, goal <= 1.03);
 - Hyperband's epochs to reach random search's final best validation accuracy on digits + mlp
-  (goal <= 40 % of random search's epochs).
+  (goal: median <= 40 % of random search's epochs).
+
+Each prints GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs tiny sizes.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from harness.registry import available_strategies, make_strategy
 from harness.space import load_space
 from harness.strategy import Observation, Suggestion
 from harness.testing import toy_value
+
+from _goals import goal, reported, smoke
 
 TRIALS = {"bayesian": 30}  # GP asks cost seconds each; 30 trials = 12 random + 18 GP asks
 
@@ -41,15 +46,15 @@ def ask_tell_loop(name: str, trials: int, seed: int = 0) -> list[float]:
 
 @pytest.mark.parametrize("name", sorted(available_strategies()))
 def test_ask_tell_overhead(benchmark, name):
-    trials = TRIALS.get(name, 100)
+    trials = smoke(TRIALS.get(name, 100), 3)
     ask_tell_loop(name, 3)  # import the wrapped library (keras_tuner imports TensorFlow) first
     asks = benchmark.pedantic(ask_tell_loop, args=(name, trials), rounds=3 if trials >= 100 else 1,
                               iterations=1)
     per_trial_ms = 1000 * benchmark.stats.stats.mean / len(asks)
     benchmark.extra_info.update(trials=len(asks), per_trial_ms=per_trial_ms,
                                 max_ask_ms=1000 * max(asks), last_ask_ms=1000 * asks[-1])
-    print(f"\n{name}: {len(asks)} trials, {per_trial_ms:.3f} ms per ask+tell, "
-          f"slowest ask {1000 * max(asks):.1f} ms, last ask {1000 * asks[-1]:.1f} ms")
+    reported(f"ask+tell per trial, {name}", f"{per_trial_ms:.3f} ms ({len(asks)} trials on the toy objective; "
+             f"slowest ask {1000 * max(asks):.1f} ms, last ask {1000 * asks[-1]:.1f} ms)")
 
 
 # -- Keras benchmarks (need the runner and objective) ----------------------------------------
@@ -79,11 +84,12 @@ def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
     from harness.runner import Runner
     from harness.strategies.tpe import suggest_params
 
-    trials, seed, max_epochs = 12, 0, 3
+    trials, seed, max_epochs, repeats = smoke((12, 0, 3, 2), (2, 0, 1, 1))
     space = load_space("mlp")
     problem = _settings("tpe", trials, seed, tmp_path / "direct", max_epochs=max_epochs).problem
     problem.setup()  # the Keras problem the harness runs, used directly
-    problem.evaluate(Suggestion(999, {"layer_num": 2, "first_layer_unit": 64, "batch_size": 32, "epochs": 5}))
+    problem.evaluate(Suggestion(999, {"layer_num": 2, "first_layer_unit": 64, "batch_size": 32,
+                                      "epochs": smoke(5, 1)}))
 
     def direct() -> float:
         # The sampler `strategy=tpe` builds from conf/strategy/tpe.yaml (seed 002's classic TPE).
@@ -105,15 +111,18 @@ def test_tpe_harness_vs_optuna_directly(benchmark, tmp_path):
 
     walls = {"direct": [], "harness": []}
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
-        for k in range(2):  # interleaved, so drift in machine load hits both alike
+        for k in range(repeats):  # interleaved, so drift in machine load hits both alike
             walls["direct"].append(direct())
             walls["harness"].append(harness(k))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     ratio = min(walls["harness"]) / min(walls["direct"])
     benchmark.extra_info.update(direct_s=walls["direct"], harness_s=walls["harness"], ratio=ratio)
-    print(f"\ntpe: harness {walls['harness']} s vs Optuna directly {walls['direct']} s; "
-          f"ratio (best of 2) {ratio:.3f}")
+    print(f"\ntpe: harness {[round(w, 2) for w in walls['harness']]} s vs Optuna directly "
+          f"{[round(w, 2) for w in walls['direct']]} s")
+    goal(f"tpe through the harness / Optuna ask-tell directly, same Keras objective, {trials} trials",
+         f"{ratio:.3f} (best of {repeats}: {min(walls['harness']):.1f} s vs {min(walls['direct']):.1f} s)",
+         "<= 1.03", ratio <= 1.03)
 
 
 def _epochs_to_reach(df, target: float) -> float:
@@ -128,17 +137,19 @@ def test_hyperband_epochs_to_reach_random_best(benchmark, tmp_path):
 
     from harness.runner import Runner
 
-    seeds, random_trials = range(5), 15
+    seeds, random_trials = smoke((range(5), 15), (range(1), 2))
+    # Smoke: 2 Hyperband trials of 1 epoch (the real schedule runs to its end).
+    hb_trials, max_epochs = smoke((200, None), (2, 1))
     rows = []
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
         for seed in seeds:
-            r = Runner(_settings("random", random_trials, seed, tmp_path / f"r{seed}"))
+            r = Runner(_settings("random", random_trials, seed, tmp_path / f"r{seed}", max_epochs=max_epochs))
             r.run()
             rdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"r{seed}").rglob("trials.parquet"))
             target = rdf["objective"].max()
             random_epochs = rdf["budget_spent"].sum()
             # Seed 003's schedule, run to its end (54 trials on mlp: the strategy says finished).
-            h = Runner(_settings("hyperband", 200, seed, tmp_path / f"h{seed}",
+            h = Runner(_settings("hyperband", hb_trials, seed, tmp_path / f"h{seed}", max_epochs=max_epochs,
                                  params={"factor": 3, "hyperband_iterations": 2}))
             h.run()
             hdf = pd.concat(pd.read_parquet(f) for f in (tmp_path / f"h{seed}").rglob("trials.parquet"))
@@ -151,5 +162,8 @@ def test_hyperband_epochs_to_reach_random_best(benchmark, tmp_path):
     benchmark.pedantic(measure, rounds=1, iterations=1)
     share = [need / total for _, _, total, need, _, _ in rows]
     benchmark.extra_info.update(rows=rows, share=share)
-    print(f"hyperband epochs / random epochs: {[f'{s:.0%}' for s in share]}; "
-          f"median {sorted(share)[len(share) // 2]:.0%}")
+    median = sorted(share)[len(share) // 2]
+    reached = sum(math.isfinite(s) for s in share)
+    goal(f"hyperband epochs to random search's best ({random_trials} random trials), digits mlp, {len(share)} seeds",
+         f"median {median:.0%} of random's epochs (per seed: {', '.join(f'{s:.0%}' for s in share)}; "
+         f"reached on {reached}/{len(share)} seeds)", "median <= 40 %", median <= 0.40)

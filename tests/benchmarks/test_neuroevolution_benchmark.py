@@ -8,6 +8,9 @@
 2. Test accuracy on digits reached by neuroevolution (default preset) within 60 s of process CPU
    time, next to backprop (Adam, the builder's own settings) on the same architecture.
    Goal: >= 90 %.
+
+Each prints GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs tiny sizes (a
+2-second CPU budget, 1 backprop epoch, one timing round).
 """
 from __future__ import annotations
 
@@ -25,9 +28,12 @@ from harness.neuroevolution import (describe, evaluate_with_keras, population_sc
 from harness.trainers import train_backprop  # noqa: E402
 from harness.search_spaces.mlp import build_homl_mlp  # noqa: E402
 
-POPULATION = 25          # seed 000's MU
-KERAS_INDIVIDUALS = 10   # enough for a stable rate: each costs one predict call
-CPU_BUDGET = 60.0
+from _goals import goal, reported, smoke  # noqa: E402
+
+POPULATION = 25                           # seed 000's MU
+KERAS_INDIVIDUALS = smoke(10, 3)          # enough for a stable rate: each costs one predict call
+CPU_BUDGET = smoke(60.0, 2.0)
+BACKPROP_EPOCHS = smoke(50, 1)
 ARCH = {"n_hidden": 1, "n_neurons": 32, "optimizer": "adam", "learning_rate": 1e-3}
 
 
@@ -49,16 +55,16 @@ def test_evaluations_per_second(benchmark, digits):
     keras_acc = evaluate_with_keras(model, genomes[:KERAS_INDIVIDUALS], x, y, spec)
     keras_rate = KERAS_INDIVIDUALS / (time.perf_counter() - t0)
 
-    result = benchmark.pedantic(population_scores, args=(genomes, x, y, spec), rounds=10, iterations=1,
+    result = benchmark.pedantic(population_scores, args=(genomes, x, y, spec), rounds=smoke(10, 1), iterations=1,
                                 warmup_rounds=1)
     vector_rate = POPULATION / benchmark.stats.stats.mean
     np.testing.assert_array_equal(result[1][:KERAS_INDIVIDUALS], keras_acc)  # same answers
     ratio = vector_rate / keras_rate
     benchmark.extra_info.update(genes=spec.n_genes, rows=len(x), keras_evals_per_s=keras_rate,
                                 vectorised_evals_per_s=vector_rate, speedup=ratio)
-    print(f"\n{spec.n_genes} genes, {len(x)} rows: Keras set_weights+predict {keras_rate:.1f} evals/s, "
-          f"vectorised population of {POPULATION} {vector_rate:.0f} evals/s: {ratio:.0f}x")
-    assert ratio >= 100
+    goal(f"neuroevolution evaluations/s, vectorised population of {POPULATION} / Keras set_weights + predict "
+         f"({spec.n_genes} genes, {len(x)} rows)", f"{ratio:.0f}x ({vector_rate:,.0f} vs {keras_rate:.1f} evals/s)",
+         ">= 100x", ratio >= 100)
 
 
 def _default_preset() -> dict:
@@ -90,12 +96,13 @@ def test_digits_accuracy_in_60_cpu_seconds(benchmark, digits):
 
     bp_model = build()
     t0 = time.process_time()
-    train_backprop(bp_model, digits, epochs=50, initial_epoch=0, batch_size=32, seed=0, options={},
+    train_backprop(bp_model, digits, epochs=BACKPROP_EPOCHS, initial_epoch=0, batch_size=32, seed=0, options={},
                    on_epoch=lambda e, m: False)
     bp_cpu, bp_acc = time.process_time() - t0, accuracy(bp_model)
     benchmark.extra_info.update(neuroevolution_test_accuracy=ne_acc, neuroevolution_cpu_s=cpu,
                                 generations=hist[-1]["generation"], backprop_test_accuracy=bp_acc,
                                 backprop_cpu_s=bp_cpu)
-    print(f"\nneuroevolution: test accuracy {ne_acc:.4f} after {hist[-1]['generation']} generations, "
-          f"{cpu:.1f} CPU s; backprop (Adam, 50 epochs): {bp_acc:.4f} in {bp_cpu:.1f} CPU s")
-    assert ne_acc >= 0.90
+    goal(f"neuroevolution test accuracy on digits in {CPU_BUDGET:.0f} CPU s", f"{ne_acc:.1%} after "
+         f"{hist[-1]['generation']} generations ({cpu:.1f} CPU s)", ">= 90 %", ne_acc >= 0.90)
+    reported(f"backprop (Adam, {BACKPROP_EPOCHS} epochs) test accuracy on digits, same network",
+             f"{bp_acc:.1%} in {bp_cpu:.1f} CPU s")

@@ -7,7 +7,9 @@ fight over the two cores; both settings are measured.
 
 Skipped by default (`--benchmark-skip`); run with
 `pytest tests/benchmarks/test_parallel_speedup.py --benchmark-only -s`. Needs an otherwise idle
-machine: other TensorFlow processes on the same cores distort the ratio.
+machine: other TensorFlow processes on the same cores distort the ratio. An unmet goal is an
+xfail carrying the figure (its GOAL line says `unmet`); HARNESS_BENCH_SMOKE=1 runs 2 trials of
+1 epoch (goal not checked).
 """
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
-TRIALS = int(os.environ.get("HARNESS_BENCH_TRIALS", "16"))
+from _goals import goal, smoke
+
+TRIALS = int(os.environ.get("HARNESS_BENCH_TRIALS", smoke("16", "2")))
+EPOCHS = smoke(2, 1)
 GOAL = 1.8
 
 
@@ -29,7 +34,7 @@ def wall_seconds(tmp_path: Path, n_workers: int, threads: str) -> float:
 
     with initialize_config_module("harness.conf", version_base="1.3"):
         cfg = compose("config", overrides=[
-            "search_space=homl_mlp", f"budget.trials={TRIALS}", "budget.max_epochs=2", "progress=false",
+            "search_space=homl_mlp", f"budget.trials={TRIALS}", f"budget.max_epochs={EPOCHS}", "progress=false",
             f"n_workers={n_workers}", f"worker.threads={threads}",
             f"experiment=speed_{n_workers}_{threads}"])
     plain = OmegaConf.to_container(cfg, resolve=True)
@@ -51,5 +56,6 @@ def test_two_workers_vs_one(benchmark, tmp_path, threads):
 
     result = benchmark.pedantic(both, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    print(f"\nspeed-up: {result}")
-    assert result["speedup"] >= GOAL
+    goal(f"2 parallel trial workers / 1, {TRIALS} trials, worker.threads={threads}, {result['cpus']} CPUs",
+         f"{result['speedup']:.2f}x ({result['one_worker_s']} s -> {result['two_workers_s']} s)",
+         f">= {GOAL}x", result["speedup"] >= GOAL)

@@ -6,7 +6,10 @@ plugins). Skipped by default; run with
   `RandomSampler` ask/tell loop on the same ioh function: wall-time ratio (goal <= 2), and the
   per-trial cost of trials 4,001-5,000 vs 1-1,000 (goal <= 1.2x: no growth with n);
 - `harness -m problem=bbob problem.function=1,...,24 strategy=random,tpe seed=0,1,2
-  budget.trials=100` (144 runs): total wall time on this machine, basic and joblib launchers.
+  budget.trials=100` (144 runs): total wall time on this machine, basic and joblib launchers
+  (reported, no goal).
+
+Each prints GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs tiny sizes.
 """
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-TRIALS = 5000
+from _goals import goal, reported, smoke
+
+TRIALS = smoke(5000, 50)
+BLOCK = TRIALS // 5  # the first and the last 1,000 trials are compared
 
 
 def optuna_direct(trials: int) -> float:
@@ -52,8 +58,8 @@ def harness_run(trials: int, results_dir: Path) -> tuple[float, pd.DataFrame]:
 
 
 def test_bbob_5000_random_trials_vs_optuna_directly(benchmark, tmp_path):
-    optuna_direct(50)  # imports and warm-up for both
-    harness_run(50, tmp_path / "warm")
+    optuna_direct(smoke(50, 5))  # imports and warm-up for both
+    harness_run(smoke(50, 5), tmp_path / "warm")
     walls: dict[str, list[float]] = {"optuna": [], "harness": []}
     frames = []
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
@@ -67,22 +73,25 @@ def test_bbob_5000_random_trials_vs_optuna_directly(benchmark, tmp_path):
     ratio = min(walls["harness"]) / min(walls["optuna"])
     df = frames[0].sort_values("trial_id")
     elapsed = df["elapsed_seconds"].to_numpy()
-    first = elapsed[999] - elapsed[0]            # trials 2..1,000
-    last = elapsed[4999] - elapsed[4000]         # trials 4,002..5,000: the same count
+    first = elapsed[BLOCK - 1] - elapsed[0]              # trials 2..1,000
+    last = elapsed[TRIALS - 1] - elapsed[TRIALS - BLOCK]  # trials 4,002..5,000: the same count
     growth = last / first
     per_trial_ms = {k: 1000 * min(v) / TRIALS for k, v in walls.items()}
     benchmark.extra_info.update(walls=walls, ratio=ratio, growth=growth, per_trial_ms=per_trial_ms)
-    print(f"\nbbob f1 5-D, {TRIALS} random trials: harness {walls['harness']} s, Optuna directly "
-          f"{walls['optuna']} s; ratio (best of 2) {ratio:.2f} (goal <= 2); per trial "
-          f"{per_trial_ms['harness']:.3f} vs {per_trial_ms['optuna']:.3f} ms; cost of trials "
-          f"4,001-5,000 / 1-1,000 = {growth:.2f} (goal <= 1.2)")
     assert len(df) == TRIALS and df["trial_id"].is_unique
+    goal(f"{TRIALS:,} random trials on bbob f1 5-D, harness / Optuna RandomSampler ask-tell directly",
+         f"{ratio:.2f} (best of 2: {min(walls['harness']):.2f} s vs {min(walls['optuna']):.2f} s; "
+         f"{per_trial_ms['harness']:.3f} vs {per_trial_ms['optuna']:.3f} ms per trial)", "<= 2", ratio <= 2)
+    goal(f"{TRIALS:,} random trials on bbob f1 5-D, cost of the last {BLOCK:,} trials / the first {BLOCK:,}",
+         f"{growth:.2f}x", "<= 1.2x", growth <= 1.2)
 
 
 def test_bbob_sweep_24_functions_2_strategies_3_seeds(benchmark, tmp_path):
     harness = str(Path(sys.executable).with_name("harness"))
-    sweep = ["-m", "problem=bbob", f"problem.function={','.join(map(str, range(1, 25)))}",
-             "strategy=random,tpe", "seed=0,1,2", "budget.trials=100", "progress=false"]
+    functions, strategies, seeds, trials = smoke((range(1, 25), "random,tpe", "0,1,2", 100), (range(1, 3), "random", "0", 5))
+    runs = len(functions) * len(strategies.split(",")) * len(seeds.split(","))
+    sweep = ["-m", "problem=bbob", f"problem.function={','.join(map(str, functions))}",
+             f"strategy={strategies}", f"seed={seeds}", f"budget.trials={trials}", "progress=false"]
     walls = {}
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
         for launcher in ("basic", "joblib"):
@@ -96,9 +105,10 @@ def test_bbob_sweep_24_functions_2_strategies_3_seeds(benchmark, tmp_path):
             from harness.results import read_results
 
             df = read_results(out)
-            assert len(df) == 24 * 2 * 3 * 100 and df["regret"].notna().all()
+            assert len(df) == runs * trials and df["regret"].notna().all()
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     benchmark.extra_info.update(walls=walls)
-    print(f"\nbbob sweep, 144 runs x 100 trials: {walls['basic']:.1f} s with the basic launcher, "
-          f"{walls['joblib']:.1f} s with joblib n_jobs=2")
+    reported(f"harness -m bbob sweep, {len(functions)} functions x strategy={strategies} x seed={seeds} "
+             f"({runs} runs x {trials} trials)",
+             f"{walls['basic']:.1f} s with the basic launcher, {walls['joblib']:.1f} s with joblib n_jobs=2")

@@ -8,6 +8,9 @@ TensorFlow's ops, so two jobs do not fight over two cores.
 
 Skipped by default (`--benchmark-skip`); run with
 `pytest tests/benchmarks/test_sweep_speedup.py --benchmark-only -s` on an otherwise idle machine.
+An unmet goal is an xfail carrying the figure (its GOAL line says `unmet`); HARNESS_BENCH_SMOKE=1
+runs a 2-run grid of 1 trial of 1 epoch each, evaluated in the jobs' own processes (goal not
+checked).
 """
 from __future__ import annotations
 
@@ -17,9 +20,12 @@ import time
 
 import pytest
 
+from _goals import goal, smoke
+
 GOAL = 1.8
-GRID = ["-m", "strategy=random,tpe", "seed=0,1", "search_space=homl_mlp", "budget.trials=6",
-        "budget.max_epochs=2", "progress=false", "worker.threads=1", "hydra/launcher=joblib"]
+GRID = ["-m", smoke("strategy=random,tpe", "strategy=random"), "seed=0,1", "search_space=homl_mlp",
+        smoke("budget.trials=6", "budget.trials=1"), smoke("budget.max_epochs=2", "budget.max_epochs=1"),
+        "progress=false", "worker.threads=1", "hydra/launcher=joblib", *smoke([], ["worker.processes=false"])]
 
 
 def sweep_seconds(cmd, cwd, env, n_jobs: int) -> float:
@@ -40,5 +46,6 @@ def test_sweep_with_two_parallel_jobs_vs_one(benchmark, tmp_path, harness_cmd, s
 
     result = benchmark.pedantic(both, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    print(f"\nsweep speed-up: {result}")
-    assert result["speedup"] >= GOAL
+    goal(f"sweep of {' x '.join(GRID[1:3])} runs, joblib n_jobs=2 / 1, {result['cpus']} CPUs",
+         f"{result['speedup']:.2f}x ({result['one_job_s']} s -> {result['two_jobs_s']} s)", f">= {GOAL}x",
+         result["speedup"] >= GOAL)

@@ -4,7 +4,9 @@
 The 5 card strategies x 5 seeds x 20 trials, epochs capped at 10, run once for real (Keras on
 digits, joblib n_jobs=2) and once on the table with the same settings: the strategies' mean best
 validation accuracy both ways and the Spearman rank correlation of the two orderings. Also the
-spread across the table's replicates (the noise a real rerun has).
+spread across the table's replicates (the noise a real rerun has). Reported, no goal (GOAL lines,
+tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs 2 strategies x 1 seed x 2 trials of 1 epoch,
+the real ones in the `harness -m` process itself (one TensorFlow import instead of one per job).
 """
 from __future__ import annotations
 
@@ -14,9 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
-STRATEGIES = "random,tpe,hyperband,bayesian,genetic"
-COMMON = ["search_space=mlp", "dataset=digits", f"strategy={STRATEGIES}", "seed=0,1,2,3,4",
-          "budget.trials=20", "budget.max_epochs=10", "progress=false"]
+from _goals import reported, smoke
+
+STRATEGIES = smoke("random,tpe,hyperband,bayesian,genetic", "random,tpe")
+SEEDS, TRIALS, EPOCHS = smoke(("0,1,2,3,4", 20, 10), ("0", 2, 1))
+COMMON = ["search_space=mlp", "dataset=digits", f"strategy={STRATEGIES}", f"seed={SEEDS}",
+          f"budget.trials={TRIALS}", f"budget.max_epochs={EPOCHS}", "progress=false"]
 
 
 def best_per_strategy(folder: Path) -> pd.Series:
@@ -32,7 +37,7 @@ def replicate_spread() -> dict[str, float]:
 
     frame, meta = read_table("mlp_digits")
     out = {}
-    for epoch in (10, meta["epochs"]):
+    for epoch in (EPOCHS, meta["epochs"]):
         at = frame[frame.epoch == epoch].groupby("config_id")["val"]
         out[f"epoch {epoch}: mean std over replicates"] = float(at.std().mean())
         out[f"epoch {epoch}: max std over replicates"] = float(at.std().max())
@@ -43,7 +48,8 @@ def test_table_vs_real_training(benchmark, tmp_path):
     from scipy.stats import spearmanr
 
     harness = str(Path(sys.executable).with_name("harness"))
-    runs = {"real": ["worker.threads=1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    runs = {"real": smoke(["worker.threads=1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                          ["worker.processes=false"]),
             "table": ["problem=tabular", "problem.table=mlp_digits"]}
     means = {}
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
@@ -58,8 +64,12 @@ def test_table_vs_real_training(benchmark, tmp_path):
     rho = float(spearmanr(both["real"], both["table"]).statistic)
     spread = replicate_spread()
     benchmark.extra_info.update(means=both.to_dict(), spearman=rho, spread=spread)
-    print("\nmean best val accuracy (5 seeds x 20 trials, <= 10 epochs):")
+    n_seeds = len(SEEDS.split(","))
+    print(f"\nmean best val accuracy ({n_seeds} seeds x {TRIALS} trials, <= {EPOCHS} epochs):")
     print(both.round(4).to_string())
-    print(f"Spearman rank correlation of the strategies' orderings: {rho:.2f}")
     for name, value in spread.items():
         print(f"table replicate spread, {name}: {value:.4f}")
+    reported(f"mlp_digits table vs real training, {len(both)} strategies x {n_seeds} seeds x {TRIALS} trials, "
+             f"<= {EPOCHS} epochs", "mean best val accuracy real / table: " + ", ".join(
+                 f"{name} {row.real:.4f} / {row.table:.4f}" for name, row in both.iterrows())
+             + f"; Spearman rank correlation of the orderings {rho:.2f}")
