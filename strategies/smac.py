@@ -26,6 +26,7 @@ the missing epochs.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import math
 import shutil
@@ -135,6 +136,14 @@ class SMAC(ReplayPickling, Strategy):
         self._infos: dict[int, Any] = {}
         self._folder: str | None = None
         self._exhausted = False
+        # SMAC's intensifier loops forever when every configuration of a finite space has been
+        # suggested and one is still pending (seen with 2 workers on a one-configuration space),
+        # so the wrapper stops asking once each configuration has been suggested (`smac` only:
+        # `smac_mf` suggests a configuration again at a higher budget).
+        from harness.strategies.grid import grid_size
+
+        self._n_configs = None if self.capabilities.multi_fidelity else grid_size(self._searched)
+        self._suggested: set[str] = set()
 
     @classmethod
     def library_version(cls) -> str:
@@ -191,6 +200,8 @@ class SMAC(ReplayPickling, Strategy):
             self._smac = self._build()
         out = []
         for _ in range(n):
+            if self._n_configs is not None and len(self._suggested) >= self._n_configs:
+                self._exhausted = True
             if self._exhausted:
                 break
             with warnings.catch_warnings():
@@ -209,6 +220,7 @@ class SMAC(ReplayPickling, Strategy):
             trial_id = self._new_trial_id()
             self._infos[trial_id] = info
             params = from_configuration(self._searched, self._values, info.config)
+            self._suggested.add(json.dumps(params, sort_keys=True, default=str))
             out.append(self._suggestion(trial_id, params, info))
         return out
 
