@@ -182,6 +182,7 @@ class Runner:
         self._param_names = [p.name for p in problem.space.params]
         self.store = RunStore(self.run_dir, {p.name: param_arrow_type(p) for p in problem.space.params},
                               flush_seconds=s.flush_seconds)
+        self._live: Any = None  # `live.enabled`: the trials mirrored into an Optuna storage (harness.live)
 
     # -- public ----------------------------------------------------------------------------
     @property
@@ -201,6 +202,10 @@ class Runner:
                 self.stop_reason = previous.get("stop_reason", "finished")
                 self._previous = previous
                 summary = replace(self._summary("finished"), already_complete=True)
+                if self.s.live:  # enabled after the run finished: mirror what it recorded
+                    from harness.live import OptunaMirror
+
+                    OptunaMirror.for_run(self.s, self.problem, self.rows).close()
                 return self._with_refit(summary)
             self.problem.check()  # a missing data file is one clear error before any worker starts
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -227,6 +232,10 @@ class Runner:
         backlog = self._resume() if self.rows or self.store.journal_path.exists() else []
         if self.rows:
             self.problem.resume(list(self.rows))
+        if s.live:  # the live view: one Optuna study per run, rows recorded earlier mirrored first
+            from harness.live import OptunaMirror
+
+            self._live = OptunaMirror.for_run(s, self.problem, self.rows)
         started_at = _now()
         self._write_status("running", started_at)
         progress = Progress(s.trials, s.progress)
@@ -261,6 +270,8 @@ class Runner:
             try:
                 self.store.close()
                 self.store.merge_parts()
+                if self._live is not None:
+                    self._live.close()
             except OSError as exc:  # the parts stay on disk; the next resume merges them
                 write_error, status = exc, "failed"
                 self.stop_reason = f"cannot write the run's files: {exc}"
@@ -375,6 +386,8 @@ class Runner:
         self.store.add(row)  # rows reach the disk before the journal says "told": see harness.store
         self.store.journal({"tell": sug.trial_id})
         self._record(row, result)
+        if self._live is not None:
+            self._live.add(row)
         self.store.maybe_flush()
 
     def _stop_reason(self) -> str:
@@ -400,6 +413,12 @@ class Runner:
         if self.simulated:  # cost reported, not spent: n_workers in a simulated clock
             return SimulatedEvaluator(self.problem, n_workers=self.s.n_workers, reporter=reporter,
                                       start=self._elapsed_offset)
+        if self.s.worker_backend == "ray":  # Ray actors (harness.ray_workers)
+            from harness.ray_workers import RayEvaluator
+
+            return RayEvaluator(self.problem, n_workers=self.s.n_workers, max_trials=self.s.worker_max_trials,
+                                max_memory_growth_mb=self.s.worker_max_memory_growth_mb,
+                                trial_timeout=self.s.trial_timeout, reporter=reporter, address=self.s.ray_address)
         if not self.s.worker_processes:
             return InProcessEvaluator(self.problem, reporter)
         return ProcessEvaluator(self.problem, n_workers=self.s.n_workers,

@@ -38,11 +38,15 @@ class RunSettings:
     worker_max_trials: int | None = 50
     worker_max_memory_growth_mb: float | None = 150.0
     trial_timeout: float | None = None
+    worker_backend: str = "local"  # where trials run: "local" worker processes or "ray" actors
+    ray_address: str | None = None  # worker.backend=ray: a cluster to join ("auto", "host:port"); None: local
     flush_seconds: float = 1.0  # rows and journal reach the disk at most this often (and at the end)
     progress: bool = True
     verbose: int = 0
     refit: bool = False  # retrain the best configuration on train + validation after the search
     refit_budget: int | None = None  # ... at this fidelity (None: what the best trial reached)
+    live: bool = False  # mirror every trial into an Optuna storage for optuna-dashboard (harness.live)
+    live_storage: str | None = None  # ... a journal file path or a database URL (None: <experiment>/_optuna.journal)
     config: dict[str, Any] = field(default_factory=dict)  # the resolved config, for provenance
 
     @property
@@ -191,6 +195,16 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout",
                               strict=True)
     _optional(worker, "threads", int, minimum=1, what="worker.threads")
+    backend = worker.get("backend") or "local"
+    if backend not in ("local", "ray"):
+        raise ConfigError(f"worker.backend must be one of local, ray, but got {backend!r}; e.g. `worker.backend=ray`")
+    ray_cfg = cfg.get("ray") or {}
+    if not isinstance(ray_cfg, Mapping):
+        raise ConfigError(f"ray must be a mapping (address), but got {ray_cfg!r}; e.g. `ray.address=auto`")
+    ray_address = ray_cfg.get("address")
+    if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
+        raise ConfigError(f"ray.address must be null (start a local Ray instance), auto or host:port, but got "
+                          f"{ray_address!r}; e.g. `ray.address=auto`")
     flush = _optional(cfg, "flush_seconds", float, minimum=0, what="flush_seconds")
     verbose = cfg.get("verbose", 0)
     if type(verbose) is not int or verbose not in (0, 1, 2):
@@ -200,11 +214,29 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         raise ConfigError(f"refit must be a mapping (enabled, budget), but got {refit!r}; e.g. `refit.enabled=true`")
     refit_enabled = bool(_flag(refit, "enabled", False, what="refit.enabled"))
     refit_budget = _optional(refit, "budget", int, minimum=1, what="refit.budget")
+    from harness.live import storage_from_config
+
+    live, live_storage = storage_from_config(cfg, base_dir=base_dir)  # `live.*`: the live view
     if problem is None:
         problem = problem_from_config(cfg, seed=seed)
     if refit_enabled and not problem.can_refit:
         raise ConfigError(f"refit.enabled=true: problem {problem.name!r} cannot retrain a configuration on "
                           f"training + validation data (only problem=keras can); remove refit.enabled")
+    if backend == "ray":  # Ray actors are the worker processes
+        if problem.simulated_clock:
+            raise ConfigError(f"worker.backend=ray does not apply to problem {problem.name!r}, whose trials take "
+                              f"simulated time in the runner's process; remove it")
+        if processes is False:
+            raise ConfigError("worker.backend=ray evaluates trials in Ray actors, but worker.processes=false; "
+                              "remove one of them")
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            from harness.ray_workers import INSTALL_HINT, RayUnavailableError
+
+            raise RayUnavailableError(f"worker.backend=ray needs Ray, which is not installed; install the extra "
+                                      f"with `{INSTALL_HINT}`, or use worker.backend=local")
+        processes = True
     if problem.simulated_clock:  # cost reported, not spent: n_workers are simulated in-process
         if trial_timeout is not None:
             raise ConfigError(f"worker.trial_timeout does not apply to problem {problem.name!r}, whose "
@@ -228,4 +260,6 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         trial_timeout=trial_timeout, flush_seconds=1.0 if flush is None else flush,
         progress=bool(_flag(cfg, "progress", True)), verbose=verbose, config=dict(cfg),
         refit=refit_enabled, refit_budget=refit_budget,
+        live=live, live_storage=live_storage,
+        worker_backend=backend, ray_address=ray_address,
     )
