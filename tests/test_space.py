@@ -50,7 +50,9 @@ def test_fidelity_param_must_exist():
 
 
 def test_seed_spaces_carry_the_documented_facts():
-    assert available_spaces() == ["cnn", "ga_mlp", "homl_mlp", "mlp", "nas_mlp"]
+    assert available_spaces() == ["cnn", "ga_mlp", "homl_mlp", "mlp", "nas_mlp", "ne_mlp", "seed000_mlp"]
+    seed000 = load_space("seed000_mlp")  # seed 000's one network: Dense(128), nothing to search
+    assert seed000["n_hidden"].choices == (1,) and seed000["n_neurons"].choices == (128,)
     mlp = load_space("mlp")
     assert mlp["layer_num"] == IntParam("layer_num", low=2, high=4)
     assert mlp["first_layer_unit"] == CategoricalParam("first_layer_unit", choices=(64, 128, 256, 512))
