@@ -6,6 +6,7 @@ replay SMAC differently from how it ran. The command therefore re-executes itsel
 PYTHONHASHSEED=0 unless the variable is set (launcher workers inherit it), before Hydra or
 anything else is imported, and then runs `harness.cli.main`.
 """
+
 from __future__ import annotations
 
 import os

@@ -9,6 +9,7 @@ Preprocessing is fitted on the training part only: features are standardised wit
 mean/std; images are scaled by their fixed pixel range and keep their (H, W, 1) shape for CNNs;
 regression targets are standardised for training and metrics are reported in original units.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,12 @@ from harness.errors import ConfigError, DatasetUnavailableError, UnknownNameErro
 
 BUNDLED = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 CACHED = ("mnist", "fashion_mnist", "california_housing")
-FASHION_FILES = ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-                 "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz")
+FASHION_FILES = (
+    "train-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+)
 
 
 @dataclass(frozen=True)
@@ -70,11 +75,13 @@ REGRESSION = ("diabetes", "california_housing")
 TASKS = ("classification", "regression")
 
 # The loader of a dataset config without a `loader:` key (configs written as plain dicts).
-BUILTIN_LOADERS = {**{name: "harness.datasets:load_bundled" for name in BUNDLED},
-                   "mnist": "harness.datasets:load_mnist",
-                   "fashion_mnist": "harness.datasets:load_fashion_mnist",
-                   "california_housing": "harness.datasets:load_california",
-                   "file": "harness.datasets:load_file"}
+BUILTIN_LOADERS = {
+    **{name: "harness.datasets:load_bundled" for name in BUNDLED},
+    "mnist": "harness.datasets:load_mnist",
+    "fashion_mnist": "harness.datasets:load_fashion_mnist",
+    "california_housing": "harness.datasets:load_california",
+    "file": "harness.datasets:load_file",
+}
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,9 @@ def resolve_loader(cfg: Mapping[str, Any]) -> Callable[..., RawData]:
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(f"dataset {name!r}: loader {spec!r} cannot be imported ({exc}); it must "
-                          f"look like 'package.module:function'") from None
+        raise ConfigError(
+            f"dataset {name!r}: loader {spec!r} cannot be imported ({exc}); it must look like 'package.module:function'"
+        ) from None
 
 
 def dataset_label(cfg: Mapping[str, Any]) -> str:
@@ -119,7 +127,7 @@ def dataset_label(cfg: Mapping[str, Any]) -> str:
 
 
 def dataset_task(cfg: Mapping[str, Any]) -> str:
-    """"classification" or "regression", known without splitting the data."""
+    """ "classification" or "regression", known without splitting the data."""
     task = cfg.get("task")
     if task is not None:
         return str(task)
@@ -141,13 +149,14 @@ def check_dataset_config(cfg: Mapping[str, Any]) -> tuple[float, float]:
     val, test = split.get("val", 0.2), 0.0 if own_test else split.get("test", 0.2)
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (val, test))
     if not numbers or not (0 < val < 1 and (own_test or 0 < test < 1) and val + test < 1):
-        raise ConfigError(f"dataset {name!r}: split fractions must satisfy 0 < val, 0 < test and "
-                          f"val + test < 1, but got val={val!r}, test={test!r}; e.g. "
-                          f"`dataset.split.val=0.2 dataset.split.test=0.2`")
+        raise ConfigError(
+            f"dataset {name!r}: split fractions must satisfy 0 < val, 0 < test and "
+            f"val + test < 1, but got val={val!r}, test={test!r}; e.g. "
+            f"`dataset.split.val=0.2 dataset.split.test=0.2`"
+        )
     task = cfg.get("task")
     if task is not None and task not in TASKS:
-        raise ConfigError(f"dataset.task must be classification, regression or null (inferred), "
-                          f"but got {task!r}")
+        raise ConfigError(f"dataset.task must be classification, regression or null (inferred), but got {task!r}")
     check = getattr(loader, "check", None)
     if check is not None:
         check(cfg, val=float(val))
@@ -169,13 +178,14 @@ def load_dataset(cfg: Mapping[str, Any] | str, seed: int = 0) -> Dataset:
             from sklearn.model_selection import train_test_split
 
             strat = raw.y if task == "classification" else None
-            x_tr, x_va, y_tr, y_va = train_test_split(raw.x, raw.y, test_size=val_frac, random_state=seed,
-                                                      stratify=strat)
+            x_tr, x_va, y_tr, y_va = train_test_split(raw.x, raw.y, test_size=val_frac, random_state=seed, stratify=strat)
             parts = (x_tr, y_tr, x_va, y_va, *raw.test)
     except ValueError as exc:  # too few rows (or rows of a class) for the shares
-        raise ConfigError(f"dataset {raw.name or cfg.get('name')!r}: its {len(raw.y)} rows cannot be split "
-                          f"into train / validation / test with split {dict(cfg.get('split') or {})} "
-                          f"({exc}); use more data or other shares") from None
+        raise ConfigError(
+            f"dataset {raw.name or cfg.get('name')!r}: its {len(raw.y)} rows cannot be split "
+            f"into train / validation / test with split {dict(cfg.get('split') or {})} "
+            f"({exc}); use more data or other shares"
+        ) from None
     return _preprocess(raw.name or str(cfg.get("name")), task, raw.class_names, *parts)
 
 
@@ -191,8 +201,10 @@ def _check_subsample(cfg: Mapping[str, Any], *, val: float) -> None:
     # The validation part is stratified: it needs at least one image of each of the 10 classes.
     least = math.ceil(10 / val)
     if subsample is not None and (type(subsample) is not int or subsample < least):
-        raise ConfigError(f"dataset.subsample must be an integer >= {least} (10 classes in a "
-                          f"{val:g} validation share) or null, but got {subsample!r}")
+        raise ConfigError(
+            f"dataset.subsample must be an integer >= {least} (10 classes in a "
+            f"{val:g} validation share) or null, but got {subsample!r}"
+        )
 
 
 def _mnist_like(cfg: Mapping[str, Any], seed: int, arrays: Any) -> RawData:
@@ -200,8 +212,7 @@ def _mnist_like(cfg: Mapping[str, Any], seed: int, arrays: Any) -> RawData:
     if cfg.get("subsample"):
         keep = np.random.default_rng(seed).permutation(len(x_tr))[: int(cfg["subsample"])]
         x_tr, y_tr = x_tr[keep], y_tr[keep]
-    return RawData(x_tr[..., None], y_tr, "classification", tuple(str(i) for i in range(10)),
-                   test=(x_te[..., None], y_te))
+    return RawData(x_tr[..., None], y_tr, "classification", tuple(str(i) for i in range(10)), test=(x_te[..., None], y_te))
 
 
 def load_mnist(cfg: Mapping[str, Any], seed: int) -> RawData:
@@ -231,8 +242,12 @@ def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, str, tuple[str, ..
     if name == "digits":
         d = skd.load_digits()
         return d.images[..., None].astype("float32"), d.target, "classification", tuple(map(str, d.target_names))
-    loader = {"iris": skd.load_iris, "wine": skd.load_wine,
-              "breast_cancer": skd.load_breast_cancer, "diabetes": skd.load_diabetes}[name]
+    loader = {
+        "iris": skd.load_iris,
+        "wine": skd.load_wine,
+        "breast_cancer": skd.load_breast_cancer,
+        "diabetes": skd.load_diabetes,
+    }[name]
     d = loader()
     if name == "diabetes":
         return d.data, d.target.astype("float64"), "regression", ()
@@ -245,8 +260,7 @@ def _split(x: np.ndarray, y: np.ndarray, task: str, seed: int, val: float, test:
     strat = y if task == "classification" else None
     x_rest, x_te, y_rest, y_te = train_test_split(x, y, test_size=test, random_state=seed, stratify=strat)
     strat = y_rest if task == "classification" else None
-    x_tr, x_va, y_tr, y_va = train_test_split(x_rest, y_rest, test_size=val / (1 - test),
-                                              random_state=seed, stratify=strat)
+    x_tr, x_va, y_tr, y_va = train_test_split(x_rest, y_rest, test_size=val / (1 - test), random_state=seed, stratify=strat)
     return x_tr, y_tr, x_va, y_va, x_te, y_te
 
 
@@ -266,9 +280,20 @@ def _preprocess(name, task, classes, x_tr, y_tr, x_va, y_va, x_te, y_te) -> Data
         y_tr, y_va, y_te = (y.astype("float32") for y in (y_tr, y_va, y_te))
     else:
         y_tr, y_va, y_te = (y.astype("int64") for y in (y_tr, y_va, y_te))
-    return Dataset(name, task, x_tr, y_tr, x_va, y_va, x_te, y_te, class_names=classes,
-                   y_mean=y_mean, y_std=y_std,
-                   info={"n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te)})
+    return Dataset(
+        name,
+        task,
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        x_te,
+        y_te,
+        class_names=classes,
+        y_mean=y_mean,
+        y_std=y_std,
+        info={"n_train": len(x_tr), "n_val": len(x_va), "n_test": len(x_te)},
+    )
 
 
 def cached_paths(cfg: Mapping[str, Any]) -> list[Path]:
@@ -306,7 +331,8 @@ def _unavailable(name: str, wanted: Path, exc: BaseException) -> DatasetUnavaila
 def _corrupt(name: str, path: Path, exc: BaseException) -> DatasetUnavailableError:
     return DatasetUnavailableError(
         f"the cached file of dataset {name!r}, {str(path)!r}, is unreadable ({type(exc).__name__}: "
-        f"{exc}); delete it so that it is downloaded again, or replace it with a good copy")
+        f"{exc}); delete it so that it is downloaded again, or replace it with a good copy"
+    )
 
 
 def _load_mnist(cache_dir: Any):
@@ -330,7 +356,7 @@ def read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as fh:
         data = fh.read()
     ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -373,16 +399,16 @@ MAX_CLASSES = 20  # an integer target with at most this many values is taken as 
 def _file_path(cfg: Mapping[str, Any]) -> Path:
     path = cfg.get("path")
     if not path:
-        raise ConfigError("dataset=file needs the file: `dataset.path=<file.csv|.parquet|.npz> "
-                          "dataset.target=<column>`")
+        raise ConfigError("dataset=file needs the file: `dataset.path=<file.csv|.parquet|.npz> dataset.target=<column>`")
     path = Path(str(path)).expanduser()
     if path.suffix.lower() not in FILE_FORMATS:
-        raise ConfigError(f"dataset.path {str(path)!r}: unsupported format {path.suffix!r}; use one of "
-                          f"{', '.join(FILE_FORMATS)}")
+        raise ConfigError(f"dataset.path {str(path)!r}: unsupported format {path.suffix!r}; use one of {', '.join(FILE_FORMATS)}")
     if not path.is_file():
-        raise ConfigError(f"dataset.path {str(path)!r} does not exist or is not a file; give the path "
-                          f"to a CSV, Parquet or NPZ file (relative paths are relative to where "
-                          f"harness was started)")
+        raise ConfigError(
+            f"dataset.path {str(path)!r} does not exist or is not a file; give the path "
+            f"to a CSV, Parquet or NPZ file (relative paths are relative to where "
+            f"harness was started)"
+        )
     return path
 
 
@@ -394,13 +420,13 @@ def _read_file(cfg: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, list[str
     path = _file_path(cfg)
     stat = path.stat()
     target = cfg.get("target")
-    return _read_file_at(str(path), stat.st_mtime_ns, stat.st_size,
-                         None if target is None else str(target), cfg.get("features"))
+    return _read_file_at(str(path), stat.st_mtime_ns, stat.st_size, None if target is None else str(target), cfg.get("features"))
 
 
 @functools.lru_cache(maxsize=4)
-def _read_file_at(path_text: str, mtime_ns: int, size: int, target: str | None,
-                  features_name: Any) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_file_at(
+    path_text: str, mtime_ns: int, size: int, target: str | None, features_name: Any
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     path = Path(path_text)
     if path.suffix.lower() == ".npz":
         target = "y" if target is None else str(target)
@@ -410,26 +436,29 @@ def _read_file_at(path_text: str, mtime_ns: int, size: int, target: str | None,
                 names = list(f.files)
                 if target not in names or features not in names:
                     missing = [n for n in (features, target) if n not in names]
-                    raise ConfigError(f"dataset.path {str(path)!r} has no array {missing[0]!r}; its arrays: "
-                                      f"{', '.join(names)}; name them with dataset.features=<name> "
-                                      f"dataset.target=<name>")
+                    raise ConfigError(
+                        f"dataset.path {str(path)!r} has no array {missing[0]!r}; its arrays: "
+                        f"{', '.join(names)}; name them with dataset.features=<name> "
+                        f"dataset.target=<name>"
+                    )
                 x, y = np.asarray(f[features]), np.asarray(f[target])
         except ConfigError:
             raise
         except Exception as exc:  # truncated, not an NPZ at all
             raise ConfigError(f"dataset.path {str(path)!r} is not a readable NPZ file ({exc})") from None
         if len(x) != len(y):
-            raise ConfigError(f"dataset.path {str(path)!r}: {features!r} has {len(x)} rows but {target!r} "
-                              f"has {len(y)}")
+            raise ConfigError(f"dataset.path {str(path)!r}: {features!r} has {len(x)} rows but {target!r} has {len(y)}")
         if not np.issubdtype(x.dtype, np.number):
-            raise ConfigError(f"dataset.path {str(path)!r}: features {features!r} must be numeric, "
-                              f"but are {x.dtype}")
+            raise ConfigError(f"dataset.path {str(path)!r}: features {features!r} must be numeric, but are {x.dtype}")
         if y.ndim != 1:
-            raise ConfigError(f"dataset.path {str(path)!r}: target {target!r} must be one label or value "
-                              f"per row (1-D), but has shape {y.shape}; e.g. class indices, not one-hot rows")
+            raise ConfigError(
+                f"dataset.path {str(path)!r}: target {target!r} must be one label or value "
+                f"per row (1-D), but has shape {y.shape}; e.g. class indices, not one-hot rows"
+            )
         if not np.isfinite(x).all():
-            raise ConfigError(f"dataset.path {str(path)!r}: features {features!r} hold NaN or infinite "
-                              f"values; fill or drop those rows first")
+            raise ConfigError(
+                f"dataset.path {str(path)!r}: features {features!r} hold NaN or infinite values; fill or drop those rows first"
+            )
         x = x.reshape(len(x), -1) if x.ndim == 1 else x
         return x.astype("float64") if x.ndim == 2 else x, y, [features]
     import pandas as pd
@@ -441,25 +470,32 @@ def _read_file_at(path_text: str, mtime_ns: int, size: int, target: str | None,
     except Exception as exc:
         raise ConfigError(f"dataset.path {str(path)!r} cannot be read ({type(exc).__name__}: {exc})") from None
     if target not in frame.columns:
-        raise ConfigError(f"dataset.target {target!r} is not a column of {str(path)!r}; its columns: "
-                          f"{', '.join(map(str, frame.columns))}")
+        raise ConfigError(
+            f"dataset.target {target!r} is not a column of {str(path)!r}; its columns: {', '.join(map(str, frame.columns))}"
+        )
     features = frame.drop(columns=[target])
     text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
     if text:
-        raise ConfigError(f"dataset {str(path)!r}: features must be numeric, but column(s) "
-                          f"{', '.join(map(repr, text))} are not; encode them (e.g. one-hot) or drop "
-                          f"them from the file")
+        raise ConfigError(
+            f"dataset {str(path)!r}: features must be numeric, but column(s) "
+            f"{', '.join(map(repr, text))} are not; encode them (e.g. one-hot) or drop "
+            f"them from the file"
+        )
     if features.shape[1] == 0:
         raise ConfigError(f"dataset {str(path)!r} has no feature columns besides the target {target!r}")
     values = features.to_numpy("float64")
     if features.isna().any().any() or frame[target].isna().any() or not np.isfinite(values).all():
-        bad = [str(c) for c in frame.columns if frame[c].isna().any()
-               or (c != target and not np.isfinite(frame[c].to_numpy("float64")).all())]
-        raise ConfigError(f"dataset {str(path)!r}: missing or infinite values in column(s) "
-                          f"{', '.join(map(repr, bad))}; fill or drop those rows first")
+        bad = [
+            str(c)
+            for c in frame.columns
+            if frame[c].isna().any() or (c != target and not np.isfinite(frame[c].to_numpy("float64")).all())
+        ]
+        raise ConfigError(
+            f"dataset {str(path)!r}: missing or infinite values in column(s) "
+            f"{', '.join(map(repr, bad))}; fill or drop those rows first"
+        )
     if len(frame) < 10:
-        raise ConfigError(f"dataset {str(path)!r} has {len(frame)} rows; a train / validation / test "
-                          f"split needs at least 10")
+        raise ConfigError(f"dataset {str(path)!r} has {len(frame)} rows; a train / validation / test split needs at least 10")
     return values, frame[target].to_numpy(), [str(c) for c in features.columns]
 
 
@@ -489,8 +525,10 @@ def load_file(cfg: Mapping[str, Any], seed: int) -> RawData:
     name = Path(str(cfg["path"])).stem
     if task == "regression":
         if not np.issubdtype(y.dtype, np.number):
-            raise ConfigError(f"dataset {name!r}: dataset.task=regression needs a numeric target, but "
-                              f"{cfg.get('target') or 'y'!r} holds {y.dtype} values")
+            raise ConfigError(
+                f"dataset {name!r}: dataset.task=regression needs a numeric target, but "
+                f"{cfg.get('target') or 'y'!r} holds {y.dtype} values"
+            )
         return RawData(x, y.astype("float64"), task, name=name)
     classes, codes = np.unique(y, return_inverse=True)
     counts = np.bincount(codes)
@@ -500,9 +538,11 @@ def load_file(cfg: Mapping[str, Any], seed: int) -> RawData:
     least = max(3, math.ceil(1 / min(val, test)))
     if counts.min() < least:
         rare = [f"{c!r} ({n} rows)" for c, n in zip(classes, counts) if n < least]
-        raise ConfigError(f"dataset {name!r}: class(es) {', '.join(rare[:5])} have fewer than {least} "
-                          f"rows, too few for a stratified {val:g}/{test:g} validation/test split; merge "
-                          f"or drop rare classes, or set dataset.task=regression for a numeric target")
+        raise ConfigError(
+            f"dataset {name!r}: class(es) {', '.join(rare[:5])} have fewer than {least} "
+            f"rows, too few for a stratified {val:g}/{test:g} validation/test split; merge "
+            f"or drop rare classes, or set dataset.task=regression for a numeric target"
+        )
     return RawData(x, codes.astype("int64"), task, tuple(str(c) for c in classes), name=name)
 
 

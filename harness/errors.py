@@ -2,6 +2,7 @@
 
 The CLI prints these messages without a traceback and exits non-zero.
 """
+
 from __future__ import annotations
 
 
@@ -22,9 +23,7 @@ class UnknownNameError(ConfigError):
 
     def __init__(self, kind: str, given: str, available: list[str] | tuple[str, ...]):
         self.kind, self.given, self.available = kind, given, sorted(available)
-        super().__init__(
-            f"unknown {kind} {given!r}; installed: {', '.join(self.available) or '(none)'}"
-        )
+        super().__init__(f"unknown {kind} {given!r}; installed: {', '.join(self.available) or '(none)'}")
 
 
 class DatasetUnavailableError(HarnessError):

@@ -60,6 +60,7 @@ minimize), `task` =
 (`samples_gen000.png`, the random generator, and `samples.png`, the last generation's best),
 with `quality.png` plotting both scores per generation.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,20 +94,20 @@ class GanSettings:
 
     dataset: str = "digits"
     seed: int = 0
-    population: int = 100         # seed 001: 1000
-    generations: int = 300        # seed 001: 1000
-    elite_frac: float = 0.2       # truncation selection: the best 20 % survive unchanged
-    mutation: str = "gaussian"    # gaussian | reset_one (seed 001)
-    mutation_rate: float = 1.0    # probability that a child is mutated (seed 001: 0.1)
-    mut_sigma: float = 0.1        # gaussian: noise standard deviation
-    mut_indpb: float = 0.2        # gaussian: share of genes perturbed
-    init: str = "scaled"          # scaled (randn / sqrt(fan_in)) | randn (seed 001)
+    population: int = 100  # seed 001: 1000
+    generations: int = 300  # seed 001: 1000
+    elite_frac: float = 0.2  # truncation selection: the best 20 % survive unchanged
+    mutation: str = "gaussian"  # gaussian | reset_one (seed 001)
+    mutation_rate: float = 1.0  # probability that a child is mutated (seed 001: 0.1)
+    mut_sigma: float = 0.1  # gaussian: noise standard deviation
+    mut_indpb: float = 0.2  # gaussian: share of genes perturbed
+    init: str = "scaled"  # scaled (randn / sqrt(fan_in)) | randn (seed 001)
     latent: int = 100
     hidden: int = 100
-    samples_per_agent: int = 16   # fakes per agent scored by the discriminator each generation
-    d_batch: int = 50             # seed 001: 50 real + 50 fake per discriminator step
-    d_steps: int = 1              # discriminator steps per generation
-    score_samples: int = 500      # samples of the best agent scored per generation
+    samples_per_agent: int = 16  # fakes per agent scored by the discriminator each generation
+    d_batch: int = 50  # seed 001: 50 real + 50 fake per discriminator step
+    d_steps: int = 1  # discriminator steps per generation
+    score_samples: int = 500  # samples of the best agent scored per generation
     experiment: str = "gan"
     results_dir: str = "results"
     overwrite: bool = False
@@ -122,13 +123,16 @@ class GanSettings:
         if self.population < 3:
             raise ConfigError(f"population must be >= 3 (two elite parents and a child), but got {self.population}")
         if self.generations < 0 or self.d_steps < 0 or self.seed < 0:
-            raise ConfigError("generations, d_steps and seed must be >= 0, but got "
-                              f"{self.generations}, {self.d_steps}, {self.seed}")
+            raise ConfigError(
+                f"generations, d_steps and seed must be >= 0, but got {self.generations}, {self.d_steps}, {self.seed}"
+            )
         if not 0 < self.elite_frac < 1:
             raise ConfigError(f"elite_frac must be in (0, 1), but got {self.elite_frac!r}")
         if not 0 <= self.mutation_rate <= 1 or not 0 <= self.mut_indpb <= 1 or self.mut_sigma < 0:
-            raise ConfigError("mutation_rate and mut_indpb must be in [0, 1] and mut_sigma >= 0, but got "
-                              f"{self.mutation_rate}, {self.mut_indpb}, {self.mut_sigma}")
+            raise ConfigError(
+                "mutation_rate and mut_indpb must be in [0, 1] and mut_sigma >= 0, but got "
+                f"{self.mutation_rate}, {self.mut_indpb}, {self.mut_sigma}"
+            )
         if "/" in self.experiment or self.experiment.startswith((".", "_")):
             raise ConfigError(f"experiment must be a plain folder name, but got {self.experiment!r}")
 
@@ -165,15 +169,19 @@ class GeneratorPopulation:
     def unpack(self, genomes: np.ndarray) -> tuple[np.ndarray, ...]:
         P = len(genomes)
         w1, b1, w2, _ = np.cumsum(self.sizes)
-        return (genomes[:, :w1].reshape(P, self.latent, self.hidden), genomes[:, w1:b1],
-                genomes[:, b1:w2].reshape(P, self.hidden, self.out), genomes[:, w2:])
+        return (
+            genomes[:, :w1].reshape(P, self.latent, self.hidden),
+            genomes[:, w1:b1],
+            genomes[:, b1:w2].reshape(P, self.hidden, self.out),
+            genomes[:, w2:],
+        )
 
     def generate(self, genomes: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Images `(P, n, out)` in [0, 1] of every generator on the shared latent batch `z (n, latent)`."""
         W1, b1, W2, b2 = self.unpack(np.asarray(genomes, dtype=np.float32))
         P, n = len(genomes), len(z)
         # Layer 1 for all agents in one GEMM: z against every W1 side by side.
-        h = (z.astype(np.float32) @ W1.transpose(1, 0, 2).reshape(self.latent, P * self.hidden))
+        h = z.astype(np.float32) @ W1.transpose(1, 0, 2).reshape(self.latent, P * self.hidden)
         h = h.reshape(n, P, self.hidden).transpose(1, 0, 2) + b1[:, None, :]
         h = _sigmoid(h)
         return _sigmoid(np.matmul(h, W2) + b2[:, None, :])
@@ -217,8 +225,7 @@ def n_elite(s: GanSettings) -> int:
     return max(2, int(round(s.elite_frac * s.population)))
 
 
-def next_generation(pop: np.ndarray, fitness: np.ndarray, s: GanSettings,
-                    rng: np.random.Generator) -> np.ndarray:
+def next_generation(pop: np.ndarray, fitness: np.ndarray, s: GanSettings, rng: np.random.Generator) -> np.ndarray:
     """The next population from this one (never a fresh one: that was seed 001's bug).
 
     The `n_elite(s)` agents of highest fitness (the discriminator's mean "real" probability for
@@ -227,7 +234,7 @@ def next_generation(pop: np.ndarray, fitness: np.ndarray, s: GanSettings,
     mutated (`mutate`).
     """
     order = np.argsort(-fitness, kind="stable")  # best first
-    elites = pop[order[:n_elite(s)]]
+    elites = pop[order[: n_elite(s)]]
     children = one_point_children(elites, len(pop) - len(elites), rng)
     mutate(children, s, rng)
     return np.concatenate([elites, children])
@@ -239,27 +246,30 @@ def build_discriminator(image_shape: tuple[int, int, int]) -> Any:
     import keras
 
     L = keras.layers
-    model = keras.Sequential([
-        keras.Input(shape=image_shape),
-        L.Conv2D(64, (3, 3), strides=(2, 2), padding="same"),
-        L.LeakyReLU(negative_slope=0.2),
-        L.Dropout(0.4),
-        L.Conv2D(64, (3, 3), strides=(2, 2), padding="same"),
-        L.LeakyReLU(negative_slope=0.2),
-        L.Dropout(0.4),
-        L.Flatten(),
-        L.Dense(1, activation="sigmoid"),
-    ], name="discriminator")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.0002, beta_1=0.5),
-                  loss="binary_crossentropy", metrics=["accuracy"])
+    model = keras.Sequential(
+        [
+            keras.Input(shape=image_shape),
+            L.Conv2D(64, (3, 3), strides=(2, 2), padding="same"),
+            L.LeakyReLU(negative_slope=0.2),
+            L.Dropout(0.4),
+            L.Conv2D(64, (3, 3), strides=(2, 2), padding="same"),
+            L.LeakyReLU(negative_slope=0.2),
+            L.Dropout(0.4),
+            L.Flatten(),
+            L.Dense(1, activation="sigmoid"),
+        ],
+        name="discriminator",
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=0.0002, beta_1=0.5), loss="binary_crossentropy", metrics=["accuracy"]
+    )
     return model
 
 
 class QualityScorer:
     """Fréchet distance in a PCA space of real images, and a digits-classifier Inception Score."""
 
-    def __init__(self, x_train: np.ndarray, y_train: np.ndarray, x_ref: np.ndarray, *, seed: int,
-                 components: int = 32):
+    def __init__(self, x_train: np.ndarray, y_train: np.ndarray, x_ref: np.ndarray, *, seed: int, components: int = 32):
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
 
@@ -281,8 +291,11 @@ class QualityScorer:
         p = np.clip(self.clf.predict_proba(x), 1e-12, 1.0)
         marginal = p.mean(axis=0)
         kl = (p * (np.log(p) - np.log(marginal))).sum(axis=1).mean()
-        return {"classifier_score": float(np.exp(kl)), "confidence": float(p.max(axis=1).mean()),
-                "class_entropy": float(-(marginal * np.log(marginal)).sum())}
+        return {
+            "classifier_score": float(np.exp(kl)),
+            "confidence": float(p.max(axis=1).mean()),
+            "class_entropy": float(-(marginal * np.log(marginal)).sum()),
+        }
 
     def score(self, x: np.ndarray) -> dict[str, float]:
         return {"frechet_distance": self.frechet(x), **self.classifier(x)}
@@ -301,8 +314,9 @@ def save_grid(images: np.ndarray, side: int, path: Path, title: str = "") -> Non
     grid = np.full((rows * (side + 1) + 1, cols * (side + 1) + 1), 0.35, dtype=np.float32)
     for i, img in enumerate(images):
         r, c = divmod(i, cols)
-        grid[1 + r * (side + 1):1 + r * (side + 1) + side, 1 + c * (side + 1):1 + c * (side + 1) + side] = \
-            img.reshape(side, side)
+        grid[1 + r * (side + 1) : 1 + r * (side + 1) + side, 1 + c * (side + 1) : 1 + c * (side + 1) + side] = img.reshape(
+            side, side
+        )
     fig, ax = plt.subplots(figsize=(4, 4 * rows / cols + (0.3 if title else 0)), dpi=100)
     ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
@@ -342,20 +356,21 @@ class GanResult:
 
     def format(self) -> str:
         first, last = self.history[0], self.history[-1]
-        return (f"run {self.run_dir.name}: {last['generation']} generations in {last['elapsed_seconds']:.1f} s\n"
-                f"Fréchet distance {first['frechet_distance']:.2f} (random generator) -> "
-                f"{last['frechet_distance']:.2f} (real held-out images: {first['real_frechet_distance']:.2f})\n"
-                f"classifier score {first['classifier_score']:.2f} -> {last['classifier_score']:.2f} "
-                f"(real: {first['real_classifier_score']:.2f})\n"
-                f"results: {self.run_dir / 'trials.parquet'}\nsamples: {self.run_dir / '_artifacts' / 'samples.png'}")
+        return (
+            f"run {self.run_dir.name}: {last['generation']} generations in {last['elapsed_seconds']:.1f} s\n"
+            f"Fréchet distance {first['frechet_distance']:.2f} (random generator) -> "
+            f"{last['frechet_distance']:.2f} (real held-out images: {first['real_frechet_distance']:.2f})\n"
+            f"classifier score {first['classifier_score']:.2f} -> {last['classifier_score']:.2f} "
+            f"(real: {first['real_classifier_score']:.2f})\n"
+            f"results: {self.run_dir / 'trials.parquet'}\nsamples: {self.run_dir / '_artifacts' / 'samples.png'}"
+        )
 
 
 def _load_images(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     from harness.datasets import load_dataset
 
     if name not in ("digits", "mnist", "fashion_mnist"):
-        raise ConfigError(f"the GA-GAN generates images: dataset must be digits, mnist or fashion_mnist, "
-                          f"but got {name!r}")
+        raise ConfigError(f"the GA-GAN generates images: dataset must be digits, mnist or fashion_mnist, but got {name!r}")
     d = load_dataset(name, seed=seed)
     side = d.x_train.shape[1]
     flat = lambda a: a.reshape(len(a), -1).astype(np.float32)  # noqa: E731
@@ -369,8 +384,7 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
 
     import keras
 
-    from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, \
-        write_json_atomic
+    from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, write_json_atomic
     from harness.store import RunStore
 
     results_dir = Path(s.results_dir).expanduser()
@@ -379,8 +393,10 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     run_dir = results_dir / s.experiment / s.run_id
     if (run_dir / TRIALS_FILE).exists() or any(run_dir.glob("trials.part-*.parquet")):
         if not s.overwrite:
-            raise HarnessError(f"{str(run_dir)!r} already holds this run's results; pass --overwrite to "
-                               f"start over, or change --experiment / --seed")
+            raise HarnessError(
+                f"{str(run_dir)!r} already holds this run's results; pass --overwrite to "
+                f"start over, or change --experiment / --seed"
+            )
         shutil.rmtree(run_dir)
     art = run_dir / ARTIFACTS_DIR
     art.mkdir(parents=True, exist_ok=True)
@@ -392,8 +408,9 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     image_shape = (side, side, 1)
     scorer = QualityScorer(x_train, y_train, x_ref, seed=s.seed)
     real = scorer.score(x_ref[rng.choice(len(x_ref), min(s.score_samples, len(x_ref)), replace=False)])
-    real["frechet_distance"] = scorer.frechet(x_train[rng.choice(len(x_train), min(s.score_samples, len(x_train)),
-                                                                  replace=False)])
+    real["frechet_distance"] = scorer.frechet(
+        x_train[rng.choice(len(x_train), min(s.score_samples, len(x_train)), replace=False)]
+    )
     real = {f"real_{k}": v for k, v in real.items()}
 
     gens = GeneratorPopulation(s.latent, s.hidden, side * side)
@@ -406,8 +423,15 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     param_types = {k: _arrow_type(v) for k, v in s.identity().items()}
     store = RunStore(run_dir, param_types, flush_seconds=0.0)  # one row per generation, each on disk
     started_at = datetime.now(timezone.utc).isoformat()
-    run_info = {"run_id": s.run_id, "experiment": s.experiment, "kind": "ga_gan", "settings": settings,
-                "provenance": prov, "started_at": started_at, "status": "running"}
+    run_info = {
+        "run_id": s.run_id,
+        "experiment": s.experiment,
+        "kind": "ga_gan",
+        "settings": settings,
+        "provenance": prov,
+        "started_at": started_at,
+        "status": "running",
+    }
     write_json_atomic(run_dir / RUN_FILE, run_info)
 
     history: list[dict[str, Any]] = []
@@ -433,36 +457,62 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
     def record(generation: int, train_seconds: float) -> None:
         t0 = time.perf_counter()
         best = int(np.argmax(fitness))
-        samples = gens.generate(pop[best:best + 1], z_score)[0]
-        metrics = {"generation": generation, **scorer.score(samples), **real,
-                   "fitness_best": float(fitness.max()), "fitness_mean": float(fitness.mean()),
-                   "fitness_std": float(fitness.std()), **d_metrics}
+        samples = gens.generate(pop[best : best + 1], z_score)[0]
+        metrics = {
+            "generation": generation,
+            **scorer.score(samples),
+            **real,
+            "fitness_best": float(fitness.max()),
+            "fitness_mean": float(fitness.mean()),
+            "fitness_std": float(fitness.std()),
+            **d_metrics,
+        }
         eval_seconds = time.perf_counter() - t0
         metrics["elapsed_seconds"] = time.perf_counter() - t_start
         history.append(metrics)
         row = {
-            "schema_version": 2, "experiment": s.experiment, "run_id": s.run_id, "problem": "ga_gan",
-            "instance": f"{SPACE}_{s.dataset}", "strategy": STRATEGY, "strategy_version": __version__,
-            "search_space": SPACE, "dataset": s.dataset, "task": "generation", "seed": s.seed,
-            "trial_id": generation, "parent_trial_id": None, "status": "ok",
-            "objective_name": "frechet_distance", "objective_direction": "minimize",
-            "objective": metrics["frechet_distance"], "budget": generation,
-            "budget_spent": 1 if generation else 0, "cost_seconds": train_seconds + eval_seconds,
-            "ask_seconds": 0.0, "tell_seconds": 0.0, "elapsed_seconds": metrics["elapsed_seconds"],
+            "schema_version": 2,
+            "experiment": s.experiment,
+            "run_id": s.run_id,
+            "problem": "ga_gan",
+            "instance": f"{SPACE}_{s.dataset}",
+            "strategy": STRATEGY,
+            "strategy_version": __version__,
+            "search_space": SPACE,
+            "dataset": s.dataset,
+            "task": "generation",
+            "seed": s.seed,
+            "trial_id": generation,
+            "parent_trial_id": None,
+            "status": "ok",
+            "objective_name": "frechet_distance",
+            "objective_direction": "minimize",
+            "objective": metrics["frechet_distance"],
+            "budget": generation,
+            "budget_spent": 1 if generation else 0,
+            "cost_seconds": train_seconds + eval_seconds,
+            "ask_seconds": 0.0,
+            "tell_seconds": 0.0,
+            "elapsed_seconds": metrics["elapsed_seconds"],
             "finished_at": datetime.now(timezone.utc),
             "params": json.dumps(s.identity(), sort_keys=True, default=str),
             **{PARAM_PREFIX + k: v for k, v in s.identity().items()},
             **{METRIC_PREFIX + k: v for k, v in metrics.items() if k not in ("generation", "elapsed_seconds")},
-            "history": json.dumps([metrics], default=float), "error": None,
-            "harness_version": __version__, "hostname": prov["hostname"],
+            "history": json.dumps([metrics], default=float),
+            "error": None,
+            "harness_version": __version__,
+            "hostname": prov["hostname"],
             "config_hash": provenance.config_hash(s.identity()),
         }
         store.add(row)
         store.flush()
         if verbose:
-            print(f"generation {generation:4d}: Fréchet {metrics['frechet_distance']:8.3f}  classifier score "
-                  f"{metrics['classifier_score']:5.2f}  fitness best {metrics['fitness_best']:.3f} "
-                  f"mean {metrics['fitness_mean']:.3f}  D acc {d_metrics['d_accuracy']:.2f}", file=sys.stderr)
+            print(
+                f"generation {generation:4d}: Fréchet {metrics['frechet_distance']:8.3f}  classifier score "
+                f"{metrics['classifier_score']:5.2f}  fitness best {metrics['fitness_best']:.3f} "
+                f"mean {metrics['fitness_mean']:.3f}  D acc {d_metrics['d_accuracy']:.2f}",
+                file=sys.stderr,
+            )
 
     status = "failed"
     try:
@@ -470,8 +520,12 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
         d_metrics.update(discriminator_step())
         record(0, time.perf_counter() - t0)
         best = int(np.argmax(fitness))
-        save_grid(gens.generate(pop[best:best + 1], z_score[:64])[0], side, art / "samples_gen000.png",
-                  "generation 0 (random generators)")
+        save_grid(
+            gens.generate(pop[best : best + 1], z_score[:64])[0],
+            side,
+            art / "samples_gen000.png",
+            "generation 0 (random generators)",
+        )
         for generation in range(1, s.generations + 1):
             t0 = time.perf_counter()
             pop = next_generation(pop, fitness, s, rng)
@@ -484,8 +538,9 @@ def run_gan(s: GanSettings, *, base_dir: Path | None = None, verbose: bool = Tru
         run_info.update(status=status, ended_at=datetime.now(timezone.utc).isoformat())
         write_json_atomic(run_dir / RUN_FILE, run_info)
     best = int(np.argmax(fitness))
-    save_grid(gens.generate(pop[best:best + 1], z_score[:64])[0], side, art / "samples.png",
-              f"generation {s.generations}, best agent")
+    save_grid(
+        gens.generate(pop[best : best + 1], z_score[:64])[0], side, art / "samples.png", f"generation {s.generations}, best agent"
+    )
     save_quality_plot(history, art / "quality.png")
     np.save(art / "best_generator.npy", pop[best])
     return GanResult(run_dir, history, pop[best])
@@ -508,21 +563,23 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="harness-gan",
         description="Train a GAN generator with a genetic algorithm (seed 001): an MLP generator population "
-                    "against seed 001's Keras CNN discriminator. Writes "
-                    "results/<experiment>/<run_id>/trials.parquet (one row per generation) and sample PNGs.",
-        epilog="Example: harness-gan --generations 100 --population 100. Docs: docs/neuroevolution.md.")
+        "against seed 001's Keras CNN discriminator. Writes "
+        "results/<experiment>/<run_id>/trials.parquet (one row per generation) and sample PNGs.",
+        epilog="Example: harness-gan --generations 100 --population 100. Docs: docs/neuroevolution.md.",
+    )
     defaults = GanSettings()
-    helps = {"dataset": "digits (8x8, default), mnist or fashion_mnist (28x28, need the cached files)",
-             "mutation": "gaussian (default) or reset_one (seed 001)",
-             "init": "scaled (randn / sqrt(fan_in), default) or randn (seed 001)"}
+    helps = {
+        "dataset": "digits (8x8, default), mnist or fashion_mnist (28x28, need the cached files)",
+        "mutation": "gaussian (default) or reset_one (seed 001)",
+        "init": "scaled (randn / sqrt(fan_in), default) or randn (seed 001)",
+    }
     for f in fields(GanSettings):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
         if isinstance(value, bool):
             p.add_argument(flag, action="store_true", help="delete this run's previous results first")
         else:
-            p.add_argument(flag, type=type(value), default=value,
-                           help=f"{helps.get(f.name, '')} (default: {value})".strip())
+            p.add_argument(flag, type=type(value), default=value, help=f"{helps.get(f.name, '')} (default: {value})".strip())
     p.add_argument("--quiet", action="store_true", help="no per-generation line on stderr")
     return p
 

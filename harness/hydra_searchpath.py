@@ -5,6 +5,7 @@ e.g. `my_plugin = "my_plugin_pkg.conf"`; that package is then searched after the
 own `conf/`, so `harness strategy=<its name>` composes without any change to the harness.
 Reading entry-point values imports nothing.
 """
+
 from __future__ import annotations
 
 from importlib.metadata import entry_points

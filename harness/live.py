@@ -23,6 +23,7 @@ The journal file is written without an fsync per trial (Optuna's own file backen
 append, which would cost more than a cheap trial); it is synced at most every `flush_seconds`
 and when the run ends, as the run's own files are. Optuna is imported only when the option is on.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,22 +63,27 @@ def storage_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None) -> tup
     storage = section.get("storage")
     if storage is None:
         return enabled, None
-    fix = ("pass a journal file path (live.storage=/path/to/live.journal), a database URL "
-           "(live.storage=sqlite:///live.db), or live.storage=null for results/<experiment>/_optuna.journal")
+    fix = (
+        "pass a journal file path (live.storage=/path/to/live.journal), a database URL "
+        "(live.storage=sqlite:///live.db), or live.storage=null for results/<experiment>/_optuna.journal"
+    )
     if not isinstance(storage, str) or not storage.strip():
         raise ConfigError(f"live.storage must be a journal file path or an Optuna storage URL, but got {storage!r}; {fix}")
     if "://" in storage:
         scheme = storage.split("://", 1)[0].split("+", 1)[0].lower()
         if scheme not in _URL_SCHEMES:
-            raise ConfigError(f"live.storage={storage!r}: {scheme!r} is not a database Optuna can store "
-                              f"studies in ({', '.join(_URL_SCHEMES)}); {fix}")
+            raise ConfigError(
+                f"live.storage={storage!r}: {scheme!r} is not a database Optuna can store "
+                f"studies in ({', '.join(_URL_SCHEMES)}); {fix}"
+            )
         return enabled, storage
     path = Path(storage).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
     if path.is_dir():
-        raise ConfigError(f"live.storage={storage!r} is a folder; it must name a journal file, e.g. "
-                          f"live.storage={str(path / JOURNAL_FILE)!r}")
+        raise ConfigError(
+            f"live.storage={storage!r} is a folder; it must name a journal file, e.g. live.storage={str(path / JOURNAL_FILE)!r}"
+        )
     return enabled, str(path)
 
 
@@ -110,9 +116,18 @@ class OptunaMirror:
     Never raises: the first error (an unwritable file, a database that went away) is logged as a
     warning and the mirror turns itself off for the rest of the run."""
 
-    def __init__(self, storage: str, *, study_name: str, direction: str, space: SearchSpace,
-                 objective_name: str, attrs: Mapping[str, Any], flush_seconds: float = 1.0,
-                 fresh: bool = False):
+    def __init__(
+        self,
+        storage: str,
+        *,
+        study_name: str,
+        direction: str,
+        space: SearchSpace,
+        objective_name: str,
+        attrs: Mapping[str, Any],
+        flush_seconds: float = 1.0,
+        fresh: bool = False,
+    ):
         """`fresh`: delete the study first (the run starts over: `overwrite=true`)."""
         self.storage_name = storage
         self.enabled = True
@@ -134,15 +149,15 @@ class OptunaMirror:
                 storage_obj = optuna.storages.JournalStorage(self._journal.backend())
             if fresh and study_name in optuna.get_all_study_names(storage_obj):
                 optuna.delete_study(study_name=study_name, storage=storage_obj)
-            self.study = optuna.create_study(storage=storage_obj, study_name=study_name, direction=direction,
-                                             load_if_exists=True)
+            self.study = optuna.create_study(storage=storage_obj, study_name=study_name, direction=direction, load_if_exists=True)
             current = self.study.user_attrs
             for key, value in attrs.items():
                 if key not in current or current[key] != value:
                     self.study.set_user_attr(key, value)
             self._name_metric(objective_name)
-            self._mirrored = {int(t.user_attrs[TRIAL_ATTR]) for t in self.study.get_trials(deepcopy=False)
-                              if TRIAL_ATTR in t.user_attrs}
+            self._mirrored = {
+                int(t.user_attrs[TRIAL_ATTR]) for t in self.study.get_trials(deepcopy=False) if TRIAL_ATTR in t.user_attrs
+            }
         except Exception as exc:  # a view must not stop the run
             self._disable(exc)
 
@@ -154,16 +169,33 @@ class OptunaMirror:
         storage = s.live_storage or default_storage(s.results_dir, s.experiment)
         info = problem.describe()
         attrs = {
-            "experiment": s.experiment, "run_id": s.run_id, "strategy": s.strategy,
+            "experiment": s.experiment,
+            "run_id": s.run_id,
+            "strategy": s.strategy,
             "strategy_params": json.dumps(s.strategy_params, sort_keys=True, default=str),
-            "problem": problem.name, "instance": problem.instance, "search_space": info.get("search_space"),
-            "dataset": info.get("dataset"), "seed": s.seed, "objective": problem.objective.name,
-            "direction": problem.objective.direction, "budget_trials": s.trials, "budget_seconds": s.seconds,
-            "budget_max_epochs": s.max_epochs, "config_hash": s.config_hash, "run_dir": str(s.run_dir),
+            "problem": problem.name,
+            "instance": problem.instance,
+            "search_space": info.get("search_space"),
+            "dataset": info.get("dataset"),
+            "seed": s.seed,
+            "objective": problem.objective.name,
+            "direction": problem.objective.direction,
+            "budget_trials": s.trials,
+            "budget_seconds": s.seconds,
+            "budget_max_epochs": s.max_epochs,
+            "config_hash": s.config_hash,
+            "run_dir": str(s.run_dir),
         }
-        mirror = cls(storage, study_name=s.run_id, direction=problem.objective.direction, space=problem.space,
-                     objective_name=problem.objective.name, attrs=attrs, flush_seconds=s.flush_seconds,
-                     fresh=bool(s.overwrite))
+        mirror = cls(
+            storage,
+            study_name=s.run_id,
+            direction=problem.objective.direction,
+            space=problem.space,
+            objective_name=problem.objective.name,
+            attrs=attrs,
+            flush_seconds=s.flush_seconds,
+            fresh=bool(s.overwrite),
+        )
         mirror.sync(rows)
         return mirror
 
@@ -208,9 +240,11 @@ class OptunaMirror:
     def _disable(self, exc: BaseException) -> None:
         if self.enabled:
             self.enabled = False
-            log.warning(f"live view off: cannot write to the Optuna storage {self.storage_name!r} "
-                        f"({type(exc).__name__}: {_first_line(exc)}); the run goes on without it, its "
-                        f"trials are recorded as usual")
+            log.warning(
+                f"live view off: cannot write to the Optuna storage {self.storage_name!r} "
+                f"({type(exc).__name__}: {_first_line(exc)}); the run goes on without it, its "
+                f"trials are recorded as usual"
+            )
 
     def _name_metric(self, name: str) -> None:
         """The objective's name on the dashboard's axes instead of "Objective 0"."""
@@ -258,10 +292,15 @@ class OptunaMirror:
             if key.startswith("metric."):
                 v = _native(v)
                 if v is not None:
-                    attrs[key[len("metric."):]] = v
+                    attrs[key[len("metric.") :]] = v
         trial = optuna.trial.create_trial(
-            state=state, value=value, params=kept, distributions=dists, user_attrs=attrs,
-            intermediate_values=self._intermediate(row.get("history")))
+            state=state,
+            value=value,
+            params=kept,
+            distributions=dists,
+            user_attrs=attrs,
+            intermediate_values=self._intermediate(row.get("history")),
+        )
         finished = _datetime(row.get("finished_at"))
         if finished is not None:
             cost = _finite(row.get("cost_seconds")) if row.get("clock", "wall") == "wall" else None

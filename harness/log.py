@@ -3,14 +3,20 @@ logger; the progress line, summaries and `error:` lines are the commands' own ou
 prints. The console commands attach one stderr handler that writes `note: ...` (INFO) and
 `warning: ...` (WARNING); library users route the `harness` logger as they like (without a
 handler, Python shows its warnings and drops its notes)."""
+
 from __future__ import annotations
 
 import logging
 import sys
 
 LOGGER_NAME = "harness"
-_LABELS = {logging.DEBUG: "debug", logging.INFO: "note", logging.WARNING: "warning", logging.ERROR: "error",
-           logging.CRITICAL: "error"}
+_LABELS = {
+    logging.DEBUG: "debug",
+    logging.INFO: "note",
+    logging.WARNING: "warning",
+    logging.ERROR: "error",
+    logging.CRITICAL: "error",
+}
 
 
 def get_logger(name: str = LOGGER_NAME) -> logging.Logger:

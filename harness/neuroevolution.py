@@ -42,6 +42,7 @@ swap of the global state for a private `random.Random(seed)` state, and the vect
 operators draw from a private `numpy.random.Generator(seed)`, so a run is a function of its
 seed and leaves the caller's random state untouched.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -59,29 +60,29 @@ from harness.errors import ConfigError, NotSupportedError
 
 #: Every option of the trainer (`trainer.params` in conf/trainer/neuroevolution*.yaml).
 DEFAULTS: dict[str, Any] = {
-    "population": 25,              # individuals per generation
-    "generations_per_epoch": 10,   # generations in one harness epoch
-    "generations": None,           # total generations; replaces epochs * generations_per_epoch
-    "seconds": None,               # wall-clock budget for the evolution, checked every generation
-    "cpu_seconds": None,           # process CPU-time budget (all cores summed), checked every generation
-    "cxpb": 0.6,                   # probability that a consecutive pair is mated (eaSimple's CXPB)
-    "mutpb": 0.3,                  # probability that an individual is mutated (eaSimple's MUTPB)
-    "tournsize": 5,                # selTournament's tournament size
-    "elitism": 0,                  # hall-of-fame individuals copied unchanged into each generation
-    "hof_size": 1,                 # tools.HallOfFame size
-    "crossover": "mean",           # mean | blend | uniform | one_point | two_point | none
-    "cx_alpha": 0.5,               # blend: cxBlend's alpha
-    "cx_indpb": 0.5,               # uniform: per-gene swap probability
-    "mut_sigma": 0.1,              # Gaussian mutation standard deviation
-    "mut_indpb": 0.25,             # Gaussian mutation per-gene probability
-    "mut_sigma_decay": 1.0,        # mut_sigma is multiplied by this after every generation
-    "mut_sigma_min": 0.0,          # ... down to this floor
-    "init": "uniform",             # uniform (in [init_low, init_high]) | glorot | model
+    "population": 25,  # individuals per generation
+    "generations_per_epoch": 10,  # generations in one harness epoch
+    "generations": None,  # total generations; replaces epochs * generations_per_epoch
+    "seconds": None,  # wall-clock budget for the evolution, checked every generation
+    "cpu_seconds": None,  # process CPU-time budget (all cores summed), checked every generation
+    "cxpb": 0.6,  # probability that a consecutive pair is mated (eaSimple's CXPB)
+    "mutpb": 0.3,  # probability that an individual is mutated (eaSimple's MUTPB)
+    "tournsize": 5,  # selTournament's tournament size
+    "elitism": 0,  # hall-of-fame individuals copied unchanged into each generation
+    "hof_size": 1,  # tools.HallOfFame size
+    "crossover": "mean",  # mean | blend | uniform | one_point | two_point | none
+    "cx_alpha": 0.5,  # blend: cxBlend's alpha
+    "cx_indpb": 0.5,  # uniform: per-gene swap probability
+    "mut_sigma": 0.1,  # Gaussian mutation standard deviation
+    "mut_indpb": 0.25,  # Gaussian mutation per-gene probability
+    "mut_sigma_decay": 1.0,  # mut_sigma is multiplied by this after every generation
+    "mut_sigma_min": 0.0,  # ... down to this floor
+    "init": "uniform",  # uniform (in [init_low, init_high]) | glorot | model
     "init_low": -1.0,
     "init_high": 1.0,
-    "fitness": "accuracy",         # accuracy | log_likelihood (regression: always -MSE)
-    "fitness_batch": None,         # null: the whole training set; int: a fresh minibatch per generation
-    "blas_threads": 1,             # BLAS threads for the fitness pass (null: BLAS decides; see below)
+    "fitness": "accuracy",  # accuracy | log_likelihood (regression: always -MSE)
+    "fitness_batch": None,  # null: the whole training set; int: a fresh minibatch per generation
+    "blas_threads": 1,  # BLAS threads for the fitness pass (null: BLAS decides; see below)
 }
 CROSSOVERS = ("mean", "blend", "uniform", "one_point", "two_point", "none")
 INITS = ("uniform", "glorot", "model")
@@ -126,7 +127,7 @@ class DenseOp:
 
     n_in: int
     n_out: int
-    kernel: tuple[int, int]          # genome slice [start, stop)
+    kernel: tuple[int, int]  # genome slice [start, stop)
     bias: tuple[int, int] | None
     activation: str
 
@@ -136,7 +137,7 @@ class NetSpec:
     """What the vectorised forward pass needs to know about a Dense-only Keras model."""
 
     input_dim: int
-    ops: tuple[DenseOp | str, ...]   # a DenseOp, or the name of a standalone activation
+    ops: tuple[DenseOp | str, ...]  # a DenseOp, or the name of a standalone activation
     weight_shapes: tuple[tuple[int, ...], ...]  # model.get_weights() shapes, in order
     n_genes: int
 
@@ -156,8 +157,10 @@ def describe(model: Any) -> NetSpec:
 
     L = keras.layers
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise NotSupportedError(f"neuroevolution needs a single-input, single-output chain of layers, but "
-                                f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs")
+        raise NotSupportedError(
+            f"neuroevolution needs a single-input, single-output chain of layers, but "
+            f"model {model.name!r} has {len(model.inputs)} inputs and {len(model.outputs)} outputs"
+        )
     input_shape = tuple(model.inputs[0].shape[1:])
     input_dim = int(np.prod(input_shape))
     ops: list[DenseOp | str] = []
@@ -172,15 +175,19 @@ def describe(model: Any) -> NetSpec:
         if isinstance(layer, L.Activation):
             name = _activation_name(layer.activation)
             if name not in ACTIVATIONS:
-                raise NotSupportedError(f"neuroevolution: activation {name!r} of layer {layer.name!r} is not "
-                                        f"supported; supported: {', '.join(sorted(ACTIVATIONS))}")
+                raise NotSupportedError(
+                    f"neuroevolution: activation {name!r} of layer {layer.name!r} is not "
+                    f"supported; supported: {', '.join(sorted(ACTIVATIONS))}"
+                )
             ops.append(name)
             continue
         if isinstance(layer, L.Dense) and flat:
             name = _activation_name(layer.activation)
             if name not in ACTIVATIONS:
-                raise NotSupportedError(f"neuroevolution: activation {name!r} of layer {layer.name!r} is not "
-                                        f"supported; supported: {', '.join(sorted(ACTIVATIONS))}")
+                raise NotSupportedError(
+                    f"neuroevolution: activation {name!r} of layer {layer.name!r} is not "
+                    f"supported; supported: {', '.join(sorted(ACTIVATIONS))}"
+                )
             n_in, n_out = int(layer.kernel.shape[0]), int(layer.units)
             kernel = (offset, offset + n_in * n_out)
             offset = kernel[1]
@@ -190,8 +197,10 @@ def describe(model: Any) -> NetSpec:
                 bias, offset = (offset, offset + n_out), offset + n_out
                 shapes.append((n_out,))
             if n_in != width:
-                raise NotSupportedError(f"neuroevolution: layer {layer.name!r} takes {n_in} inputs but the "
-                                        f"previous layer gives {width}; only plain chains are supported")
+                raise NotSupportedError(
+                    f"neuroevolution: layer {layer.name!r} takes {n_in} inputs but the "
+                    f"previous layer gives {width}; only plain chains are supported"
+                )
             ops.append(DenseOp(n_in, n_out, kernel, bias, name))
             width = n_out
             continue
@@ -199,13 +208,16 @@ def describe(model: Any) -> NetSpec:
         raise NotSupportedError(
             f"neuroevolution evolves Dense-only models, but model {model.name!r} has {why} "
             f"(layer {layer.name!r}); supported layers: InputLayer, Flatten, Dense, Activation, Dropout. "
-            f"Use an MLP search space (mlp, homl_mlp, nas_mlp, ga_mlp) or trainer=backprop")
+            f"Use an MLP search space (mlp, homl_mlp, nas_mlp, ga_mlp) or trainer=backprop"
+        )
     if not any(isinstance(op, DenseOp) for op in ops):
         raise NotSupportedError(f"neuroevolution: model {model.name!r} has no Dense layer to evolve")
     actual = tuple(tuple(w.shape) for w in model.get_weights())
     if actual != tuple(shapes):
-        raise NotSupportedError(f"neuroevolution: model {model.name!r} has weights {actual} besides its Dense "
-                                f"kernels and biases {tuple(shapes)}; only Dense weights can be evolved")
+        raise NotSupportedError(
+            f"neuroevolution: model {model.name!r} has weights {actual} besides its Dense "
+            f"kernels and biases {tuple(shapes)}; only Dense weights can be evolved"
+        )
     return NetSpec(input_dim, tuple(ops), tuple(shapes), offset)
 
 
@@ -222,7 +234,7 @@ def weights_from_genome(genome: np.ndarray, shapes: tuple[tuple[int, ...], ...])
         raise ValueError(f"genome has {len(genome)} genes, but the weight shapes {shapes} need {sum(sizes)}")
     out, start = [], 0
     for shape, size in zip(shapes, sizes):
-        out.append(np.asarray(genome[start:start + size], dtype=np.float32).reshape(shape).copy())
+        out.append(np.asarray(genome[start : start + size], dtype=np.float32).reshape(shape).copy())
         start += size
     return out
 
@@ -245,13 +257,13 @@ def _forward_t(genomes: np.ndarray, x_t: np.ndarray, spec: NetSpec, *, logits: b
             if h is None:  # an activation before the first Dense layer
                 h = np.repeat(x_t[None], P, axis=0)
         else:
-            W = genomes[:, op.kernel[0]:op.kernel[1]].reshape(P, op.n_in, op.n_out)
+            W = genomes[:, op.kernel[0] : op.kernel[1]].reshape(P, op.n_in, op.n_out)
             if h is None:
                 h = (W.transpose(0, 2, 1).reshape(P * op.n_out, op.n_in) @ x_t).reshape(P, op.n_out, -1)
             else:
                 h = np.matmul(W.transpose(0, 2, 1), h)
             if op.bias is not None:
-                h += genomes[:, op.bias[0]:op.bias[1], None]
+                h += genomes[:, op.bias[0] : op.bias[1], None]
             act = op.activation
         if logits and i == last and act == "softmax":
             break
@@ -283,8 +295,9 @@ def _final_softmax(spec: NetSpec) -> bool:
     return (last if isinstance(last, str) else last.activation) == "softmax"
 
 
-def population_scores(genomes: np.ndarray, x: np.ndarray, y: np.ndarray, spec: NetSpec,
-                      task: str = "classification") -> tuple[np.ndarray, np.ndarray]:
+def population_scores(
+    genomes: np.ndarray, x: np.ndarray, y: np.ndarray, spec: NetSpec, task: str = "classification"
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-genome (loss, accuracy) on `(x, y)`: mean cross-entropy (or MSE) and accuracy (or NaN).
 
     Rows are processed in chunks so memory stays bounded for large populations and datasets.
@@ -297,8 +310,8 @@ def population_scores(genomes: np.ndarray, x: np.ndarray, y: np.ndarray, spec: N
     loss, hits = np.zeros(P, dtype=np.float64), np.zeros(P, dtype=np.float64)
     softmax = _final_softmax(spec)
     for start in range(0, len(x), step):
-        yb = y[start:start + step]
-        x_t = np.ascontiguousarray(x[start:start + step].T)
+        yb = y[start : start + step]
+        x_t = np.ascontiguousarray(x[start : start + step].T)
         out = _forward_t(genomes, x_t, spec, logits=softmax)  # (P, outputs, rows)
         rows = np.arange(len(yb))
         if task == "classification":
@@ -316,8 +329,7 @@ def population_scores(genomes: np.ndarray, x: np.ndarray, y: np.ndarray, spec: N
     return loss / n, acc
 
 
-def evaluate_with_keras(model: Any, genomes: np.ndarray, x: np.ndarray, y: np.ndarray,
-                        spec: NetSpec | None = None) -> np.ndarray:
+def evaluate_with_keras(model: Any, genomes: np.ndarray, x: np.ndarray, y: np.ndarray, spec: NetSpec | None = None) -> np.ndarray:
     """Seed 000's way: `set_weights` + `predict` per individual; returns each one's accuracy.
 
     Kept as the reference the vectorised path is tested and benchmarked against.
@@ -352,14 +364,18 @@ def resolve_options(options: dict[str, Any] | None) -> dict[str, Any]:
         if not 0.0 <= float(o[key]) <= 1.0:
             raise ConfigError(f"trainer.params.{key} must be a probability in [0, 1], but got {o[key]!r}")
     if type(o["elitism"]) is not int or not 0 <= o["elitism"] <= min(o["hof_size"], o["population"] - 1):
-        raise ConfigError(f"trainer.params.elitism must be an integer in [0, min(hof_size, population - 1)], "
-                          f"but got {o['elitism']!r} (hof_size={o['hof_size']}, population={o['population']})")
+        raise ConfigError(
+            f"trainer.params.elitism must be an integer in [0, min(hof_size, population - 1)], "
+            f"but got {o['elitism']!r} (hof_size={o['hof_size']}, population={o['population']})"
+        )
     for key in ("seconds", "cpu_seconds"):
         if o[key] is not None and float(o[key]) <= 0:
             raise ConfigError(f"trainer.params.{key} must be > 0 or null, but got {o[key]!r}")
     if float(o["mut_sigma"]) < 0 or not 0 < float(o["mut_sigma_decay"]) <= 1.0:
-        raise ConfigError(f"trainer.params: mut_sigma must be >= 0 and mut_sigma_decay in (0, 1], but got "
-                          f"{o['mut_sigma']!r} and {o['mut_sigma_decay']!r}")
+        raise ConfigError(
+            f"trainer.params: mut_sigma must be >= 0 and mut_sigma_decay in (0, 1], but got "
+            f"{o['mut_sigma']!r} and {o['mut_sigma_decay']!r}"
+        )
     return o
 
 
@@ -422,8 +438,7 @@ def _toolbox(o: dict[str, Any], rng: np.random.Generator, sigma: list[float]) ->
     return tb
 
 
-def _initial_genomes(o: dict[str, Any], spec: NetSpec, model: Any, rng: np.random.Generator,
-                     from_model: bool) -> np.ndarray:
+def _initial_genomes(o: dict[str, Any], spec: NetSpec, model: Any, rng: np.random.Generator, from_model: bool) -> np.ndarray:
     P, G = o["population"], spec.n_genes
     init = "model" if from_model else o["init"]
     if init == "uniform":  # seed 000: genes uniform in [-1, 1]
@@ -432,7 +447,7 @@ def _initial_genomes(o: dict[str, Any], spec: NetSpec, model: Any, rng: np.rando
         pop = np.zeros((P, G), dtype=np.float32)
         for op in spec.dense:
             limit = math.sqrt(6.0 / (op.n_in + op.n_out))
-            pop[:, op.kernel[0]:op.kernel[1]] = rng.uniform(-limit, limit, (P, op.kernel[1] - op.kernel[0]))
+            pop[:, op.kernel[0] : op.kernel[1]] = rng.uniform(-limit, limit, (P, op.kernel[1] - op.kernel[0]))
         return pop
     # "model": the model's current weights (a resumed trial's parent) and mutated copies of them
     base_genome = genome_from_weights(model.get_weights())
@@ -457,14 +472,25 @@ def note_large_genome(spec: NetSpec, generations: int) -> str | None:
     """The one-line note for a genome the GA trains slowly (over `LARGE_GENOME` weights), else None."""
     if spec.n_genes <= LARGE_GENOME:
         return None
-    return (f"neuroevolution evolves this network's {spec.n_genes:,} weights slowly ({generations:,} "
-            f"generations here): expect long trials and low accuracy. It trains small Dense nets well: "
-            f"search_space={SMALL_SPACE} (its default) reaches ~96 % on digits in 1,000 generations.")
+    return (
+        f"neuroevolution evolves this network's {spec.n_genes:,} weights slowly ({generations:,} "
+        f"generations here): expect long trials and low accuracy. It trains small Dense nets well: "
+        f"search_space={SMALL_SPACE} (its default) reaches ~96 % on digits in 1,000 generations."
+    )
 
 
-def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: int, batch_size: int,
-                         seed: int, options: dict[str, Any], on_epoch: Callable[[int, dict[str, float]], bool],
-                         verbose: int = 0) -> list[dict[str, Any]]:
+def train_neuroevolution(
+    model: Any,
+    data: Any,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    batch_size: int,
+    seed: int,
+    options: dict[str, Any],
+    on_epoch: Callable[[int, dict[str, float]], bool],
+    verbose: int = 0,
+) -> list[dict[str, Any]]:
     """Evolve the weights of `model` with a DEAP GA; sets the hall-of-fame weights into it.
 
     `batch_size` (the space's backprop setting) is ignored: `fitness_batch` chooses the rows each
@@ -480,12 +506,23 @@ def train_neuroevolution(model: Any, data: Any, *, epochs: int, initial_epoch: i
         _NOTED.append(note)
         get_logger(__name__).info(note)
     with _blas_threads(o["blas_threads"]):
-        return _evolve(model, data, o, spec, total=total, initial_epoch=initial_epoch, seed=seed,
-                       on_epoch=on_epoch, verbose=verbose)
+        return _evolve(
+            model, data, o, spec, total=total, initial_epoch=initial_epoch, seed=seed, on_epoch=on_epoch, verbose=verbose
+        )
 
 
-def _evolve(model: Any, data: Any, o: dict[str, Any], spec: NetSpec, *, total: int, initial_epoch: int,
-            seed: int, on_epoch: Callable[[int, dict[str, float]], bool], verbose: int) -> list[dict[str, Any]]:
+def _evolve(
+    model: Any,
+    data: Any,
+    o: dict[str, Any],
+    spec: NetSpec,
+    *,
+    total: int,
+    initial_epoch: int,
+    seed: int,
+    on_epoch: Callable[[int, dict[str, float]], bool],
+    verbose: int,
+) -> list[dict[str, Any]]:
     from deap import algorithms, tools
 
     Fitness, Individual = _deap_classes()
@@ -554,7 +591,7 @@ def _evolve(model: Any, data: Any, o: dict[str, Any], spec: NetSpec, *, total: i
         with _private_random(state):
             offspring = toolbox.select(population, len(population) - o["elitism"])
             offspring = algorithms.varAnd(offspring, toolbox, o["cxpb"], o["mutpb"])
-        offspring.extend(toolbox.clone(ind) for ind in hof[:o["elitism"]])
+        offspring.extend(toolbox.clone(ind) for ind in hof[: o["elitism"]])
         xb, yb = fitness_rows()
         if o["fitness_batch"] is not None:
             # A fresh minibatch: every score, the hall of fame's included, is re-measured on it.
@@ -573,24 +610,46 @@ def _evolve(model: Any, data: Any, o: dict[str, Any], spec: NetSpec, *, total: i
         sigma[0] = max(float(o["mut_sigma_min"]), sigma[0] * float(o["mut_sigma_decay"]))
         record = stats.compile(population)
         val_loss, val_acc = best_val()
-        generations.append({"generation": gen, "best": float(record["max"]), "mean": float(record["avg"]),
-                            "std": float(record["std"]), "min": float(record["min"]),
-                            "max": float(record["max"]), "hof": float(hof[0].fitness.values[0]),
-                            "val_accuracy": val_acc if task == "classification" else None,
-                            "val_loss": val_loss})
-        out_of_time = ((deadline is not None and time.perf_counter() >= deadline)
-                       or (cpu_deadline is not None and time.process_time() >= cpu_deadline))
+        generations.append(
+            {
+                "generation": gen,
+                "best": float(record["max"]),
+                "mean": float(record["avg"]),
+                "std": float(record["std"]),
+                "min": float(record["min"]),
+                "max": float(record["max"]),
+                "hof": float(hof[0].fitness.values[0]),
+                "val_accuracy": val_acc if task == "classification" else None,
+                "val_loss": val_loss,
+            }
+        )
+        out_of_time = (deadline is not None and time.perf_counter() >= deadline) or (
+            cpu_deadline is not None and time.process_time() >= cpu_deadline
+        )
         if gen % gpe == 0 or gen == total or out_of_time:
             epoch += 1
             best = hof[0]
-            metrics = {"loss": float(best.loss), "val_loss": val_loss,
-                       "fitness_best": float(record["max"]), "fitness_mean": float(record["avg"]),
-                       "fitness_std": float(record["std"]), "fitness_hof": float(best.fitness.values[0])}
+            metrics = {
+                "loss": float(best.loss),
+                "val_loss": val_loss,
+                "fitness_best": float(record["max"]),
+                "fitness_mean": float(record["avg"]),
+                "fitness_std": float(record["std"]),
+                "fitness_hof": float(best.fitness.values[0]),
+            }
             if task == "classification":
                 metrics.update(accuracy=float(best.accuracy), val_accuracy=val_acc)
-            history.append({"epoch": epoch, **metrics, "generation": gen, "evaluations": evaluations,
-                            "seconds": time.perf_counter() - t0, "mut_sigma": sigma[0],
-                            "generations": generations})
+            history.append(
+                {
+                    "epoch": epoch,
+                    **metrics,
+                    "generation": gen,
+                    "evaluations": evaluations,
+                    "seconds": time.perf_counter() - t0,
+                    "mut_sigma": sigma[0],
+                    "generations": generations,
+                }
+            )
             generations = []
             if verbose:
                 print(f"epoch {epoch} generation {gen}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

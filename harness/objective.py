@@ -3,6 +3,7 @@
 This is the only core module that imports TensorFlow/Keras, and it does so on first call.
 Strategies optimise the validation metric only; the test metric is recorded for reporting.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,9 +71,12 @@ def _average(runs: list[TrialResult]) -> TrialResult:
     A failed execution fails the trial (the last run in `runs` is the one that failed)."""
     if runs[-1].status is TrialStatus.FAILED:
         bad = runs[-1]
-        return replace(bad, error=f"execution {len(runs)} of the trial: {bad.error}",
-                       train_seconds=sum(r.train_seconds for r in runs),
-                       epochs_trained=sum(r.epochs_trained for r in runs))
+        return replace(
+            bad,
+            error=f"execution {len(runs)} of the trial: {bad.error}",
+            train_seconds=sum(r.train_seconds for r in runs),
+            epochs_trained=sum(r.epochs_trained for r in runs),
+        )
 
     def mean(name: str) -> float | None:
         values = [getattr(r, name) for r in runs]
@@ -82,18 +86,28 @@ def _average(runs: list[TrialResult]) -> TrialResult:
     history = []
     for i in range(steps):
         entries = [r.history[i] for r in runs]
-        merged = {k: float(np.mean([e[k] for e in entries])) for k in entries[0]
-                  if all(isinstance(e.get(k), (int, float)) for e in entries)}
+        merged = {
+            k: float(np.mean([e[k] for e in entries]))
+            for k in entries[0]
+            if all(isinstance(e.get(k), (int, float)) for e in entries)
+        }
         merged["epoch"] = entries[0].get("epoch", i + 1)
         history.append(merged)
     return TrialResult(
-        status=TrialStatus.OK, objective=float(np.mean([r.objective for r in runs])),
-        val_accuracy=mean("val_accuracy"), test_accuracy=mean("test_accuracy"),
-        val_rmse=mean("val_rmse"), test_rmse=mean("test_rmse"),
-        budget_epochs=runs[0].budget_epochs, epochs_trained=sum(r.epochs_trained for r in runs),
-        train_seconds=sum(r.train_seconds for r in runs), eval_seconds=sum(r.eval_seconds for r in runs),
-        history=history, test_predictions=runs[0].test_predictions,
-        executions=[r.objective for r in runs])
+        status=TrialStatus.OK,
+        objective=float(np.mean([r.objective for r in runs])),
+        val_accuracy=mean("val_accuracy"),
+        test_accuracy=mean("test_accuracy"),
+        val_rmse=mean("val_rmse"),
+        test_rmse=mean("test_rmse"),
+        budget_epochs=runs[0].budget_epochs,
+        epochs_trained=sum(r.epochs_trained for r in runs),
+        train_seconds=sum(r.train_seconds for r in runs),
+        eval_seconds=sum(r.eval_seconds for r in runs),
+        history=history,
+        test_predictions=runs[0].test_predictions,
+        executions=[r.objective for r in runs],
+    )
 
 
 class KerasObjective:
@@ -104,10 +118,20 @@ class KerasObjective:
     only the missing epochs (Hyperband promotions).
     """
 
-    def __init__(self, space: SearchSpace, data: Dataset, *, seed: int, max_epochs: int | None = None,
-                 checkpoint_dir: Path | None = None, trainer: str = "backprop",
-                 trainer_options: dict[str, Any] | None = None, verbose: int = 0,
-                 record_test_curve: bool = False, executions: int = 1):
+    def __init__(
+        self,
+        space: SearchSpace,
+        data: Dataset,
+        *,
+        seed: int,
+        max_epochs: int | None = None,
+        checkpoint_dir: Path | None = None,
+        trainer: str = "backprop",
+        trainer_options: dict[str, Any] | None = None,
+        verbose: int = 0,
+        record_test_curve: bool = False,
+        executions: int = 1,
+    ):
         if max_epochs is not None and max_epochs < 1:
             raise ConfigError(f"budget.max_epochs must be >= 1 or null, but got {max_epochs}")
         self.space, self.data, self.seed = space, data, seed
@@ -122,8 +146,7 @@ class KerasObjective:
         """Total epochs: the strategy's budget, else the space's epochs param, else its fidelity max."""
         return int(resolve_fidelity(self.space, suggestion, default=DEFAULT_EPOCHS, cap=self.max_epochs))
 
-    def __call__(self, suggestion: Suggestion,
-                 report: Callable[[int, float], bool] | None = None) -> TrialResult:
+    def __call__(self, suggestion: Suggestion, report: Callable[[int, float], bool] | None = None) -> TrialResult:
         """Train and evaluate; with `executions` > 1, train that many models (seeds
         `execution_seed`) and average their metrics into one result, as keras-tuner's
         `executions_per_trial` does (on the last epoch's values rather than each run's best)."""
@@ -144,16 +167,24 @@ class KerasObjective:
         in-sample and left out; early stopping is off
         (its monitor would watch data it trains on)."""
         d = self.data
-        merged = replace(d, x_train=np.concatenate([d.x_train, d.x_val]),
-                         y_train=np.concatenate([d.y_train, d.y_val]))
+        merged = replace(d, x_train=np.concatenate([d.x_train, d.x_val]), y_train=np.concatenate([d.y_train, d.y_val]))
         options = {k: v for k, v in self.trainer_options.items() if not k.startswith("early_stopping")}
-        r = self._train_once(replace(suggestion, resume_from=None), execution=0, data=merged,
-                             options=options, save=False, epochs=epochs)
+        r = self._train_once(
+            replace(suggestion, resume_from=None), execution=0, data=merged, options=options, save=False, epochs=epochs
+        )
         return replace(r, objective=math.nan, val_accuracy=None, val_rmse=None)
 
-    def _train_once(self, suggestion: Suggestion, *, execution: int, report: Callable[[int, float], bool] | None = None,
-                    data: Dataset | None = None, options: dict[str, Any] | None = None,
-                    save: bool = True, epochs: int | None = None) -> TrialResult:
+    def _train_once(
+        self,
+        suggestion: Suggestion,
+        *,
+        execution: int,
+        report: Callable[[int, float], bool] | None = None,
+        data: Dataset | None = None,
+        options: dict[str, Any] | None = None,
+        save: bool = True,
+        epochs: int | None = None,
+    ) -> TrialResult:
         import keras
 
         from harness.search_spaces import resolve_builder
@@ -168,8 +199,7 @@ class KerasObjective:
         model = self._builder(params, input_shape=data.input_shape, n_outputs=data.n_outputs, task=data.task)
 
         total = self.epochs_for(suggestion) if epochs is None else epochs  # a refit's own budget is not capped
-        initial = (self._restore(model, suggestion.resume_from, execution)
-                   if suggestion.resume_from is not None else 0)
+        initial = self._restore(model, suggestion.resume_from, execution) if suggestion.resume_from is not None else 0
         initial = min(initial, total)
         pruned = False
         curve: list[dict[str, float]] = []  # per epoch: its wall seconds (and, if asked, test metric)
@@ -191,9 +221,17 @@ class KerasObjective:
         batch_size = int(params.get("batch_size", self.space.fixed.get("batch_size", DEFAULT_BATCH_SIZE)))
         t0 = time.perf_counter()
         trainer_options = self.trainer_options if options is None else options
-        history = self._train(model, data, epochs=total, initial_epoch=initial, batch_size=batch_size,
-                              seed=seed, options={**trainer_options, **tuned_options},
-                              on_epoch=on_epoch, verbose=self.verbose)
+        history = self._train(
+            model,
+            data,
+            epochs=total,
+            initial_epoch=initial,
+            batch_size=batch_size,
+            seed=seed,
+            options={**trainer_options, **tuned_options},
+            on_epoch=on_epoch,
+            verbose=self.verbose,
+        )
         train_seconds = time.perf_counter() - t0
         for entry, point in zip(history, curve):
             entry.update(point)
@@ -201,13 +239,18 @@ class KerasObjective:
         reached = initial + trained
 
         if any(not math.isfinite(h.get("loss", math.nan)) for h in history):
-            return TrialResult(TrialStatus.FAILED, math.nan, budget_epochs=reached, epochs_trained=trained,
-                               train_seconds=train_seconds, history=history,
-                               error=f"NaN or infinite training loss (epoch {reached})")
+            return TrialResult(
+                TrialStatus.FAILED,
+                math.nan,
+                budget_epochs=reached,
+                epochs_trained=trained,
+                train_seconds=train_seconds,
+                history=history,
+                error=f"NaN or infinite training loss (epoch {reached})",
+            )
         if self.checkpoint_dir is not None and save:
             self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-            model.save_weights(self.checkpoint_dir / f"{_checkpoint_stem(suggestion.trial_id, execution)}"
-                                                     f"_e{reached}.weights.h5")
+            model.save_weights(self.checkpoint_dir / f"{_checkpoint_stem(suggestion.trial_id, execution)}_e{reached}.weights.h5")
 
         t0 = time.perf_counter()
         result = self._evaluate(model)
@@ -215,8 +258,15 @@ class KerasObjective:
         status = TrialStatus.PRUNED if pruned else TrialStatus.OK
         if not math.isfinite(result["objective"]):
             status, result["error"] = TrialStatus.FAILED, "validation metric is NaN"
-        return TrialResult(status=status, budget_epochs=reached, epochs_trained=trained,
-                           train_seconds=train_seconds, eval_seconds=eval_seconds, history=history, **result)
+        return TrialResult(
+            status=status,
+            budget_epochs=reached,
+            epochs_trained=trained,
+            train_seconds=train_seconds,
+            eval_seconds=eval_seconds,
+            history=history,
+            **result,
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     def _objective_from_logs(self, metrics: dict[str, float]) -> float:
@@ -235,10 +285,15 @@ class KerasObjective:
         pattern = f"{_checkpoint_stem(parent, execution)}_e*.weights.h5"
         found = sorted(self.checkpoint_dir.glob(pattern)) if self.checkpoint_dir is not None else []
         if not found:
-            where = (f"no checkpoint {str(self.checkpoint_dir / pattern)!r} exists"
-                     if self.checkpoint_dir is not None else "this objective saves no checkpoints")
-            raise FileNotFoundError(f"this trial continues trial {parent}'s weights, but {where}; "
-                                    f"refusing to train it from scratch under parent_trial_id={parent}")
+            where = (
+                f"no checkpoint {str(self.checkpoint_dir / pattern)!r} exists"
+                if self.checkpoint_dir is not None
+                else "this objective saves no checkpoints"
+            )
+            raise FileNotFoundError(
+                f"this trial continues trial {parent}'s weights, but {where}; "
+                f"refusing to train it from scratch under parent_trial_id={parent}"
+            )
         path = max(found, key=lambda p: int(p.name.split("_e")[-1].split(".")[0]))
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
@@ -252,12 +307,16 @@ class KerasObjective:
         d = self.data
         # One predict call for both sets: one tf.function trace instead of two.
         pred = model.predict(np.concatenate([d.x_val, d.x_test]), verbose=0, batch_size=1024)
-        pred_val, pred_test = pred[: len(d.x_val)], pred[len(d.x_val):]
+        pred_val, pred_test = pred[: len(d.x_val)], pred[len(d.x_val) :]
         if d.task == "classification":
             val_cls, test_cls = pred_val.argmax(axis=1), pred_test.argmax(axis=1)
             val_acc = float((val_cls == d.y_val).mean())
-            return {"objective": val_acc, "val_accuracy": val_acc,
-                    "test_accuracy": float((test_cls == d.y_test).mean()), "test_predictions": test_cls}
+            return {
+                "objective": val_acc,
+                "val_accuracy": val_acc,
+                "test_accuracy": float((test_cls == d.y_test).mean()),
+                "test_predictions": test_cls,
+            }
         val = pred_val.ravel() * d.y_std + d.y_mean
         test = pred_test.ravel() * d.y_std + d.y_mean
         val_rmse = float(np.sqrt(np.mean((val - d.y_val) ** 2)))

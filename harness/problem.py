@@ -19,6 +19,7 @@ Life cycle, as the runner drives it::
 in the problem's own direction; it returns True when the strategy wants the trial stopped
 (the problem then returns status `pruned`).
 """
+
 from __future__ import annotations
 
 import abc
@@ -44,8 +45,7 @@ class ObjectiveInfo:
 
     def __post_init__(self) -> None:
         if self.direction not in ("maximize", "minimize"):
-            raise ValueError(f"objective direction must be 'maximize' or 'minimize', "
-                             f"but got {self.direction!r}")
+            raise ValueError(f"objective direction must be 'maximize' or 'minimize', but got {self.direction!r}")
 
     def to_max(self, value: float) -> float:
         """The value as a strategy sees it: strategies always maximise."""
@@ -188,8 +188,9 @@ class Problem(abc.ABC):
         return gap if self.objective.direction == "minimize" else -gap
 
 
-def resolve_fidelity(space: SearchSpace, suggestion: Suggestion, *, default: int | None = None,
-                     cap: int | None = None) -> int | None:
+def resolve_fidelity(
+    space: SearchSpace, suggestion: Suggestion, *, default: int | None = None, cap: int | None = None
+) -> int | None:
     """The strategy's budget, else the space's fidelity param, else the fidelity's maximum (else
     `default`); at most `cap` when one is given."""
     fid = space.fidelity

@@ -7,6 +7,7 @@ file descriptor 2 pointed at /dev/null for the duration of the import only, and 
 Python logger to errors (no "tf.function retracing" warnings per trial). Python errors still
 surface as exceptions; `verbose>=1` (or HARNESS_TF_LOGS=1) shows everything.
 """
+
 from __future__ import annotations
 
 import os

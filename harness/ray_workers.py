@@ -24,6 +24,7 @@ SIGTERM still saves the run (exit 143). Actors ignore SIGINT, as local workers d
 the whole process group and the runner decides. `ray` is imported here only, when the evaluator
 is created: `import harness` never needs it.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,7 +55,8 @@ def import_ray() -> Any:
     except ImportError as exc:
         raise RayUnavailableError(
             f"worker.backend=ray needs Ray, which is not installed ({exc}); install the extra with "
-            f"`{INSTALL_HINT}`, or use worker.backend=local") from None
+            f"`{INSTALL_HINT}`, or use worker.backend=local"
+        ) from None
     return ray
 
 
@@ -87,8 +89,10 @@ class TrialActor:
                 except HarnessError as exc:
                     self._setup = ("fatal", _portable(exc))
                 except BaseException as exc:  # noqa: BLE001 -- reported to the runner, which stops the run
-                    self._setup = ("fatal", HarnessError(
-                        f"a Ray actor could not set up problem {self._problem.name!r}: {type(exc).__name__}: {exc}"))
+                    self._setup = (
+                        "fatal",
+                        HarnessError(f"a Ray actor could not set up problem {self._problem.name!r}: {type(exc).__name__}: {exc}"),
+                    )
             return self._setup
 
     def evaluate(self, suggestion: Suggestion) -> tuple[Any, ...]:
@@ -98,9 +102,11 @@ class TrialActor:
             return ready
         report = None
         if self._reporting:
+
             def report(step: int, value: float, tid: int = suggestion.trial_id) -> bool:
                 self._reports.put((tid, step, value))
                 return bool(self._answers.get())
+
         try:
             result = evaluate_trial(self._problem, suggestion, report)
         except HarnessError as exc:
@@ -139,9 +145,17 @@ class _Actor:
 class RayEvaluator(Evaluator):
     """`n_workers` recycled Ray actors; see the module docstring."""
 
-    def __init__(self, problem: Problem, *, n_workers: int = 1, max_trials: int | None = 50,
-                 max_memory_growth_mb: float | None = None, trial_timeout: float | None = None,
-                 reporter: Reporter | None = None, address: str | None = None):
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        n_workers: int = 1,
+        max_trials: int | None = 50,
+        max_memory_growth_mb: float | None = None,
+        trial_timeout: float | None = None,
+        reporter: Reporter | None = None,
+        address: str | None = None,
+    ):
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, but got {n_workers}")
         self._ray = ray = import_ray()
@@ -253,8 +267,7 @@ class RayEvaluator(Evaluator):
         saved = {}
         if threading.current_thread() is threading.main_thread():
             saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                  "logging_level": logging.WARNING}
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if address is None:  # a local instance of our own, even where RAY_ADDRESS names a cluster
             kwargs.update(address="local", num_cpus=n_workers)
         else:
@@ -270,9 +283,10 @@ class RayEvaluator(Evaluator):
             raise
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = "start a local Ray instance" if address is None else f"connect to the Ray cluster at {address!r}"
-            raise RayUnavailableError(f"worker.backend=ray: cannot {where}: {str(exc).strip().splitlines()[0]}"
-                                      + ("" if address is None else "; start it with `ray start --head` or "
-                                         "set ray.address=null to start a local one")) from None
+            raise RayUnavailableError(
+                f"worker.backend=ray: cannot {where}: {str(exc).strip().splitlines()[0]}"
+                + ("" if address is None else "; start it with `ray start --head` or set ray.address=null to start a local one")
+            ) from None
         finally:
             for sig, handler in saved.items():
                 if handler is not None:
@@ -312,8 +326,10 @@ class RayEvaluator(Evaluator):
         self._startup_deaths += 1
         if self._startup_deaths >= MAX_STARTUP_DEATHS:
             self.close()
-            raise HarnessError(f"Ray actors could not start ({MAX_STARTUP_DEATHS} died before setting up "
-                               f"problem {self._problem.name!r}); the last: {_death_cause(exc)}")
+            raise HarnessError(
+                f"Ray actors could not start ({MAX_STARTUP_DEATHS} died before setting up "
+                f"problem {self._problem.name!r}); the last: {_death_cause(exc)}"
+            )
         suggestion = actor.current
         fresh = self._swap(actor)
         if suggestion is not None:
@@ -368,8 +384,9 @@ class RayEvaluator(Evaluator):
         self._done.append(Finished(actor.current, result))
         actor.current, actor.ref, actor.started_at = None, None, None
         actor.trials += 1
-        if (self._max_trials is not None and actor.trials >= self._max_trials) or \
-                (self._max_growth is not None and growth_mb > self._max_growth):
+        if (self._max_trials is not None and actor.trials >= self._max_trials) or (
+            self._max_growth is not None and growth_mb > self._max_growth
+        ):
             self._swap(actor)
 
     def _fail(self, actor: _Actor, error: str) -> None:
@@ -401,8 +418,7 @@ class RayEvaluator(Evaluator):
         now = time.monotonic()
         for actor in list(self._actors):
             if actor.current is not None and actor.started_at is not None and now - actor.started_at > self._timeout:
-                self._fail(actor, f"timed out: still running after trial_timeout={self._timeout:g} s; "
-                                  f"the Ray actor was killed")
+                self._fail(actor, f"timed out: still running after trial_timeout={self._timeout:g} s; the Ray actor was killed")
 
 
 def _death_cause(exc: BaseException) -> str:

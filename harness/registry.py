@@ -2,6 +2,7 @@
 
 Only the selected strategy's module is imported: listing names reads package metadata only.
 """
+
 from __future__ import annotations
 
 from importlib.metadata import entry_points
@@ -30,12 +31,16 @@ def _load_class(group: str, kind: str, base: type, name: str) -> Any:
         raise UnknownNameError(kind, name, list(eps))
     cls: Any = eps[name].load()
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise ConfigError(f"entry point {name!r} = {eps[name].value!r} is not a harness {base.__name__} "
-                          f"subclass; fix the plugin's [project.entry-points.\"{group}\"] table")
+        raise ConfigError(
+            f"entry point {name!r} = {eps[name].value!r} is not a harness {base.__name__} "
+            f'subclass; fix the plugin\'s [project.entry-points."{group}"] table'
+        )
     registered = getattr(cls, "name", None)
     if registered != name:
-        raise ConfigError(f"{kind} class {cls.__qualname__} has name {registered!r} but is "
-                          f"registered as {name!r}; set `name = {name!r}` on the class")
+        raise ConfigError(
+            f"{kind} class {cls.__qualname__} has name {registered!r} but is "
+            f"registered as {name!r}; set `name = {name!r}` on the class"
+        )
     return cls
 
 

@@ -8,6 +8,7 @@ workers, so a deterministic strategy ends in the same state. Rows the journal ne
 tell event (a kill between the two) are told last. Runs without a journal are replayed
 sequentially (ask(1), tell), as they were made.
 """
+
 from __future__ import annotations
 
 import math
@@ -22,8 +23,8 @@ from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
 
 @dataclass
 class Replayed:
-    backlog: list[Suggestion]                 # asked but not finished: run these first
-    rows: list[dict[str, Any]]                # the recorded rows that remain valid
+    backlog: list[Suggestion]  # asked but not finished: run these first
+    rows: list[dict[str, Any]]  # the recorded rows that remain valid
     events: list[dict[str, Any]] = field(default_factory=list)  # the journal to keep
 
 
@@ -32,9 +33,11 @@ def _fail(run_dir: Path, text: str) -> HarnessError:
 
     if "not deterministic" in text and os.environ.get("PYTHONHASHSEED") in (None, "random"):
         # The `harness` command fixes it; a Python caller may not have (SMAC orders by string hashes).
-        text += (" (PYTHONHASHSEED is not fixed in this process: libraries that order by string "
-                 "hashes, such as SMAC, differ between processes; resume through the `harness` "
-                 "command or set PYTHONHASHSEED=0)")
+        text += (
+            " (PYTHONHASHSEED is not fixed in this process: libraries that order by string "
+            "hashes, such as SMAC, differ between processes; resume through the `harness` "
+            "command or set PYTHONHASHSEED=0)"
+        )
     return HarnessError(f"cannot resume {run_dir}: {text}. Rerun with overwrite=true to start over")
 
 
@@ -48,12 +51,14 @@ def tell_recorded(strategy: Strategy, row: Mapping[str, Any]) -> None:
 
 def _check(run_dir: Path, name: str, sug: Suggestion, row: Mapping[str, Any] | None) -> None:
     if row is not None and row["params"] != sug.params:
-        raise _fail(run_dir, f"strategy {name!r} suggested {sug.params} for trial {sug.trial_id} but "
-                             f"the recorded trial has {row['params']}; it is not deterministic under its seed")
+        raise _fail(
+            run_dir,
+            f"strategy {name!r} suggested {sug.params} for trial {sug.trial_id} but "
+            f"the recorded trial has {row['params']}; it is not deterministic under its seed",
+        )
 
 
-def replay(strategy: Strategy, rows: list[dict[str, Any]], events: list[dict[str, Any]] | None,
-           run_dir: Path) -> Replayed:
+def replay(strategy: Strategy, rows: list[dict[str, Any]], events: list[dict[str, Any]] | None, run_dir: Path) -> Replayed:
     if events is None:
         return _replay_sequential(strategy, rows, run_dir)
     recorded = {r["trial_id"]: r for r in rows}
@@ -64,8 +69,11 @@ def replay(strategy: Strategy, rows: list[dict[str, Any]], events: list[dict[str
             suggestions = strategy.ask(int(event["ask"])) if not strategy.finished else []
             ids = [x.trial_id for x in suggestions]
             if ids != list(event["ids"]):
-                raise _fail(run_dir, f"strategy {strategy.name!r} answered ask with trials {ids}, but the "
-                                     f"run recorded {event['ids']}; it is not deterministic under its seed")
+                raise _fail(
+                    run_dir,
+                    f"strategy {strategy.name!r} answered ask with trials {ids}, but the "
+                    f"run recorded {event['ids']}; it is not deterministic under its seed",
+                )
             for sug in suggestions:
                 _check(run_dir, strategy.name, sug, recorded.get(sug.trial_id))
                 asked[sug.trial_id] = sug
@@ -76,8 +84,9 @@ def replay(strategy: Strategy, rows: list[dict[str, Any]], events: list[dict[str
         elif "tell" in event:
             tid = int(event["tell"])
             if tid not in recorded or tid not in asked:
-                raise _fail(run_dir, f"the journal tells trial {tid}, which "
-                                     f"{'has no row' if tid not in recorded else 'was never asked'}")
+                raise _fail(
+                    run_dir, f"the journal tells trial {tid}, which {'has no row' if tid not in recorded else 'was never asked'}"
+                )
             tell_recorded(strategy, recorded[tid])
             told.add(tid)
     kept = [r for r in rows if r["trial_id"] in asked]  # the others are run again
@@ -99,8 +108,7 @@ def _replay_sequential(strategy: Strategy, rows: list[dict[str, Any]], run_dir: 
         suggestions = strategy.ask(1)
         events.append({"ask": 1, "ids": [s.trial_id for s in suggestions]})
         if not suggestions:
-            raise _fail(run_dir, f"strategy {strategy.name!r} stopped suggesting after {told} of "
-                                 f"{len(recorded)} recorded trials")
+            raise _fail(run_dir, f"strategy {strategy.name!r} stopped suggesting after {told} of {len(recorded)} recorded trials")
         sug = suggestions[0]
         row = recorded.get(sug.trial_id)
         if row is None:  # not recorded: the trial that was running when the run stopped

@@ -18,6 +18,7 @@ Schema history: version 1 (Keras only: accuracy/RMSE columns, library versions p
 version 2 (any problem: objective name/direction, test objective, regret, cost, `metric.<name>`
 columns; library versions in `_run.json`). Readers upgrade version-1 files (`upgrade_v1`).
 """
+
 from __future__ import annotations
 
 import json
@@ -148,8 +149,7 @@ def upgrade_v1(table: pa.Table) -> pa.Table:
     regression = pc.equal(task, "regression")
     out = {
         "problem": pa.array(["keras"] * n, pa.string()),
-        "instance": pc.binary_join_element_wise(col("search_space", pa.string()),
-                                                col("dataset", pa.string()), "_"),
+        "instance": pc.binary_join_element_wise(col("search_space", pa.string()), col("dataset", pa.string()), "_"),
         "objective_name": pc.if_else(regression, "val_rmse", "val_accuracy"),
         "objective_direction": pc.if_else(regression, "minimize", "maximize"),
         "test_objective": pc.if_else(regression, col("test_rmse"), col("test_accuracy")),
@@ -157,8 +157,7 @@ def upgrade_v1(table: pa.Table) -> pa.Table:
         "cost_seconds": pc.add(pc.coalesce(col("train_seconds"), 0.0), pc.coalesce(col("eval_seconds"), 0.0)),
     }
     objective = pc.if_else(regression, pc.coalesce(val_rmse, pc.negate(col("objective"))), col("objective"))
-    table = table.set_column(names.index("task"), "task", task) if "task" in names else \
-        table.append_column("task", task)
+    table = table.set_column(names.index("task"), "task", task) if "task" in names else table.append_column("task", task)
     table = table.set_column(table.column_names.index("objective"), "objective", objective)
     for name, values in out.items():
         table = table.append_column(name, values)
@@ -211,14 +210,20 @@ def read_results(root: str | os.PathLike[str], *, warn: bool = True) -> "Any":
             continue
         if "schema_version" not in table.column_names or "run_id" not in table.column_names:
             if warn:
-                warnings.warn(f"skipping {str(path)!r}: not a harness trials file "
-                              f"(no schema_version/run_id columns)", stacklevel=2)
+                warnings.warn(
+                    f"skipping {str(path)!r}: not a harness trials file (no schema_version/run_id columns)", stacklevel=2
+                )
             continue
         frames.append(upgrade_v1(table).to_pandas())
     if not frames:
-        return pd.DataFrame({name: pd.Series(dtype=t.to_pandas_dtype()) if not pa.types.is_timestamp(t)
-                             else pd.Series(dtype="datetime64[ms, UTC]")
-                             for name, (t, _) in COLUMNS.items()})
+        return pd.DataFrame(
+            {
+                name: pd.Series(dtype=t.to_pandas_dtype())
+                if not pa.types.is_timestamp(t)
+                else pd.Series(dtype="datetime64[ms, UTC]")
+                for name, (t, _) in COLUMNS.items()
+            }
+        )
     frame = pd.concat(frames, ignore_index=True, sort=False)
     # Trial ids are integers; pandas turns an int column with nulls into float64 (1.0, NaN).
     for column in ("trial_id", "parent_trial_id"):

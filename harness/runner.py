@@ -5,6 +5,7 @@ problem evaluates (`harness.problem`), an evaluator decides where (`harness.work
 writes (`harness.store`), the journal replays a strategy (`harness.replay`). Like syne-tune's
 `Tuner`, the loop keeps every evaluator slot busy and tells each trial as it finishes.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,16 +27,14 @@ from harness.errors import HarnessError, NotSupportedError, SearchSpaceError, St
 from harness.problem import EvalResult, Problem
 from harness.registry import load_strategy_class, make_strategy, plugin_distribution
 from harness.replay import replay
-from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, \
-    param_arrow_type
+from harness.results import ARTIFACTS_DIR, METRIC_PREFIX, PARAM_PREFIX, RUN_FILE, TRIALS_FILE, param_arrow_type
 from harness.settings import RunSettings, settings_from_config
 from harness.signals import RunInterrupted, ignore_signals, install_signal_handlers, raise_if_received
 from harness.store import JOURNAL_FILE, RunLock, RunStore
 from harness.strategy import Observation, Strategy, Suggestion, TrialStatus
 from harness.workers import Evaluator, InProcessEvaluator, ProcessEvaluator, SimulatedEvaluator, failed_result
 
-__all__ = ["JOURNAL_FILE", "RunInterrupted", "RunLock", "RunSummary", "Runner", "RunSettings", "run",
-           "settings_from_config"]
+__all__ = ["JOURNAL_FILE", "RunInterrupted", "RunLock", "RunSummary", "Runner", "RunSettings", "run", "settings_from_config"]
 
 
 @dataclass
@@ -57,16 +56,22 @@ class RunSummary:
 
     def format(self) -> str:
         if self.status == "not_applicable":
-            return (f"run {self.run_id}: not applicable: {self.stop_reason}\n"
-                    f"recorded: {self.run_dir / RUN_FILE} (harness-report shows N/A)")
+            return (
+                f"run {self.run_id}: not applicable: {self.stop_reason}\n"
+                f"recorded: {self.run_dir / RUN_FILE} (harness-report shows N/A)"
+            )
         unit = "simulated s" if self.clock == "simulated" else "s"
         if self.already_complete:
-            lines = [f"run {self.run_id}: already complete ({self.stop_reason}); nothing to run, "
-                     f"{self.n_trials} trials ({self.n_failed} failed) recorded earlier. Raise "
-                     f"budget.trials or budget.seconds to extend it, or pass overwrite=true to start over"]
+            lines = [
+                f"run {self.run_id}: already complete ({self.stop_reason}); nothing to run, "
+                f"{self.n_trials} trials ({self.n_failed} failed) recorded earlier. Raise "
+                f"budget.trials or budget.seconds to extend it, or pass overwrite=true to start over"
+            ]
         else:
-            lines = [f"run {self.run_id}: {self.status} ({self.stop_reason}), {self.n_trials} trials "
-                     f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} {unit}"]
+            lines = [
+                f"run {self.run_id}: {self.status} ({self.stop_reason}), {self.n_trials} trials "
+                f"({self.n_failed} failed) in {self.elapsed_seconds:.1f} {unit}"
+            ]
         if self.best:
             b = self.best
             name = str(b["objective_name"]).replace("_", " ")
@@ -180,8 +185,9 @@ class Runner:
         self._prov = provenance.collect()
         self._constant = self._constant_columns()
         self._param_names = [p.name for p in problem.space.params]
-        self.store = RunStore(self.run_dir, {p.name: param_arrow_type(p) for p in problem.space.params},
-                              flush_seconds=s.flush_seconds)
+        self.store = RunStore(
+            self.run_dir, {p.name: param_arrow_type(p) for p in problem.space.params}, flush_seconds=s.flush_seconds
+        )
         self._live: Any = None  # `live.enabled`: the trials mirrored into an Optuna storage (harness.live)
 
     # -- public ----------------------------------------------------------------------------
@@ -296,25 +302,37 @@ class Runner:
         if done.get("status") == "ok" and done.get("trial_id") == best["trial_id"] and done.get("budget") == budget:
             return replace(summary, refit=done)
         if self.s.progress:
-            print(f"[{self.s.label}] refit: training trial {best['trial_id']}'s configuration on training + "
-                  f"validation data" + (f" for {budget} epoch{'' if budget == 1 else 's'}" if budget is not None else ""),
-                  file=sys.stderr)
+            print(
+                f"[{self.s.label}] refit: training trial {best['trial_id']}'s configuration on training + "
+                f"validation data" + (f" for {budget} epoch{'' if budget == 1 else 's'}" if budget is not None else ""),
+                file=sys.stderr,
+            )
         suggestion = Suggestion(int(best["trial_id"]), params, budget=budget)
         view = RefitProblem(self.problem)
         restore = install_signal_handlers()
         try:
-            evaluator: Evaluator = (ProcessEvaluator(view, n_workers=1, max_trials=None, max_memory_growth_mb=None)
-                                    if self.s.worker_processes else InProcessEvaluator(view))
+            evaluator: Evaluator = (
+                ProcessEvaluator(view, n_workers=1, max_trials=None, max_memory_growth_mb=None)
+                if self.s.worker_processes
+                else InProcessEvaluator(view)
+            )
             with evaluator:
                 evaluator.submit(suggestion)
                 result = evaluator.next_finished().result
         finally:
             restore()
-        record = {"trial_id": int(best["trial_id"]), "params": params, "budget": budget,
-                  "status": result.status.value, "test_objective": _finite(result.test_objective),
-                  "test_metric": "test_" + self.problem.objective.name.split("_", 1)[-1],
-                  "budget_spent": result.budget_spent, "seconds": result.cost_seconds, "error": result.error,
-                  "finished_at": _now()}
+        record = {
+            "trial_id": int(best["trial_id"]),
+            "params": params,
+            "budget": budget,
+            "status": result.status.value,
+            "test_objective": _finite(result.test_objective),
+            "test_metric": "test_" + self.problem.objective.name.split("_", 1)[-1],
+            "budget_spent": result.budget_spent,
+            "seconds": result.cost_seconds,
+            "error": result.error,
+            "finished_at": _now(),
+        }
         status = json.loads((self.run_dir / RUN_FILE).read_text())
         status["refit"] = record
         self.store.write_status(status)
@@ -357,15 +375,15 @@ class Runner:
                             continue  # _stop_reason reports it
                         raise StrategyError(
                             f"strategy {self.s.strategy!r} asked to wait, but no trial is pending: "
-                            f"a strategy must suggest, or say it is finished")
+                            f"a strategy must suggest, or say it is finished"
+                        )
             if not evaluator.running:
                 if stopping:
                     return
                 continue
             done = evaluator.next_finished()
             self._tell_and_record(done.suggestion, done.result, ask_seconds.pop(done.suggestion.trial_id, 0.0))
-            progress.update(len(self.rows), self.rows[-1]["status"], self._best_value(), label,
-                            self.rows[-1].get("error"))
+            progress.update(len(self.rows), self.rows[-1]["status"], self._best_value(), label, self.rows[-1].get("error"))
 
     def _submit(self, evaluator: Evaluator, sug: Suggestion, ask_seconds: dict[int, float]) -> None:
         try:
@@ -399,7 +417,8 @@ class Runner:
         if n >= s.min_trials_before_failure_stop and self.n_failed / n > s.max_failure_rate:
             raise HarnessError(
                 f"stopping: {self.n_failed} of {n} trials failed, above max_failure_rate="
-                f"{s.max_failure_rate}; see the `error` column of {self.run_dir / TRIALS_FILE}")
+                f"{s.max_failure_rate}; see the `error` column of {self.run_dir / TRIALS_FILE}"
+            )
         if self.strategy.finished:
             return f"strategy {s.strategy!r} finished"
         return ""
@@ -411,20 +430,29 @@ class Runner:
         prunes = type(self.strategy).report is not Strategy.report
         reporter = self._reporter if prunes else None
         if self.simulated:  # cost reported, not spent: n_workers in a simulated clock
-            return SimulatedEvaluator(self.problem, n_workers=self.s.n_workers, reporter=reporter,
-                                      start=self._elapsed_offset)
+            return SimulatedEvaluator(self.problem, n_workers=self.s.n_workers, reporter=reporter, start=self._elapsed_offset)
         if self.s.worker_backend == "ray":  # Ray actors (harness.ray_workers)
             from harness.ray_workers import RayEvaluator
 
-            return RayEvaluator(self.problem, n_workers=self.s.n_workers, max_trials=self.s.worker_max_trials,
-                                max_memory_growth_mb=self.s.worker_max_memory_growth_mb,
-                                trial_timeout=self.s.trial_timeout, reporter=reporter, address=self.s.ray_address)
+            return RayEvaluator(
+                self.problem,
+                n_workers=self.s.n_workers,
+                max_trials=self.s.worker_max_trials,
+                max_memory_growth_mb=self.s.worker_max_memory_growth_mb,
+                trial_timeout=self.s.trial_timeout,
+                reporter=reporter,
+                address=self.s.ray_address,
+            )
         if not self.s.worker_processes:
             return InProcessEvaluator(self.problem, reporter)
-        return ProcessEvaluator(self.problem, n_workers=self.s.n_workers,
-                                max_trials=self.s.worker_max_trials,
-                                max_memory_growth_mb=self.s.worker_max_memory_growth_mb,
-                                trial_timeout=self.s.trial_timeout, reporter=reporter)
+        return ProcessEvaluator(
+            self.problem,
+            n_workers=self.s.n_workers,
+            max_trials=self.s.worker_max_trials,
+            max_memory_growth_mb=self.s.worker_max_memory_growth_mb,
+            trial_timeout=self.s.trial_timeout,
+            reporter=reporter,
+        )
 
     def _reporter(self, trial_id: int, step: int, value: float) -> bool:
         """A problem reports in its own direction; strategies maximise. Journaled, so that a
@@ -439,29 +467,50 @@ class Runner:
         s, p = self.s, self.problem
         info = p.describe()
         return {
-            "schema_version": 2, "experiment": s.experiment, "run_id": s.run_id, "problem": p.name,
-            "instance": p.instance, "strategy": s.strategy,
+            "schema_version": 2,
+            "experiment": s.experiment,
+            "run_id": s.run_id,
+            "problem": p.name,
+            "instance": p.instance,
+            "strategy": s.strategy,
             "strategy_version": self.strategy_class.library_version(),
-            "search_space": info.get("search_space"), "dataset": info.get("dataset"),
-            "task": info.get("task"), "trainer": info.get("trainer"), "seed": s.seed,
-            "objective_name": p.objective.name, "objective_direction": p.objective.direction,
-            "harness_version": __version__, "hostname": self._prov["hostname"],
-            "config_hash": s.config_hash, "clock": "simulated" if self.simulated else "wall",
+            "search_space": info.get("search_space"),
+            "dataset": info.get("dataset"),
+            "task": info.get("task"),
+            "trainer": info.get("trainer"),
+            "seed": s.seed,
+            "objective_name": p.objective.name,
+            "objective_direction": p.objective.direction,
+            "harness_version": __version__,
+            "hostname": self._prov["hostname"],
+            "config_hash": s.config_hash,
+            "clock": "simulated" if self.simulated else "wall",
         }
 
     def _row(self, sug: Suggestion, r: EvalResult, ask_s: float, tell_s: float) -> dict[str, Any]:
         objective = r.objective if r.objective is not None and math.isfinite(r.objective) else None
         params = sug.params
         row = dict(self._constant)
-        row.update({
-            "trial_id": sug.trial_id, "parent_trial_id": sug.resume_from, "status": r.status.value,
-            "objective": objective, "test_objective": _finite(r.test_objective),
-            "regret": self.problem.regret(objective), "budget": r.budget, "budget_spent": r.budget_spent,
-            "cost_seconds": r.cost_seconds, "ask_seconds": ask_s, "tell_seconds": tell_s,
-            "elapsed_seconds": self._elapsed(), "finished_at": datetime.now(timezone.utc),
-            "params": json.dumps({k: _finite(v) for k, v in params.items()}, sort_keys=True),
-            "history": json.dumps(r.history, default=float) if r.history else "[]", "error": r.error,
-        })
+        row.update(
+            {
+                "trial_id": sug.trial_id,
+                "parent_trial_id": sug.resume_from,
+                "status": r.status.value,
+                "objective": objective,
+                "test_objective": _finite(r.test_objective),
+                "regret": self.problem.regret(objective),
+                "budget": r.budget,
+                "budget_spent": r.budget_spent,
+                "cost_seconds": r.cost_seconds,
+                "ask_seconds": ask_s,
+                "tell_seconds": tell_s,
+                "elapsed_seconds": self._elapsed(),
+                "finished_at": datetime.now(timezone.utc),
+                "params": json.dumps({k: _finite(v) for k, v in params.items()}, sort_keys=True),
+                "history": json.dumps(r.history, default=float) if r.history else "[]",
+                "error": r.error,
+            }
+        )
         for name in self._param_names:
             row[PARAM_PREFIX + name] = params.get(name)
         for name, value in r.metrics.items():
@@ -488,8 +537,7 @@ class Runner:
         art = self.run_dir / ARTIFACTS_DIR
         art.mkdir(parents=True, exist_ok=True)
         tmp = art / ".best_predictions.tmp.npz"
-        arrays = {k: np.asarray(v, dtype=str) if k == "class_names" else np.asarray(v)
-                  for k, v in predictions.items()}
+        arrays = {k: np.asarray(v, dtype=str) if k == "class_names" else np.asarray(v) for k, v in predictions.items()}
         np.savez(tmp, trial_id=trial_id, **arrays)
         tmp.replace(art / "best_predictions.npz")
 
@@ -553,33 +601,63 @@ class Runner:
         s, p = self.s, self.problem
         previous = self._previous or {}
         sessions = list(previous.get("sessions") or [])
-        sessions.append({"started_at": started_at, "ended_at": _now() if ended else None, "status": status,
-                         "n_trials_at_end": len(self.rows), "hostname": self._prov["hostname"],
-                         "pid": os.getpid(), "argv": list(sys.argv), "n_workers": s.n_workers,
-                         "worker_processes": s.worker_processes, "workers_started": self.workers_started})
+        sessions.append(
+            {
+                "started_at": started_at,
+                "ended_at": _now() if ended else None,
+                "status": status,
+                "n_trials_at_end": len(self.rows),
+                "hostname": self._prov["hostname"],
+                "pid": os.getpid(),
+                "argv": list(sys.argv),
+                "n_workers": s.n_workers,
+                "worker_processes": s.worker_processes,
+                "workers_started": self.workers_started,
+            }
+        )
         info = p.describe()
-        self.store.write_status({
-            "schema_version": 2, "run_id": s.run_id, "experiment": s.experiment,
-            "status": status, "stop_reason": self.stop_reason,
-            "started_at": previous.get("started_at") or started_at,
-            "ended_at": _now() if ended else None, "elapsed_seconds": self._elapsed(),
-            "clock": "simulated" if self.simulated else "wall",
-            "n_trials": len(self.rows), "n_failed": self.n_failed,
-            "seed": s.seed, "seeds": {"run": s.seed, "python_random": s.seed, "numpy_global": s.seed,
-                                      "strategy": s.seed, "problem": s.seed, "data_split": s.seed,
-                                      **p.seed_info()},
-            "strategy": s.strategy, "strategy_version": self.strategy_class.library_version(),
-            "strategy_distribution": plugin_distribution(s.strategy),
-            "planned_trials": self.strategy.planned_trials if self.strategy else None,
-            "problem": p.name, "instance": p.instance, "problem_version": p.library_version(),
-            "objective": {"name": p.objective.name, "direction": p.objective.direction,
-                          "optimum": p.optimum},
-            "search_space": info.get("search_space"), "dataset": info.get("dataset"),
-            "config": s.config, "identity": s.identity(), "config_hash": s.config_hash,
-            "provenance": self._prov, "sessions": sessions,
-            "best_trial_id": self.best["trial_id"] if self.best else None,
-            **({"refit": previous["refit"]} if previous.get("refit") else {}),
-        })
+        self.store.write_status(
+            {
+                "schema_version": 2,
+                "run_id": s.run_id,
+                "experiment": s.experiment,
+                "status": status,
+                "stop_reason": self.stop_reason,
+                "started_at": previous.get("started_at") or started_at,
+                "ended_at": _now() if ended else None,
+                "elapsed_seconds": self._elapsed(),
+                "clock": "simulated" if self.simulated else "wall",
+                "n_trials": len(self.rows),
+                "n_failed": self.n_failed,
+                "seed": s.seed,
+                "seeds": {
+                    "run": s.seed,
+                    "python_random": s.seed,
+                    "numpy_global": s.seed,
+                    "strategy": s.seed,
+                    "problem": s.seed,
+                    "data_split": s.seed,
+                    **p.seed_info(),
+                },
+                "strategy": s.strategy,
+                "strategy_version": self.strategy_class.library_version(),
+                "strategy_distribution": plugin_distribution(s.strategy),
+                "planned_trials": self.strategy.planned_trials if self.strategy else None,
+                "problem": p.name,
+                "instance": p.instance,
+                "problem_version": p.library_version(),
+                "objective": {"name": p.objective.name, "direction": p.objective.direction, "optimum": p.optimum},
+                "search_space": info.get("search_space"),
+                "dataset": info.get("dataset"),
+                "config": s.config,
+                "identity": s.identity(),
+                "config_hash": s.config_hash,
+                "provenance": self._prov,
+                "sessions": sessions,
+                "best_trial_id": self.best["trial_id"] if self.best else None,
+                **({"refit": previous["refit"]} if previous.get("refit") else {}),
+            }
+        )
 
     def _record_not_applicable(self) -> RunSummary:
         """`_run.json` with status `not_applicable` and the reason; no trial is run."""
@@ -588,7 +666,8 @@ class Runner:
             raise HarnessError(
                 f"run {self.s.run_id} has recorded trials in {self.run_dir}, but strategy "
                 f"{self.s.strategy!r} is not applicable to it now: {self.not_applicable}. Move or "
-                f"delete that folder (or rerun with overwrite=true) to record it as not applicable")
+                f"delete that folder (or rerun with overwrite=true) to record it as not applicable"
+            )
         self.stop_reason = str(self.not_applicable)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._write_status("not_applicable", _now(), ended=True)
@@ -597,12 +676,20 @@ class Runner:
     def _summary(self, status: str) -> RunSummary:
         best = dict(self.best) if self.best else None
         errors = [r.get("error") for r in self.rows if r.get("error")] if best is None else []
-        return RunSummary(self.s.run_id, self.run_dir, status, len(self.rows), self.n_failed,
-                          self._elapsed(), best, self.stop_reason,
-                          clock="simulated" if self.simulated else "wall",
-                          first_error=first_line(errors[0]) if errors else None,
-                          param_order=tuple(p.name for p in self.problem.space.params),
-                          fidelity_param=getattr(self.problem.space.fidelity, "param", None))
+        return RunSummary(
+            self.s.run_id,
+            self.run_dir,
+            status,
+            len(self.rows),
+            self.n_failed,
+            self._elapsed(),
+            best,
+            self.stop_reason,
+            clock="simulated" if self.simulated else "wall",
+            first_error=first_line(errors[0]) if errors else None,
+            param_order=tuple(p.name for p in self.problem.space.params),
+            fidelity_param=getattr(self.problem.space.fidelity, "param", None),
+        )
 
 
 class RefitProblem(Problem):
@@ -633,7 +720,7 @@ def format_refit(refit: dict[str, Any]) -> str:
 def first_line(text: str, limit: int = 160) -> str:
     """An error's first non-empty line, shortened for a console line."""
     line = next((x.strip() for x in str(text).splitlines() if x.strip()), "")
-    return line if len(line) <= limit else line[:limit - 3] + "..."
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _finite(v: Any) -> Any:

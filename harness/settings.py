@@ -5,6 +5,7 @@ seed, fidelity cap): the same command writes to the same `results/<experiment>/<
 re-running it resumes where it stopped. The trial and time budgets are not part of the identity,
 so raising `budget.trials` extends a finished run instead of starting a new one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -68,8 +69,13 @@ class RunSettings:
 
     def identity(self) -> dict[str, Any]:
         problem = self.problem.identity()
-        return {"strategy": self.strategy, "strategy_params": self.strategy_params, **problem,
-                "seed": self.seed, "max_epochs": self.max_epochs}
+        return {
+            "strategy": self.strategy,
+            "strategy_params": self.strategy_params,
+            **problem,
+            "seed": self.seed,
+            "max_epochs": self.max_epochs,
+        }
 
     @property
     def config_hash(self) -> str:
@@ -89,16 +95,17 @@ class RunSettings:
         return f"{self.strategy}/{self.problem.instance}/s{self.seed}"
 
 
-def _optional(cfg: Mapping[str, Any], key: str, kind: type, *, minimum: float, what: str,
-              strict: bool = False) -> Any:
+def _optional(cfg: Mapping[str, Any], key: str, kind: type, *, minimum: float, what: str, strict: bool = False) -> Any:
     value = cfg.get(key)
     if value is None:
         return None
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or type(value) is int)
     if not ok or value < minimum or (strict and value <= minimum):
         bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ConfigError(f"{what} must be {'an integer' if kind is int else 'a number'} {bound} "
-                          f"or null, but got {value!r}; e.g. `{what}={int(minimum) if minimum >= 1 else 1}`")
+        raise ConfigError(
+            f"{what} must be {'an integer' if kind is int else 'a number'} {bound} "
+            f"or null, but got {value!r}; e.g. `{what}={int(minimum) if minimum >= 1 else 1}`"
+        )
     return kind(value)
 
 
@@ -118,8 +125,7 @@ def problem_from_config(cfg: Mapping[str, Any], *, seed: int) -> Problem:
 
     section = cfg.get("problem") or {"name": "keras"}
     if not isinstance(section, Mapping) or not section.get("name"):
-        raise ConfigError(f"problem must be a config group with a `name`, but got {section!r}; "
-                          f"choose one with `problem=<name>`")
+        raise ConfigError(f"problem must be a config group with a `name`, but got {section!r}; choose one with `problem=<name>`")
     options = {k: v for k, v in section.items() if k != "name"}
     return make_problem(str(section["name"]), seed=seed, config=cfg, **options)
 
@@ -145,12 +151,12 @@ def with_stand_in(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
     missing = next(str(p) for p in cached_paths(dataset) if not p.exists())
     get_logger(__name__).warning(
         f"dataset {dataset.get('name')!r} is not cached ({missing!r} is missing); running on its stand-in "
-        f"{stand_in!r}. Place the file there to run the original, or pass stand_in=null to stop instead")
+        f"{stand_in!r}. Place the file there to run the original, or pass stand_in=null to stop instead"
+    )
     return {**cfg, "dataset": replacement}
 
 
-def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None,
-                         problem: Problem | None = None) -> RunSettings:
+def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None, problem: Problem | None = None) -> RunSettings:
     """Validate a composed config (plain dict) and return typed settings; `ConfigError` if bad.
 
     `problem` replaces the configured one (tests and benchmarks)."""
@@ -186,14 +192,11 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         raise ConfigError(f"n_workers must be an integer >= 1, but got {n_workers!r}; e.g. `n_workers=2`")
     worker = cfg.get("worker") or {}
     if not isinstance(worker, Mapping):
-        raise ConfigError(f"worker must be a mapping (processes, max_trials, trial_timeout, threads), "
-                          f"but got {worker!r}")
+        raise ConfigError(f"worker must be a mapping (processes, max_trials, trial_timeout, threads), but got {worker!r}")
     processes = _flag(worker, "processes", None, what="worker.processes")
     worker_max_trials = _optional(worker, "max_trials", int, minimum=1, what="worker.max_trials")
-    max_growth = _optional(worker, "max_memory_growth_mb", float, minimum=1,
-                           what="worker.max_memory_growth_mb")
-    trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout",
-                              strict=True)
+    max_growth = _optional(worker, "max_memory_growth_mb", float, minimum=1, what="worker.max_memory_growth_mb")
+    trial_timeout = _optional(worker, "trial_timeout", float, minimum=0, what="worker.trial_timeout", strict=True)
     _optional(worker, "threads", int, minimum=1, what="worker.threads")
     backend = worker.get("backend") or "local"
     if backend not in ("local", "ray"):
@@ -203,8 +206,10 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
         raise ConfigError(f"ray must be a mapping (address), but got {ray_cfg!r}; e.g. `ray.address=auto`")
     ray_address = ray_cfg.get("address")
     if ray_address is not None and (not isinstance(ray_address, str) or not ray_address.strip()):
-        raise ConfigError(f"ray.address must be null (start a local Ray instance), auto or host:port, but got "
-                          f"{ray_address!r}; e.g. `ray.address=auto`")
+        raise ConfigError(
+            f"ray.address must be null (start a local Ray instance), auto or host:port, but got "
+            f"{ray_address!r}; e.g. `ray.address=auto`"
+        )
     flush = _optional(cfg, "flush_seconds", float, minimum=0, what="flush_seconds")
     verbose = cfg.get("verbose", 0)
     if type(verbose) is not int or verbose not in (0, 1, 2):
@@ -220,46 +225,72 @@ def settings_from_config(cfg: Mapping[str, Any], *, base_dir: Path | None = None
     if problem is None:
         problem = problem_from_config(cfg, seed=seed)
     if refit_enabled and not problem.can_refit:
-        raise ConfigError(f"refit.enabled=true: problem {problem.name!r} cannot retrain a configuration on "
-                          f"training + validation data (only problem=keras can); remove refit.enabled")
+        raise ConfigError(
+            f"refit.enabled=true: problem {problem.name!r} cannot retrain a configuration on "
+            f"training + validation data (only problem=keras can); remove refit.enabled"
+        )
     if backend == "ray":  # Ray actors are the worker processes
         if problem.simulated_clock:
-            raise ConfigError(f"worker.backend=ray does not apply to problem {problem.name!r}, whose trials take "
-                              f"simulated time in the runner's process; remove it")
+            raise ConfigError(
+                f"worker.backend=ray does not apply to problem {problem.name!r}, whose trials take "
+                f"simulated time in the runner's process; remove it"
+            )
         if processes is False:
-            raise ConfigError("worker.backend=ray evaluates trials in Ray actors, but worker.processes=false; "
-                              "remove one of them")
+            raise ConfigError("worker.backend=ray evaluates trials in Ray actors, but worker.processes=false; remove one of them")
         import importlib.util
 
         if importlib.util.find_spec("ray") is None:
             from harness.ray_workers import INSTALL_HINT, RayUnavailableError
 
-            raise RayUnavailableError(f"worker.backend=ray needs Ray, which is not installed; install the extra "
-                                      f"with `{INSTALL_HINT}`, or use worker.backend=local")
+            raise RayUnavailableError(
+                f"worker.backend=ray needs Ray, which is not installed; install the extra "
+                f"with `{INSTALL_HINT}`, or use worker.backend=local"
+            )
         processes = True
     if problem.simulated_clock:  # cost reported, not spent: n_workers are simulated in-process
         if trial_timeout is not None:
-            raise ConfigError(f"worker.trial_timeout does not apply to problem {problem.name!r}, whose "
-                              f"trials take simulated time; remove it")
+            raise ConfigError(
+                f"worker.trial_timeout does not apply to problem {problem.name!r}, whose trials take simulated time; remove it"
+            )
         processes = False
     if processes is False and n_workers > 1 and not problem.simulated_clock:
-        raise ConfigError(f"n_workers={n_workers} needs worker processes, but worker.processes=false; "
-                          f"set worker.processes=true (or leave it null)")
+        raise ConfigError(
+            f"n_workers={n_workers} needs worker processes, but worker.processes=false; "
+            f"set worker.processes=true (or leave it null)"
+        )
     if processes is False and trial_timeout is not None:
-        raise ConfigError(f"worker.trial_timeout={trial_timeout:g} needs worker processes (a trial in "
-                          f"the runner's own process cannot be killed), but worker.processes=false; "
-                          f"set worker.processes=true (or leave it null)")
+        raise ConfigError(
+            f"worker.trial_timeout={trial_timeout:g} needs worker processes (a trial in "
+            f"the runner's own process cannot be killed), but worker.processes=false; "
+            f"set worker.processes=true (or leave it null)"
+        )
     if processes is None:  # the problem decides: Keras in workers, cheap problems in-process
         processes = bool(problem.isolate or n_workers > 1 or trial_timeout is not None)
     return RunSettings(
-        strategy=str(strategy["name"]), strategy_params=dict(params), problem=problem,
-        seed=seed, experiment=experiment, results_dir=results_dir,
-        trials=trials, seconds=seconds, max_epochs=max_epochs, max_failure_rate=float(rate),
-        overwrite=bool(_flag(cfg, "overwrite", False)), n_workers=n_workers, worker_processes=processes,
-        worker_max_trials=worker_max_trials, worker_max_memory_growth_mb=max_growth,
-        trial_timeout=trial_timeout, flush_seconds=1.0 if flush is None else flush,
-        progress=bool(_flag(cfg, "progress", True)), verbose=verbose, config=dict(cfg),
-        refit=refit_enabled, refit_budget=refit_budget,
-        live=live, live_storage=live_storage,
-        worker_backend=backend, ray_address=ray_address,
+        strategy=str(strategy["name"]),
+        strategy_params=dict(params),
+        problem=problem,
+        seed=seed,
+        experiment=experiment,
+        results_dir=results_dir,
+        trials=trials,
+        seconds=seconds,
+        max_epochs=max_epochs,
+        max_failure_rate=float(rate),
+        overwrite=bool(_flag(cfg, "overwrite", False)),
+        n_workers=n_workers,
+        worker_processes=processes,
+        worker_max_trials=worker_max_trials,
+        worker_max_memory_growth_mb=max_growth,
+        trial_timeout=trial_timeout,
+        flush_seconds=1.0 if flush is None else flush,
+        progress=bool(_flag(cfg, "progress", True)),
+        verbose=verbose,
+        config=dict(cfg),
+        refit=refit_enabled,
+        refit_budget=refit_budget,
+        live=live,
+        live_storage=live_storage,
+        worker_backend=backend,
+        ray_address=ray_address,
     )

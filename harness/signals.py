@@ -8,6 +8,7 @@ SIGTERM landing there would be ignored until its SIGKILL. Only the first signal 
 one (Ctrl-C, then the scheduler's SIGTERM) is recorded and does not replace the first, so the
 exit status matches the message.
 """
+
 from __future__ import annotations
 
 import signal
@@ -51,6 +52,7 @@ def install_signal_handlers() -> Callable[[], None]:
     def restore() -> None:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
     return restore
 
 

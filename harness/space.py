@@ -14,6 +14,7 @@ YAML shape::
       units_1: {type: int, low: 32, high: 512, step: 32, condition: {parent: num_layers, in: [2, 3]}}
       lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
 """
+
 from __future__ import annotations
 
 import math
@@ -59,11 +60,7 @@ class IntParam(Param):
     type: str = field(default="int", init=False)
 
     def contains(self, value: Any) -> bool:
-        return (
-            type(value) is int
-            and self.low <= value <= self.high
-            and (value - self.low) % self.step == 0
-        )
+        return type(value) is int and self.low <= value <= self.high and (value - self.low) % self.step == 0
 
     @property
     def n_values(self) -> int:
@@ -174,8 +171,7 @@ class SearchSpace:
             p, v = self[name], params[name]
             if not p.contains(v):
                 raise SearchSpaceError(
-                    f"search space {self.name!r}, parameter {name!r}: value {v!r} "
-                    f"({type(v).__name__}) is outside {describe(p)}"
+                    f"search space {self.name!r}, parameter {name!r}: value {v!r} ({type(v).__name__}) is outside {describe(p)}"
                 )
 
     # -- loading ---------------------------------------------------------------------------
@@ -187,8 +183,7 @@ class SearchSpace:
         raw = cfg.get("params")
         if not isinstance(raw, Mapping) or not raw:
             raise SearchSpaceError(
-                f"search space {name!r}: 'params' must be a non-empty mapping of parameter names "
-                f"to definitions, got {raw!r}"
+                f"search space {name!r}: 'params' must be a non-empty mapping of parameter names to definitions, got {raw!r}"
             )
         params: list[Param] = []
         for pname, pdef in raw.items():
@@ -237,15 +232,13 @@ def _number(space: str, pname: str, pdef: Mapping[str, Any], key: str, kind: typ
     v = pdef[key]
     ok = (type(v) is int) if kind is int else (isinstance(v, (int, float)) and type(v) is not bool)
     if not ok or (kind is float and not math.isfinite(v)):
-        raise _fail(space, pname, f"{key} must be a finite {kind.__name__}, but got {v!r}",
-                    f"write `{key}` as a number")
+        raise _fail(space, pname, f"{key} must be a finite {kind.__name__}, but got {v!r}", f"write `{key}` as a number")
     return kind(v)
 
 
 def _param_from_config(space: str, pname: str, pdef: Any, earlier: Sequence[Param]) -> Param:
     if not isinstance(pdef, Mapping):
-        raise _fail(space, pname, f"definition must be a mapping, got {pdef!r}",
-                    "write e.g. `{type: int, low: 1, high: 3}`")
+        raise _fail(space, pname, f"definition must be a mapping, got {pdef!r}", "write e.g. `{type: int, low: 1, high: 3}`")
     kind = pdef.get("type")
     if kind not in PARAM_TYPES:
         raise _fail(space, pname, f"unknown type {kind!r}", f"use one of {', '.join(PARAM_TYPES)}")
@@ -263,33 +256,33 @@ def _param_from_config(space: str, pname: str, pdef: Any, earlier: Sequence[Para
         low, high = _number(space, pname, pdef, "low", num), _number(space, pname, pdef, "high", num)
         log = bool(pdef.get("log", False))
         if not low < high:
-            raise _fail(space, pname, f"low ({low}) must be < high ({high})",
-                        "swap the bounds or use a categorical with one choice")
+            raise _fail(
+                space, pname, f"low ({low}) must be < high ({high})", "swap the bounds or use a categorical with one choice"
+            )
         if log and low <= 0:
-            raise _fail(space, pname, f"log scale needs low > 0, but low is {low}",
-                        "raise `low` above zero or set `log: false`")
+            raise _fail(space, pname, f"log scale needs low > 0, but low is {low}", "raise `low` above zero or set `log: false`")
         if kind == "float":
             if "step" in pdef:
-                raise _fail(space, pname, "float parameters take no step",
-                            "use an int parameter or a categorical")
+                raise _fail(space, pname, "float parameters take no step", "use an int parameter or a categorical")
             return FloatParam(pname, low=low, high=high, log=log, condition=condition)
         step = _number(space, pname, pdef, "step", int) if "step" in pdef else 1
         if step <= 0 or (high - low) % step:
-            raise _fail(space, pname, f"step ({step}) must be > 0 and divide high - low ({high - low})",
-                        "choose bounds that are a whole number of steps apart")
+            raise _fail(
+                space,
+                pname,
+                f"step ({step}) must be > 0 and divide high - low ({high - low})",
+                "choose bounds that are a whole number of steps apart",
+            )
         if log and step != 1:
-            raise _fail(space, pname, "log scale and step > 1 cannot be combined",
-                        "drop `step` or `log`")
+            raise _fail(space, pname, "log scale and step > 1 cannot be combined", "drop `step` or `log`")
         return IntParam(pname, low=low, high=high, step=step, log=log, condition=condition)
 
     if kind == "categorical":
         choices = pdef.get("choices")
         if not isinstance(choices, Sequence) or isinstance(choices, str) or len(choices) == 0:
-            raise _fail(space, pname, f"choices must be a non-empty list, got {choices!r}",
-                        "write `choices: [a, b, ...]`")
+            raise _fail(space, pname, f"choices must be a non-empty list, got {choices!r}", "write `choices: [a, b, ...]`")
         if len(set(map(repr, choices))) != len(choices):
-            raise _fail(space, pname, f"choices contain duplicates: {list(choices)}",
-                        "list each choice once")
+            raise _fail(space, pname, f"choices contain duplicates: {list(choices)}", "list each choice once")
         return CategoricalParam(pname, choices=tuple(choices), condition=condition)
 
     return BoolParam(pname, condition=condition)
@@ -297,19 +290,31 @@ def _param_from_config(space: str, pname: str, pdef: Any, earlier: Sequence[Para
 
 def _condition_from_config(space: str, pname: str, cdef: Any, earlier: Sequence[Param]) -> Condition:
     if not isinstance(cdef, Mapping) or "parent" not in cdef or "in" not in cdef:
-        raise _fail(space, pname, f"condition must be `{{parent: <name>, in: [values]}}`, got {cdef!r}",
-                    "name the parent parameter and the values that activate this one")
+        raise _fail(
+            space,
+            pname,
+            f"condition must be `{{parent: <name>, in: [values]}}`, got {cdef!r}",
+            "name the parent parameter and the values that activate this one",
+        )
     parent = str(cdef["parent"])
     parents = {p.name: p for p in earlier}
     if parent not in parents:
-        raise _fail(space, pname, f"condition parent {parent!r} does not exist before it",
-                    f"declare {parent!r} above {pname!r} (declared so far: {list(parents)})")
+        raise _fail(
+            space,
+            pname,
+            f"condition parent {parent!r} does not exist before it",
+            f"declare {parent!r} above {pname!r} (declared so far: {list(parents)})",
+        )
     values = cdef["in"] if isinstance(cdef["in"], Sequence) and not isinstance(cdef["in"], str) else [cdef["in"]]
     p = parents[parent]
     bad = [v for v in values if not p.contains(v)]
     if not values or bad:
-        raise _fail(space, pname, f"condition values {bad or values} are not values of {parent!r} "
-                    f"({describe(p)})", "list values the parent can take")
+        raise _fail(
+            space,
+            pname,
+            f"condition values {bad or values} are not values of {parent!r} ({describe(p)})",
+            "list values the parent can take",
+        )
     return Condition(parent=parent, values=tuple(values))
 
 
@@ -317,16 +322,18 @@ def _fidelity_from_config(space: str, fdef: Any, params: Sequence[Param]) -> Fid
     if fdef is None:
         return None
     if not isinstance(fdef, Mapping):
-        raise SearchSpaceError(f"search space {space!r}: fidelity must be a mapping "
-                               f"`{{min: 1, max: 10}}`, got {fdef!r}")
+        raise SearchSpaceError(f"search space {space!r}: fidelity must be a mapping `{{min: 1, max: 10}}`, got {fdef!r}")
     lo, hi = fdef.get("min"), fdef.get("max")
     if type(lo) is not int or type(hi) is not int or not 1 <= lo <= hi:
-        raise SearchSpaceError(f"search space {space!r}: fidelity needs integer epochs "
-                               f"1 <= min <= max, got min={lo!r}, max={hi!r}")
+        raise SearchSpaceError(
+            f"search space {space!r}: fidelity needs integer epochs 1 <= min <= max, got min={lo!r}, max={hi!r}"
+        )
     param = fdef.get("param")
     if param is not None and param not in {p.name for p in params}:
-        raise SearchSpaceError(f"search space {space!r}: fidelity param {param!r} is not a "
-                               f"parameter of the space; declared: {[p.name for p in params]}")
+        raise SearchSpaceError(
+            f"search space {space!r}: fidelity param {param!r} is not a "
+            f"parameter of the space; declared: {[p.name for p in params]}"
+        )
     return Fidelity(min=lo, max=hi, param=param)
 
 
@@ -360,8 +367,7 @@ def available_spaces() -> list[str]:
     """Names of the search spaces shipped in `conf/search_space/`."""
     from importlib.resources import files
 
-    return sorted(p.name[:-5] for p in (files("harness.conf") / "search_space").iterdir()
-                  if p.name.endswith(".yaml"))
+    return sorted(p.name[:-5] for p in (files("harness.conf") / "search_space").iterdir() if p.name.endswith(".yaml"))
 
 
 def load_space(name: str) -> SearchSpace:

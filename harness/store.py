@@ -13,6 +13,7 @@ A SIGKILL loses at most the rows and journal events of the last flush interval. 
 rows before journal lines; resuming keeps only rows whose trial the journal asked for (the
 others are run again), so no trial is ever duplicated.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.errors import HarnessError
-from harness.results import PART_GLOB, TRIALS_FILE, read_trials_file, rows_to_table, upgrade_v1, \
-    write_json_atomic
+from harness.results import PART_GLOB, TRIALS_FILE, read_trials_file, rows_to_table, upgrade_v1, write_json_atomic
 
 JOURNAL_FILE = "_journal.jsonl"  # the ask/tell sequence, for replaying the strategy on resume
 
@@ -52,21 +52,19 @@ def _is_event(event: Any) -> bool:
     if "ask" in event:
         return _is_int(event["ask"]) and isinstance(event.get("ids"), list) and all(map(_is_int, event["ids"]))
     if "report" in event:
-        return _is_int(event["report"]) and _is_int(event.get("step")) and \
-            type(event.get("value")) in (int, float)
+        return _is_int(event["report"]) and _is_int(event.get("step")) and type(event.get("value")) in (int, float)
     return "tell" in event and _is_int(event["tell"])
 
 
 class RunStore:
     """Buffered, crash-safe persistence of one run (see the module docstring)."""
 
-    def __init__(self, run_dir: Path, param_types: Mapping[str, pa.DataType], *,
-                 flush_seconds: float = 1.0):
+    def __init__(self, run_dir: Path, param_types: Mapping[str, pa.DataType], *, flush_seconds: float = 1.0):
         self.run_dir = Path(run_dir)
         self.param_types = dict(param_types)
         self.flush_seconds = flush_seconds
-        self._rows: list[dict[str, Any]] = []     # not yet on disk
-        self._events: list[str] = []              # journal lines not yet on disk
+        self._rows: list[dict[str, Any]] = []  # not yet on disk
+        self._events: list[str] = []  # journal lines not yet on disk
         self._last_flush = time.monotonic()
         self._part = 0
         self._journal_fh: Any = None
@@ -91,8 +89,9 @@ class RunStore:
             try:
                 found = read_trials_file(path)
             except Exception as exc:
-                raise HarnessError(f"cannot resume: {str(path)!r} is unreadable ({exc}); "
-                                   f"rerun with overwrite=true to start over") from None
+                raise HarnessError(
+                    f"cannot resume: {str(path)!r} is unreadable ({exc}); rerun with overwrite=true to start over"
+                ) from None
             for row in found:
                 if row["trial_id"] not in seen:  # a merge killed before its parts were deleted
                     seen.add(row["trial_id"])
@@ -117,8 +116,9 @@ class RunStore:
                     # the next event appended would be glued to it and corrupt the journal.
                     os.truncate(self.journal_path, len(data) - len(line))
                     break
-                raise HarnessError(f"cannot resume: {str(self.journal_path)!r} line {i + 1} is corrupt; "
-                                   f"rerun with overwrite=true to start over") from None
+                raise HarnessError(
+                    f"cannot resume: {str(self.journal_path)!r} line {i + 1} is corrupt; rerun with overwrite=true to start over"
+                ) from None
         return events
 
     def rewrite(self, rows: list[dict[str, Any]]) -> None:
@@ -219,8 +219,10 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise HarnessError(f"run {self.path.name[1:-5]} is already running ({holder}); wait for it "
-                               f"to finish or stop it, then rerun this command to resume") from None
+            raise HarnessError(
+                f"run {self.path.name[1:-5]} is already running ({holder}); wait for it "
+                f"to finish or stop it, then rerun this command to resume"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._fd = fd

@@ -15,6 +15,7 @@ The loop a runner drives::
         ...evaluate each, calling strategy.report(trial_id, epoch, value) per epoch...
         strategy.tell([Observation(...), ...])
 """
+
 from __future__ import annotations
 
 import abc
@@ -75,11 +76,11 @@ class Capabilities:
     """What a strategy can handle; a run pairing it with a problem it cannot handle is recorded
     as *not applicable* (with the reason) instead of crashing or silently degrading."""
 
-    conditional: bool = True      # handles params active only under a parent's value
+    conditional: bool = True  # handles params active only under a parent's value
     multi_fidelity: bool = False  # hands out budgets (epochs): needs a space with a fidelity
-    batch: bool = True            # ask(n > 1) can return several pending suggestions
-    prunes: bool = False          # stops trials from per-step reports: needs a problem that reports
-    needs_numeric: bool = False   # models numeric params only: needs at least one int/float param
+    batch: bool = True  # ask(n > 1) can return several pending suggestions
+    prunes: bool = False  # stops trials from per-step reports: needs a problem that reports
+    needs_numeric: bool = False  # models numeric params only: needs at least one int/float param
 
 
 class Strategy(abc.ABC):
@@ -121,9 +122,11 @@ class Strategy(abc.ABC):
             from harness.errors import ConfigError
 
             extras = ",".join(sorted({self.requires[m] for m in missing}))
-            raise ConfigError(f"strategy {self.name!r} needs {', '.join(map(repr, missing))}, which is not "
-                              f"installed; install it with: pip install \"automl-harness[{extras}]\" "
-                              f"(or \"automl-harness[all]\" for every optional strategy)")
+            raise ConfigError(
+                f"strategy {self.name!r} needs {', '.join(map(repr, missing))}, which is not "
+                f'installed; install it with: pip install "automl-harness[{extras}]" '
+                f'(or "automl-harness[all]" for every optional strategy)'
+            )
         self.space = space
         self.seed = seed
         self.max_trials = max_trials
@@ -155,7 +158,8 @@ class Strategy(abc.ABC):
             # their ids), so a strategy that over-delivers is a bug to report, not to hide.
             raise StrategyError(
                 f"strategy {self.name!r}: _ask({n}) must return at most {n} suggestions, but "
-                f"returned {len(suggestions)} (trial ids {[s.trial_id for s in suggestions]})")
+                f"returned {len(suggestions)} (trial ids {[s.trial_id for s in suggestions]})"
+            )
         for s in suggestions:
             self._pending[s.trial_id] = s
         return suggestions
@@ -167,8 +171,7 @@ class Strategy(abc.ABC):
         observations = list(observations)
         for o in observations:
             if o.trial_id not in self._pending:
-                raise KeyError(f"tell() got trial {o.trial_id}, which is not pending; "
-                               f"pending: {sorted(self._pending)}")
+                raise KeyError(f"tell() got trial {o.trial_id}, which is not pending; pending: {sorted(self._pending)}")
         for o in observations:
             self._pending.pop(o.trial_id)
         self._n_told += len(observations)
@@ -206,22 +209,30 @@ class Strategy(abc.ABC):
         caps = cls.capabilities
         if space.is_conditional and not caps.conditional:
             conditional = [p.name for p in space.params if p.condition is not None]
-            return (f"strategy {cls.name!r} declares capabilities.conditional=False, but search "
-                    f"space {space.name!r} has conditional parameters {conditional}; use a space "
-                    f"without conditions or a strategy that handles them (e.g. random, tpe, smac)")
+            return (
+                f"strategy {cls.name!r} declares capabilities.conditional=False, but search "
+                f"space {space.name!r} has conditional parameters {conditional}; use a space "
+                f"without conditions or a strategy that handles them (e.g. random, tpe, smac)"
+            )
         if caps.multi_fidelity and space.fidelity is None:
-            return (f"strategy {cls.name!r} hands out budgets (capabilities.multi_fidelity) but "
-                    f"search space {space.name!r} declares no fidelity; choose a single-fidelity "
-                    f"strategy (random, tpe, smac, ...) or a space with `fidelity: {{min: .., max: ..}}`")
+            return (
+                f"strategy {cls.name!r} hands out budgets (capabilities.multi_fidelity) but "
+                f"search space {space.name!r} declares no fidelity; choose a single-fidelity "
+                f"strategy (random, tpe, smac, ...) or a space with `fidelity: {{min: .., max: ..}}`"
+            )
         if caps.prunes and not reports_steps:
-            return (f"strategy {cls.name!r} stops trials from their per-step reports "
-                    f"(capabilities.prunes), but the problem reports no intermediate values, so "
-                    f"it would never stop one; choose a non-pruning strategy (hyperband, smac_mf, "
-                    f"random, tpe, ...)")
+            return (
+                f"strategy {cls.name!r} stops trials from their per-step reports "
+                f"(capabilities.prunes), but the problem reports no intermediate values, so "
+                f"it would never stop one; choose a non-pruning strategy (hyperband, smac_mf, "
+                f"random, tpe, ...)"
+            )
         if caps.needs_numeric and not any(p.type in ("int", "float") for p in space.params):
-            return (f"strategy {cls.name!r} models numeric parameters only "
-                    f"(capabilities.needs_numeric), but every parameter of search space "
-                    f"{space.name!r} is categorical or boolean; choose e.g. random, tpe or smac")
+            return (
+                f"strategy {cls.name!r} models numeric parameters only "
+                f"(capabilities.needs_numeric), but every parameter of search space "
+                f"{space.name!r} is categorical or boolean; choose e.g. random, tpe or smac"
+            )
         return None
 
     # -- for subclasses --------------------------------------------------------------------

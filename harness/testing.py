@@ -34,6 +34,7 @@ survives_failed_and_nan, pickle_roundtrip, ask_returns_at_most_n, wait_and_finis
 budgets_within_fidelity, report_hook,
 conditional_support_declared, applicability_declared, import_is_light.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,15 +66,13 @@ TOY_SPACE = {
     "params": {
         "n_layers": {"type": "int", "low": 1, "high": 3},
         "width_0": {"type": "int", "low": 16, "high": 128, "step": 16},
-        "width_1": {"type": "int", "low": 16, "high": 128, "step": 16,
-                    "condition": {"parent": "n_layers", "in": [2, 3]}},
+        "width_1": {"type": "int", "low": 16, "high": 128, "step": 16, "condition": {"parent": "n_layers", "in": [2, 3]}},
         "heads": {"type": "int", "low": 1, "high": 64, "log": True},
         "lr": {"type": "float", "low": 1.0e-4, "high": 1.0e-1, "log": True},
         "momentum": {"type": "float", "low": 0.0, "high": 0.99},
         "opt": {"type": "categorical", "choices": ["sgd", "adam", "rmsprop"]},
         "nesterov": {"type": "bool", "condition": {"parent": "opt", "in": ["sgd"]}},
-        "dampening": {"type": "float", "low": 0.0, "high": 0.5,
-                      "condition": {"parent": "nesterov", "in": [False]}},
+        "dampening": {"type": "float", "low": 0.0, "high": 0.5, "condition": {"parent": "nesterov", "in": [False]}},
         "bn": {"type": "bool"},
     },
 }
@@ -142,9 +141,16 @@ def _observation(space: SearchSpace, s: Suggestion, failures: bool) -> Observati
     return Observation(s.trial_id, value, status, budget_used=s.budget)
 
 
-def drive(strategy: Strategy, *, trials: int, workers: int = 1, failures: bool = False,
-          pickle_after: int | None = None, on_suggestion: Callable[[Strategy, Suggestion], None]
-          | None = None, max_steps: int = 10_000) -> tuple[list[Record], Strategy]:
+def drive(
+    strategy: Strategy,
+    *,
+    trials: int,
+    workers: int = 1,
+    failures: bool = False,
+    pickle_after: int | None = None,
+    on_suggestion: Callable[[Strategy, Suggestion], None] | None = None,
+    max_steps: int = 10_000,
+) -> tuple[list[Record], Strategy]:
     """Run `strategy` like a runner with `workers` parallel slots until it has handed out
     `trials` suggestions or is finished; results are told oldest first.
 
@@ -173,7 +179,8 @@ def drive(strategy: Strategy, *, trials: int, workers: int = 1, failures: bool =
                 assert strategy.finished, (
                     f"{strategy.name}: ask() returned [] with no trial pending and finished is "
                     f"False: a runner would wait forever (return [] only while results are due, "
-                    f"and make `finished` True when there is nothing more to suggest)")
+                    f"and make `finished` True when there is nothing more to suggest)"
+                )
                 break
         strategy.tell(_observation(space, outstanding.pop(0), failures))
         told += 1
@@ -205,8 +212,9 @@ def _searched(strategy: Strategy) -> SearchSpace:
     return strategy.space
 
 
-def _check_suggestion(strategy: Strategy, s: Suggestion, issued: set[int],
-                      finished_budgets: dict[int, int | None] | None = None) -> None:
+def _check_suggestion(
+    strategy: Strategy, s: Suggestion, issued: set[int], finished_budgets: dict[int, int | None] | None = None
+) -> None:
     assert type(s.trial_id) is int, f"trial_id must be an int, got {s.trial_id!r}"
     assert s.trial_id not in issued, f"trial id {s.trial_id} handed out twice"
     issued.add(s.trial_id)
@@ -217,20 +225,23 @@ def _check_suggestion(strategy: Strategy, s: Suggestion, issued: set[int],
     if not strategy.capabilities.multi_fidelity:
         assert s.budget is None and s.resume_from is None, (
             f"{strategy.name} is not multi_fidelity but set budget={s.budget}, "
-            f"resume_from={s.resume_from}; declare Capabilities(multi_fidelity=True)")
+            f"resume_from={s.resume_from}; declare Capabilities(multi_fidelity=True)"
+        )
         return
     assert fid is not None
     assert type(s.budget) is int and fid.min <= s.budget <= fid.max, (
-        f"budget {s.budget!r} outside the space's fidelity [{fid.min}, {fid.max}]")
+        f"budget {s.budget!r} outside the space's fidelity [{fid.min}, {fid.max}]"
+    )
     if s.resume_from is not None:
         assert type(s.resume_from) is int and s.resume_from in issued - {s.trial_id}
         if finished_budgets is not None:
             assert s.resume_from in finished_budgets, (
-                f"trial {s.trial_id} resumes from {s.resume_from}, which is not finished yet")
+                f"trial {s.trial_id} resumes from {s.resume_from}, which is not finished yet"
+            )
             parent_budget = finished_budgets[s.resume_from]
             assert parent_budget is None or parent_budget <= s.budget, (
-                f"trial {s.trial_id} (budget {s.budget}) resumes from a parent trained "
-                f"{parent_budget} epochs")
+                f"trial {s.trial_id} (budget {s.budget}) resumes from a parent trained {parent_budget} epochs"
+            )
 
 
 # -- the checks ------------------------------------------------------------------------------
@@ -242,6 +253,7 @@ def _check(*spaces: str) -> Callable[[CheckFn], CheckFn]:
     def register(fn: CheckFn) -> CheckFn:
         CHECKS[fn.__name__.removeprefix("check_")] = (fn, spaces)
         return fn
+
     return register
 
 
@@ -253,8 +265,10 @@ def check_contract_attributes(name: str) -> None:
     assert isinstance(cls.capabilities, Capabilities)
     assert isinstance(cls.library_version(), str)
     unknown = set(cls.known_failures) - set(known_failure_keys())
-    assert not unknown, (f"known_failures keys must be checks or `<check>[<space>]` variants, but "
-                         f"got {sorted(unknown)}; valid keys: {known_failure_keys()}")
+    assert not unknown, (
+        f"known_failures keys must be checks or `<check>[<space>]` variants, but "
+        f"got {sorted(unknown)}; valid keys: {known_failure_keys()}"
+    )
     with pytest.raises(ValueError):
         make(name, _space_for(name)).ask(0)
 
@@ -269,8 +283,7 @@ def check_params_in_space(name: str, space_name: str) -> None:
         pytest.skip(f"not applicable (see applicability_declared): {reason}")
     issued: set[int] = set()
     trials = min(_trials(name), 8) if space_name != "toy" else _trials(name)
-    drive(make(name, space, seed=1), trials=trials, workers=2,
-          on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+    drive(make(name, space, seed=1), trials=trials, workers=2, on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
     assert issued, f"{name} suggested nothing on {space_name}"
 
 
@@ -306,7 +319,8 @@ def check_independent_of_global_rngs(name: str) -> None:
     b, _ = drive(make(name, _space_for(name), seed=7), trials=_trials(name), workers=2, on_suggestion=draw)
     assert list(reference_trajectory(name)) == b, (
         f"{name}: draws from the global random/numpy generators changed its suggestions; give "
-        f"the wrapped library generators of its own (as strategies/genetic.py does for DEAP)")
+        f"the wrapped library generators of its own (as strategies/genetic.py does for DEAP)"
+    )
 
 
 @_check()
@@ -321,8 +335,13 @@ def check_survives_failed_and_nan(name: str) -> None:
     """Failed, pruned, NaN and -inf results are accepted and the strategy keeps suggesting."""
     space, n = _space_for(name), _trials(name)
     issued: set[int] = set()
-    traj, strategy = drive(make(name, space, seed=3), trials=n, workers=2, failures=True,
-                           on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+    traj, strategy = drive(
+        make(name, space, seed=3),
+        trials=n,
+        workers=2,
+        failures=True,
+        on_suggestion=lambda st, s: _check_suggestion(st, s, issued),
+    )
     assert len(traj) >= n or strategy.finished
     # Tell every outstanding trial too (with the same rotation of awkward outcomes), so that
     # "wait" is no longer a valid answer: with nothing pending, the strategy must suggest again
@@ -333,15 +352,15 @@ def check_survives_failed_and_nan(name: str) -> None:
         more = strategy.ask(1)
         assert more or strategy.finished, (
             f"{name}: after failed, pruned, NaN and -inf results, with no trial pending, ask(1) "
-            f"returned [] and finished is False: it stopped suggesting")
+            f"returned [] and finished is False: it stopped suggesting"
+        )
 
 
 @_check()
 def check_pickle_roundtrip(name: str) -> None:
     """Pickling mid-run (with trials pending) and continuing gives the same suggestions."""
     n = _trials(name)
-    b, _ = drive(make(name, _space_for(name), seed=7), trials=n, workers=2,
-                 pickle_after=max(2, n // 2))
+    b, _ = drive(make(name, _space_for(name), seed=7), trials=n, workers=2, pickle_after=max(2, n // 2))
     a = reference_trajectory(name)
     assert list(a) == b, f"{name}: trajectory changed across a pickle round-trip:\n{a}\n{b}"
 
@@ -363,8 +382,7 @@ def check_ask_returns_at_most_n(name: str) -> None:
             break
     if strategy.capabilities.batch:
         assert len(issued) > 1, f"{name} declares batch=True but never returned more than one"
-    strategy.tell([Observation(t, toy_value(space, strategy._pending[t].params))
-                   for t in strategy.pending])
+    strategy.tell([Observation(t, toy_value(space, strategy._pending[t].params)) for t in strategy.pending])
     assert strategy.pending == []
 
 
@@ -401,8 +419,7 @@ def check_budgets_within_fidelity(name: str) -> None:
             assert strategy.finished
             break
         s = outstanding.pop(0)
-        strategy.tell(Observation(s.trial_id, toy_value(space, s.params, s.budget),
-                                  budget_used=s.budget))
+        strategy.tell(Observation(s.trial_id, toy_value(space, s.params, s.budget), budget_used=s.budget))
         finished_budgets[s.trial_id] = s.budget
 
 
@@ -428,8 +445,7 @@ def check_conditional_support_declared(name: str) -> None:
     cls = load_strategy_class(name)
     if cls.capabilities.conditional:
         issued: set[int] = set()
-        drive(make(name, toy_space(), seed=1), trials=4,
-              on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+        drive(make(name, toy_space(), seed=1), trials=4, on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
         return
     with pytest.raises(NotSupportedError, match="condition"):
         make(name, toy_space(), seed=1).ask(1)
@@ -441,9 +457,13 @@ def probe_spaces() -> dict[str, SearchSpace]:
     return {
         "conditional": toy_space(),
         "no_fidelity": SearchSpace.from_config({"name": "toy_no_fidelity", "params": flat}),
-        "categorical_only": SearchSpace.from_config({
-            "name": "toy_categorical", "fidelity": TOY_SPACE["fidelity"],
-            "params": {k: v for k, v in flat.items() if v["type"] in ("categorical", "bool")}}),
+        "categorical_only": SearchSpace.from_config(
+            {
+                "name": "toy_categorical",
+                "fidelity": TOY_SPACE["fidelity"],
+                "params": {k: v for k, v in flat.items() if v["type"] in ("categorical", "bool")},
+            }
+        ),
     }
 
 
@@ -460,8 +480,7 @@ def check_applicability_declared(name: str) -> None:
                 make(name, space, seed=1).ask(1)
             continue
         issued: set[int] = set()
-        drive(make(name, space, seed=1), trials=4,
-              on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
+        drive(make(name, space, seed=1), trials=4, on_suggestion=lambda st, s: _check_suggestion(st, s, issued))
         assert issued, f"{name} accepted the {label} probe space but suggested nothing"
 
 
@@ -515,8 +534,7 @@ def conformance_cases(names: Iterable[str] | None = None) -> list[Any]:
                 marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason is not None else []
                 if missing:  # an optional strategy whose library is not installed
                     extras = sorted({cls.requires[m] for m in missing})
-                    marks = [pytest.mark.skip(reason=f"{name} needs {missing}: pip install "
-                                                     f"\"automl-harness[{','.join(extras)}]\"")]
+                    marks = [pytest.mark.skip(reason=f'{name} needs {missing}: pip install "automl-harness[{",".join(extras)}]"')]
                 case_id = "-".join(x for x in (name, check, space) if x)
                 cases.append(pytest.param(name, check, space, id=case_id, marks=marks))
     return cases
@@ -537,8 +555,7 @@ def conformance_tests(*names: str) -> Callable[..., None]:
     """A pytest test function running every check on `names` (default: every installed
     strategy). Assign it to a `test_*` name in a test module."""
 
-    @pytest.mark.parametrize(("strategy", "check", "space"),
-                             conformance_cases(names or None))
+    @pytest.mark.parametrize(("strategy", "check", "space"), conformance_cases(names or None))
     def test(strategy: str, check: str, space: str | None) -> None:
         run_check(strategy, check, space)
 
@@ -673,8 +690,9 @@ def check_problem_deterministic_under_seed(name: str) -> None:
     second.setup()
     for sug in problem_samples(first, 2):
         a, b = _evaluate(first, sug), _evaluate(second, sug)
-        assert (a.status, a.objective, a.test_objective) == (b.status, b.objective, b.test_objective) \
-            or (math.isnan(a.objective) and math.isnan(b.objective)), f"{sug.params}: {a} != {b}"
+        assert (a.status, a.objective, a.test_objective) == (b.status, b.objective, b.test_objective) or (
+            math.isnan(a.objective) and math.isnan(b.objective)
+        ), f"{sug.params}: {a} != {b}"
 
 
 @_problem_check
@@ -689,8 +707,9 @@ def check_problem_fidelity_respected(name: str) -> None:
     searched = problem.space.without_fidelity_param()
     params = {k: v for k, v in sug.params.items() if k in searched.names}
     r = _evaluate(problem, Suggestion(0, params, budget=fid.min))
-    assert r.status is TrialStatus.FAILED or (r.budget is not None and r.budget <= fid.min), \
+    assert r.status is TrialStatus.FAILED or (r.budget is not None and r.budget <= fid.min), (
         f"budget {fid.min} was evaluated at {r.budget}"
+    )
 
 
 @_problem_check

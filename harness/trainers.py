@@ -10,6 +10,7 @@ the report to tell runs apart, and optionally a `kind`, the implementation in `T
 the name). Several presets of one implementation thus stay distinct: `neuroevolution_seed000` is
 `kind: neuroevolution` with seed 000's settings.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,8 +25,7 @@ from harness.errors import ConfigError, UnknownNameError
 # runs it again on every trial's options.
 TRAINERS: dict[str, tuple[str, str]] = {
     "backprop": ("harness.trainers:train_backprop", "harness.trainers:check_backprop_options"),
-    "neuroevolution": ("harness.neuroevolution:train_neuroevolution",
-                       "harness.neuroevolution:resolve_options"),
+    "neuroevolution": ("harness.neuroevolution:train_neuroevolution", "harness.neuroevolution:resolve_options"),
 }
 # A search-space parameter named `trainer__<option>` tunes the trainer instead of the model: a
 # strategy can then search, say, the GA's mutation rate together with the architecture.
@@ -60,8 +60,7 @@ def check_trainer_options(kind: str, options: Mapping[str, Any], space: Any = No
         try:
             check({**options, **split_params(combo)[1]})
         except (ConfigError, TypeError, ValueError) as exc:
-            raise ConfigError(f"search space {space.name!r}: {combo} is not a valid setting of trainer "
-                              f"{kind!r}: {exc}") from None
+            raise ConfigError(f"search space {space.name!r}: {combo} is not a valid setting of trainer {kind!r}: {exc}") from None
 
 
 # Options of `trainer=backprop` (trainer.params): Keras's EarlyStopping, as seed 003's tuners used
@@ -72,17 +71,20 @@ BACKPROP_OPTIONS = {"early_stopping_patience": None, "early_stopping_monitor": "
 def check_backprop_options(options: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(options) - set(BACKPROP_OPTIONS))
     if unknown:
-        raise ConfigError(f"trainer backprop takes no options {unknown}; its options are "
-                          f"{', '.join(BACKPROP_OPTIONS)}. Remove them (trainer.params, or the space's "
-                          f"trainer__* parameters) or choose trainer=neuroevolution")
+        raise ConfigError(
+            f"trainer backprop takes no options {unknown}; its options are "
+            f"{', '.join(BACKPROP_OPTIONS)}. Remove them (trainer.params, or the space's "
+            f"trainer__* parameters) or choose trainer=neuroevolution"
+        )
     resolved = {**BACKPROP_OPTIONS, **options}
     patience, monitor = resolved["early_stopping_patience"], resolved["early_stopping_monitor"]
     if patience is not None and (type(patience) is not int or patience < 0):
-        raise ConfigError(f"trainer.params.early_stopping_patience must be an integer >= 0 or null, but got "
-                          f"{patience!r}; e.g. `trainer.params.early_stopping_patience=2`")
+        raise ConfigError(
+            f"trainer.params.early_stopping_patience must be an integer >= 0 or null, but got "
+            f"{patience!r}; e.g. `trainer.params.early_stopping_patience=2`"
+        )
     if monitor not in ("val_loss", "val_accuracy", "loss"):
-        raise ConfigError(f"trainer.params.early_stopping_monitor must be val_loss, val_accuracy or loss, "
-                          f"but got {monitor!r}")
+        raise ConfigError(f"trainer.params.early_stopping_monitor must be val_loss, val_accuracy or loss, but got {monitor!r}")
     return resolved
 
 
@@ -101,9 +103,18 @@ def get_trainer(name: str) -> Callable[..., list[dict[str, Any]]]:
     return _load(TRAINERS[name][0])
 
 
-def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, batch_size: int,
-                   seed: int, options: dict[str, Any], on_epoch: EpochHook,
-                   verbose: int = 0) -> list[dict[str, Any]]:
+def train_backprop(
+    model: Any,
+    data: Any,
+    *,
+    epochs: int,
+    initial_epoch: int,
+    batch_size: int,
+    seed: int,
+    options: dict[str, Any],
+    on_epoch: EpochHook,
+    verbose: int = 0,
+) -> list[dict[str, Any]]:
     """Gradient training with `model.fit`, validating every epoch so strategies can prune."""
     import keras
 
@@ -112,8 +123,11 @@ def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, ba
     if resolved["early_stopping_patience"] is not None:
         # Stops when the monitored metric has not improved for `patience` epochs; the epochs it
         # did train are the trial's budget spent (a row's `budget_spent`).
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=resolved["early_stopping_monitor"],
-                                                       patience=resolved["early_stopping_patience"]))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=resolved["early_stopping_monitor"], patience=resolved["early_stopping_patience"]
+            )
+        )
 
     history: list[dict[str, Any]] = []
 
@@ -127,10 +141,14 @@ def train_backprop(model: Any, data: Any, *, epochs: int, initial_epoch: int, ba
     y_train = data.y_train if data.task == "classification" else (data.y_train - data.y_mean) / data.y_std
     y_val = data.y_val if data.task == "classification" else (data.y_val - data.y_mean) / data.y_std
     model.fit(
-        data.x_train, y_train,
+        data.x_train,
+        y_train,
         validation_data=(data.x_val, y_val),
-        epochs=epochs, initial_epoch=initial_epoch, batch_size=batch_size,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        batch_size=batch_size,
         callbacks=[*callbacks, _Hook()],
-        shuffle=True, verbose=verbose,
+        shuffle=True,
+        verbose=verbose,
     )
     return history

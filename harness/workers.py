@@ -21,6 +21,7 @@ Per-epoch reports for pruner-style strategies cross the pipe: the worker sends
 (trial, epoch, value) and waits for the runner's stop/continue answer. Strategies that keep the
 default `report` skip the round trip.
 """
+
 from __future__ import annotations
 
 import abc
@@ -47,8 +48,7 @@ def failed_result(suggestion: Suggestion, error: str) -> EvalResult:
     return EvalResult.failed(error, budget=suggestion.budget)
 
 
-def evaluate_trial(problem: Problem, suggestion: Suggestion,
-                   report: Callable[[int, float], bool] | None) -> EvalResult:
+def evaluate_trial(problem: Problem, suggestion: Suggestion, report: Callable[[int, float], bool] | None) -> EvalResult:
     """Evaluate one suggestion; a trial's own exception becomes a failed result. The wall time
     is the trial's cost unless the problem reports a (simulated) cost of its own.
 
@@ -149,8 +149,7 @@ class SimulatedEvaluator(Evaluator):
     submitted, not at their simulated times.
     """
 
-    def __init__(self, problem: Problem, *, n_workers: int = 1, reporter: Reporter | None = None,
-                 start: float = 0.0):
+    def __init__(self, problem: Problem, *, n_workers: int = 1, reporter: Reporter | None = None, start: float = 0.0):
         self.slots = n_workers
         self._problem, self._reporter = problem, reporter
         self.now = start  # the simulated clock, in seconds since the run started
@@ -207,8 +206,9 @@ def _worker_main(conn: Any, problem: Problem, reports: bool, parent_pid: int) ->
         conn.send(("fatal", _portable(exc)))
         return
     except BaseException as exc:  # noqa: BLE001 -- reported to the runner, which stops the run
-        conn.send(("fatal", HarnessError(
-            f"a worker process could not set up problem {problem.name!r}: {type(exc).__name__}: {exc}")))
+        conn.send(
+            ("fatal", HarnessError(f"a worker process could not set up problem {problem.name!r}: {type(exc).__name__}: {exc}"))
+        )
         return
     baseline: float | None = None  # memory after the first trial: warm-up (graph tracing) is not a leak
     conn.send(("ready",))
@@ -224,9 +224,11 @@ def _worker_main(conn: Any, problem: Problem, reports: bool, parent_pid: int) ->
         conn.send(("started", tid))
         report = None
         if reports:
+
             def report(epoch: int, value: float, tid: int = tid) -> bool:
                 conn.send(("report", tid, epoch, value))
                 return bool(conn.recv())
+
         try:
             result = evaluate_trial(problem, suggestion, report)
         except HarnessError as exc:
@@ -288,9 +290,17 @@ def _death_cause(exitcode: int | None) -> str:
 class ProcessEvaluator(Evaluator):
     """`n_workers` recycled worker processes; see the module docstring."""
 
-    def __init__(self, problem: Problem, *, n_workers: int = 1, max_trials: int | None = 50,
-                 max_memory_growth_mb: float | None = None, trial_timeout: float | None = None,
-                 reporter: Reporter | None = None, start_method: str = "spawn"):
+    def __init__(
+        self,
+        problem: Problem,
+        *,
+        n_workers: int = 1,
+        max_trials: int | None = 50,
+        max_memory_growth_mb: float | None = None,
+        trial_timeout: float | None = None,
+        reporter: Reporter | None = None,
+        start_method: str = "spawn",
+    ):
         if n_workers < 1:
             raise ValueError(f"n_workers must be >= 1, but got {n_workers}")
         self.slots = n_workers
@@ -359,8 +369,12 @@ class ProcessEvaluator(Evaluator):
     def _spawn(self) -> _Worker:
         parent, child = self._ctx.Pipe()
         reports = self._reporter is not None
-        process = self._ctx.Process(target=_worker_main, args=(child, self._problem, reports, os.getpid()),
-                                    name=f"harness-worker-{self.started}", daemon=False)
+        process = self._ctx.Process(
+            target=_worker_main,
+            args=(child, self._problem, reports, os.getpid()),
+            name=f"harness-worker-{self.started}",
+            daemon=False,
+        )
         # The child is told the parent's *global* start method and looks it up before anything
         # else; inside a joblib/loky worker that is 'loky', which a fresh interpreter does not
         # know ("cannot find context for 'loky'"). Name a standard one while starting.
@@ -420,8 +434,9 @@ class ProcessEvaluator(Evaluator):
         self._done.append(Finished(worker.current, result))
         worker.current, worker.started_at = None, None
         worker.trials += 1
-        if (self._max_trials is not None and worker.trials >= self._max_trials) or \
-                (self._max_growth is not None and growth_mb > self._max_growth):
+        if (self._max_trials is not None and worker.trials >= self._max_trials) or (
+            self._max_growth is not None and growth_mb > self._max_growth
+        ):
             try:
                 worker.conn.send(("stop",))
             except (BrokenPipeError, OSError):
@@ -441,8 +456,11 @@ class ProcessEvaluator(Evaluator):
             return
         now = time.monotonic()
         for worker in list(self._workers):
-            if worker.current is not None and worker.started_at is not None \
-                    and now - worker.started_at > self._timeout:
-                self._replace(worker, failed_result(
-                    worker.current, f"timed out: still running after trial_timeout={self._timeout:g} s; "
-                                    f"the worker process was killed"))
+            if worker.current is not None and worker.started_at is not None and now - worker.started_at > self._timeout:
+                self._replace(
+                    worker,
+                    failed_result(
+                        worker.current,
+                        f"timed out: still running after trial_timeout={self._timeout:g} s; the worker process was killed",
+                    ),
+                )

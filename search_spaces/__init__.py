@@ -4,6 +4,7 @@ A builder is named in the space's YAML as `module:function` and called as
 `build(params, *, input_shape, n_outputs, task)`; it returns a compiled Keras model. Modules
 here import Keras only inside the builders, so importing them stays cheap.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Pieces every builder shares: the task-dependent output head and compilation."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Seed 002's CNN: layer_num blocks of Conv2D(first_layer_unit * i, k x k) + MaxPooling2D(2)."""
+
 from __future__ import annotations
 
 from typing import Any

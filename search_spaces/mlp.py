@@ -1,4 +1,5 @@
 """Dense (MLP) builders: seed 002's halving MLP, seed 004's NAS MLP, seed 003's Hands-On ML MLP."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -9,6 +9,7 @@ The oracle is kept in memory (its `save` / `_save_trial` JSON writes are disable
 console display is silenced), it never stops after N consecutive failures (failures are rows
 here, not a reason to abort), and it pickles through its attribute dict.
 """
+
 from __future__ import annotations
 
 import collections
@@ -28,10 +29,18 @@ from harness.space import (
 from harness.strategy import Observation, Strategy, Suggestion
 
 # Oracle arguments this adapter owns; users pass everything else through `params:`.
-RESERVED = frozenset({
-    "objective", "hyperparameters", "seed", "max_trials", "allow_new_entries",
-    "tune_new_entries", "max_retries_per_trial", "max_consecutive_failed_trials",
-})
+RESERVED = frozenset(
+    {
+        "objective",
+        "hyperparameters",
+        "seed",
+        "max_trials",
+        "allow_new_entries",
+        "tune_new_entries",
+        "max_retries_per_trial",
+        "max_consecutive_failed_trials",
+    }
+)
 OBJECTIVE = "score"
 _IN_MEMORY: dict[type, type] = {}
 
@@ -48,15 +57,16 @@ def import_keras_tuner() -> Any:
 def in_memory(oracle_cls: type) -> type:
     """A subclass of `oracle_cls` that keeps its state in memory instead of JSON files."""
     if oracle_cls not in _IN_MEMORY:
+
         def save(self: Any) -> None:
             pass
 
         def _save_trial(self: Any, trial: Any) -> None:
             pass
 
-        _IN_MEMORY[oracle_cls] = type(f"InMemory{oracle_cls.__name__}", (oracle_cls,),
-                                      {"save": save, "_save_trial": _save_trial,
-                                       "__module__": __name__})
+        _IN_MEMORY[oracle_cls] = type(
+            f"InMemory{oracle_cls.__name__}", (oracle_cls,), {"save": save, "_save_trial": _save_trial, "__module__": __name__}
+        )
     return _IN_MEMORY[oracle_cls]
 
 
@@ -89,8 +99,7 @@ def to_hyperparameters(space: SearchSpace) -> Any:
             s.__enter__()
         try:
             if isinstance(p, IntParam):
-                hp.Int(p.name, p.low, p.high, step=None if p.log else p.step,
-                       sampling="log" if p.log else "linear")
+                hp.Int(p.name, p.low, p.high, step=None if p.log else p.step, sampling="log" if p.log else "linear")
             elif isinstance(p, FloatParam):
                 hp.Float(p.name, p.low, p.high, sampling="log" if p.log else "linear")
             elif isinstance(p, CategoricalParam):
@@ -119,8 +128,7 @@ def native_params(space: SearchSpace, values: dict[str, Any]) -> dict[str, Any]:
         elif isinstance(p, FloatParam):
             v = min(p.high, max(p.low, float(v)))
         elif isinstance(p, CategoricalParam):
-            v = next((c for c in p.choices if c == v and isinstance(c, bool) == isinstance(v, bool)),
-                     v)
+            v = next((c for c in p.choices if c == v and isinstance(c, bool) == isinstance(v, bool)), v)
         elif isinstance(p, BoolParam):
             v = bool(v)
         out[p.name] = v
@@ -139,19 +147,20 @@ class KerasTunerStrategy(Strategy):
     tuner id that already has one.
     """
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 **oracle_options: Any):
+    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None, **oracle_options: Any):
         super().__init__(space, seed=seed, max_trials=max_trials)
         reserved = sorted(RESERVED & set(oracle_options))
         if reserved:
-            raise ValueError(f"options {reserved} are set by the harness and cannot be passed "
-                             f"to the keras-tuner oracle; remove them from `params:`")
+            raise ValueError(
+                f"options {reserved} are set by the harness and cannot be passed "
+                f"to the keras-tuner oracle; remove them from `params:`"
+            )
         self.oracle_options = dict(oracle_options)
         self._oracle: Any = None
         self._stopped = False
-        self._kt_ids: dict[int, str] = {}   # our trial id -> keras-tuner trial id
+        self._kt_ids: dict[int, str] = {}  # our trial id -> keras-tuner trial id
         self._our_ids: dict[str, int] = {}  # keras-tuner trial id -> our trial id
-        self._slots: dict[int, str] = {}    # pending trial id -> tuner_id it runs on
+        self._slots: dict[int, str] = {}  # pending trial id -> tuner_id it runs on
 
     @classmethod
     def library_version(cls) -> str:
@@ -186,14 +195,18 @@ class KerasTunerStrategy(Strategy):
                     objective=kt.Objective(OBJECTIVE, direction="max"),
                     hyperparameters=to_hyperparameters(self.searched_space),
                     seed=oracle_seed(self.seed),
-                    allow_new_entries=False, tune_new_entries=False,
-                    max_retries_per_trial=0, max_consecutive_failed_trials=sys.maxsize,
+                    allow_new_entries=False,
+                    tune_new_entries=False,
+                    max_retries_per_trial=0,
+                    max_consecutive_failed_trials=sys.maxsize,
                     **self._oracle_kwargs(),
                 )
             except TypeError as exc:
-                raise ConfigError(f"strategy {self.name!r}: keras-tuner "
-                                  f"{self._oracle_class(kt).__name__} rejected its params "
-                                  f"{self.oracle_options}: {exc}") from None
+                raise ConfigError(
+                    f"strategy {self.name!r}: keras-tuner "
+                    f"{self._oracle_class(kt).__name__} rejected its params "
+                    f"{self.oracle_options}: {exc}"
+                ) from None
             oracle.verbose = 0  # its Display prints tables to stdout otherwise
             self._oracle = oracle
         return self._oracle

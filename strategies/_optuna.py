@@ -9,6 +9,7 @@ Optuna is imported when a strategy is built (about 0.5 s), never at module impor
 constructor checks the sampler options against the sampler's own signature, so that a misspelt
 option is a config error before the run starts rather than a failed run after its first ask.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,15 @@ class OptunaStrategy(Strategy):
 
     capabilities = Capabilities(conditional=True, multi_fidelity=False, batch=True)
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 pruner: str | Mapping[str, Any] | None = None, **sampler_options: Any):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        pruner: str | Mapping[str, Any] | None = None,
+        **sampler_options: Any,
+    ):
         super().__init__(space, seed=seed, max_trials=max_trials)
         if "seed" in sampler_options:  # pragma: no cover - Python already rejects a duplicate
             raise TypeError("pass the seed as the strategy's `seed`, not as a sampler option")
@@ -124,8 +132,9 @@ class OptunaStrategy(Strategy):
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValueError(f"{cls.__name__} option {name} must be an integer, but got {value!r}")
                 if name.startswith("n_") and value < 0:
-                    raise ValueError(f"{cls.__name__} option {name} counts trials or candidates and "
-                                     f"must be >= 0, but got {value}")
+                    raise ValueError(
+                        f"{cls.__name__} option {name} counts trials or candidates and must be >= 0, but got {value}"
+                    )
 
     @staticmethod
     def _validate_pruner(pruner: Any) -> dict[str, Any] | None:
@@ -134,8 +143,9 @@ class OptunaStrategy(Strategy):
         spec = {"name": pruner} if isinstance(pruner, str) else dict(pruner)
         name = spec.get("name")
         if name not in _PRUNERS:
-            raise ValueError(f"pruner must be None, one of {sorted(_PRUNERS)} or a mapping with "
-                             f"`name:` one of them, but got {pruner!r}")
+            raise ValueError(
+                f"pruner must be None, one of {sorted(_PRUNERS)} or a mapping with `name:` one of them, but got {pruner!r}"
+            )
         return spec
 
     @classmethod
@@ -164,8 +174,10 @@ class OptunaStrategy(Strategy):
             # A fixed study name: Optuna's HyperbandPruner assigns trials to brackets by a hash
             # of it, and the default name is a random UUID (pruning would differ on resume).
             self._study = optuna.create_study(
-                study_name=f"harness-{self.name}-seed{self.seed}", direction="maximize",
-                sampler=self._make_sampler(optuna), pruner=self._make_pruner(optuna),
+                study_name=f"harness-{self.name}-seed{self.seed}",
+                direction="maximize",
+                sampler=self._make_sampler(optuna),
+                pruner=self._make_pruner(optuna),
             )
         return self._study
 
@@ -225,9 +237,17 @@ class OptunaPruningStrategy(OptunaStrategy):
     default_sampler = "random"
     _SAMPLERS = {"random": "RandomSampler", "tpe": "TPESampler"}
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 sampler: str | None = None, min_resource: int | None = None,
-                 reduction_factor: int = 3, **sampler_options: Any):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        sampler: str | None = None,
+        min_resource: int | None = None,
+        reduction_factor: int = 3,
+        **sampler_options: Any,
+    ):
         sampler = self.default_sampler if sampler is None else sampler
         if sampler not in self._SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(self._SAMPLERS)}, but got {sampler!r}")
@@ -236,8 +256,9 @@ class OptunaPruningStrategy(OptunaStrategy):
         fid = space.fidelity  # not None: the base class refuses a space without one
         lo = fid.min if min_resource is None else min_resource
         if type(lo) is not int or not 1 <= lo <= fid.max:
-            raise ValueError(f"min_resource must be an int in [1, {fid.max}] (the space's "
-                             f"fidelity.max), but got {min_resource!r}")
+            raise ValueError(
+                f"min_resource must be an int in [1, {fid.max}] (the space's fidelity.max), but got {min_resource!r}"
+            )
         if type(reduction_factor) is not int or reduction_factor < 2:
             raise ValueError(f"reduction_factor must be an int >= 2, but got {reduction_factor!r}")
         self.min_resource, self.max_resource, self.reduction_factor = lo, fid.max, reduction_factor

@@ -6,6 +6,7 @@ fresh strategy and replaying those calls. The wrapped library is deterministic u
 strategy's seed (the conformance suite checks it), so the rebuilt strategy is in the same state
 and suggests the same next trials. This is the same replay the runner uses to resume a run.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -33,8 +34,7 @@ class ReplayPickling:
         self._calls.append(("tell", observations))
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"arguments": self._arguments, "calls": list(self._calls),
-                "planned_trials": self.planned_trials}  # type: ignore[attr-defined]
+        return {"arguments": self._arguments, "calls": list(self._calls), "planned_trials": self.planned_trials}  # type: ignore[attr-defined]
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         space, kwargs = state["arguments"]

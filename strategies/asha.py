@@ -7,6 +7,7 @@ Every trial is started with the full budget and reports after each step (epoch).
 (status `pruned`). Decisions never wait for a rung to fill, so every worker stays busy: the
 asynchronous variant Ray Tune and syne-tune run by default.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,5 +23,9 @@ class ASHA(OptunaPruningStrategy):
     default_sampler = "random"
 
     def _pruner_spec(self) -> dict[str, Any]:
-        return {"name": "successive_halving", "min_resource": self.min_resource,
-                "reduction_factor": self.reduction_factor, "min_early_stopping_rate": 0}
+        return {
+            "name": "successive_halving",
+            "min_resource": self.min_resource,
+            "reduction_factor": self.reduction_factor,
+            "min_early_stopping_rate": 0,
+        }

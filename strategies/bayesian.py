@@ -13,6 +13,7 @@ inactive for the GP (a simplification of keras-tuner's; the GP sees a constant t
 
 The first `ask` imports keras_tuner, which imports TensorFlow (keras-tuner #1041).
 """
+
 from __future__ import annotations
 
 from typing import Any

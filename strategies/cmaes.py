@@ -12,6 +12,7 @@ smallest population its step-size rules are tuned for, so that a budget of ~100 
 runs a dozen generations. There are no restarts: Optuna 4.4 deprecated `restart_strategy`
 (IPOP/BIPOP) and ignores it.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,16 +31,18 @@ class CMAES(OptunaStrategy):
     requires = {"cmaes": "cmaes"}
     capabilities = Capabilities(conditional=False, multi_fidelity=False, batch=True, needs_numeric=True)
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 **sampler_options: Any):
+    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None, **sampler_options: Any):
         # Announced once below rather than by Optuna on every trial.
         sampler_options.setdefault("warn_independent_sampling", False)
         super().__init__(space, seed=seed, max_trials=max_trials, **sampler_options)
         independent = [p.name for p in space.params if p.type in ("categorical", "bool")]
         if independent:
-            warnings.warn(f"cmaes: CMA-ES models numeric parameters only; {independent} of search "
-                          f"space {space.name!r} are sampled independently at random (Optuna's "
-                          f"fallback for categorical parameters)", stacklevel=2)
+            warnings.warn(
+                f"cmaes: CMA-ES models numeric parameters only; {independent} of search "
+                f"space {space.name!r} are sampled independently at random (Optuna's "
+                f"fallback for categorical parameters)",
+                stacklevel=2,
+            )
 
     @classmethod
     def library_version(cls) -> str:

@@ -16,6 +16,7 @@ DEAP draws from the global `random` module; every DEAP call here runs inside a s
 global state for the strategy's own `random.Random` state, so the GA is deterministic under its
 seed, does not disturb anyone else's use of `random`, and pickles with its state.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -99,18 +100,29 @@ class Genetic(Strategy):
     # A small GA that breeds and finishes within the conformance suite's trials.
     conformance_options = {"population_size": 4, "generations": 3}
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 population_size: int = 10, generations: int = 10, cxpb: float = 0.6,
-                 mutpb: float = 0.3, tournsize: int = 3, elitism: int = 1,
-                 crossover: str = "uniform", indpb: float | None = None, eta: float = 20.0):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        population_size: int = 10,
+        generations: int = 10,
+        cxpb: float = 0.6,
+        mutpb: float = 0.3,
+        tournsize: int = 3,
+        elitism: int = 1,
+        crossover: str = "uniform",
+        indpb: float | None = None,
+        eta: float = 20.0,
+    ):
         super().__init__(space, seed=seed, max_trials=max_trials)
         _check_int("population_size", population_size, 2)
         _check_int("generations", generations, 0)
         _check_int("tournsize", tournsize, 1)
         _check_int("elitism", elitism, 0)
         if elitism >= population_size:
-            raise ValueError(f"elitism must be < population_size ({population_size}), "
-                             f"but got {elitism}")
+            raise ValueError(f"elitism must be < population_size ({population_size}), but got {elitism}")
         for label, v in (("cxpb", cxpb), ("mutpb", mutpb)) + ((("indpb", indpb),) if indpb is not None else ()):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
                 raise ValueError(f"{label} must be a probability in [0, 1], but got {v!r}")
@@ -126,8 +138,8 @@ class Genetic(Strategy):
         self._random_state = random.Random(seed).getstate()
         self.generation = 0
         self.population: list[Genome] = []  # the current generation, evaluated or not
-        self._queue: list[Genome] = []       # members still to hand out
-        self._out: dict[int, Genome] = {}    # trial id -> member being evaluated
+        self._queue: list[Genome] = []  # members still to hand out
+        self._out: dict[int, Genome] = {}  # trial id -> member being evaluated
         self._done = False
 
     @classmethod
@@ -151,8 +163,7 @@ class Genetic(Strategy):
     # -- the GA ----------------------------------------------------------------------------
     def _start(self) -> None:
         with self._own_random() as rnd:
-            self.population = [Genome(rnd.random() for _ in self.space.params)
-                               for _ in range(self.population_size)]
+            self.population = [Genome(rnd.random() for _ in self.space.params) for _ in range(self.population_size)]
         self._queue = list(self.population)
 
     def _breed(self) -> None:
@@ -162,9 +173,9 @@ class Genetic(Strategy):
         ranked = sorted(pop, key=lambda g: g.fitness, reverse=True)
         elites = [copy.deepcopy(g) for g in ranked[: self.elitism]]
         with self._own_random() as rnd:
-            offspring = [copy.deepcopy(g) for g in
-                         tools.selTournament(pop, self.population_size - self.elitism,
-                                             tournsize=self.tournsize)]
+            offspring = [
+                copy.deepcopy(g) for g in tools.selTournament(pop, self.population_size - self.elitism, tournsize=self.tournsize)
+            ]
             # DEAP's varAnd, with a float fitness: None marks "changed, evaluate again".
             for i in range(1, len(offspring), 2):
                 if rnd.random() < self.cxpb:
@@ -172,8 +183,7 @@ class Genetic(Strategy):
                     offspring[i - 1].fitness = offspring[i].fitness = None
             for child in offspring:
                 if rnd.random() < self.mutpb:
-                    tools.mutPolynomialBounded(child, eta=self.eta, low=0.0, up=1.0,
-                                               indpb=self.indpb)
+                    tools.mutPolynomialBounded(child, eta=self.eta, low=0.0, up=1.0, indpb=self.indpb)
                     child.fitness = None
         self.population = elites + offspring
         self.generation += 1

@@ -9,6 +9,7 @@ and covers every budget below it. Conditional spaces are enumerated over their a
 parameters only. The order is the grid's (or Sobol's); `shuffle: true` permutes it with the
 run seed.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -94,13 +95,20 @@ class Grid(Strategy):
     capabilities = Capabilities(conditional=True, multi_fidelity=False, batch=True)
     conformance_options = {"n": 16}
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 n: int = 64, full_fidelity: bool = True, shuffle: bool = False,
-                 sample_seed: int | None = None):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        n: int = 64,
+        full_fidelity: bool = True,
+        shuffle: bool = False,
+        sample_seed: int | None = None,
+    ):
         super().__init__(space, seed=seed, max_trials=max_trials)
         if type(n) is not int or n < 1:
-            raise ValueError(f"n (the Sobol sample size of a continuous space) must be an integer "
-                             f">= 1, but got {n!r}")
+            raise ValueError(f"n (the Sobol sample size of a continuous space) must be an integer >= 1, but got {n!r}")
         for key, value in (("full_fidelity", full_fidelity), ("shuffle", shuffle)):
             if not isinstance(value, bool):
                 raise TypeError(f"{key} must be true or false, but got {value!r}")
@@ -116,8 +124,10 @@ class Grid(Strategy):
         self._space = space.without_fidelity_param() if self._fixed else space
         if _finite(self._space) and grid_size(self._space) > MAX_GRID:
             # Refused when built, so the runner records the pairing as not applicable.
-            raise NotSupportedError(f"search space {space.name!r} has more than {MAX_GRID:,} grid points; "
-                                    f"use a coarser space (steps) or random search")
+            raise NotSupportedError(
+                f"search space {space.name!r} has more than {MAX_GRID:,} grid points; "
+                f"use a coarser space (steps) or random search"
+            )
         self._configs: list[dict[str, Any]] | None = None
         self._next = 0
 

@@ -10,6 +10,7 @@ appears in `params` (keras-tuner #570).
 
 The first `ask` imports keras_tuner, which imports TensorFlow (keras-tuner #1041).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -39,9 +40,16 @@ class Hyperband(KerasTunerStrategy):
     conformance_options = {"hyperband_iterations": 1}
     _warned_flat_promotion = False  # see _suggestion: warned once per strategy
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 max_epochs: int | None = None, min_epochs: int | None = None,
-                 **oracle_options: Any):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        max_epochs: int | None = None,
+        min_epochs: int | None = None,
+        **oracle_options: Any,
+    ):
         super().__init__(space, seed=seed, max_trials=max_trials, **oracle_options)
         fid = space.fidelity  # not None: the base class refuses a space without one
         hi = max_epochs if max_epochs is not None else fid.max
@@ -50,8 +58,10 @@ class Hyperband(KerasTunerStrategy):
             if type(v) is not int or v < 1:
                 raise ValueError(f"{label} must be an int >= 1, but got {v!r}")
         if hi > fid.max:
-            raise ValueError(f"max_epochs ({hi}) exceeds search space {space.name!r}'s fidelity "
-                             f"max ({fid.max}); lower it or raise the space's fidelity.max")
+            raise ValueError(
+                f"max_epochs ({hi}) exceeds search space {space.name!r}'s fidelity "
+                f"max ({fid.max}); lower it or raise the space's fidelity.max"
+            )
         if lo > hi:
             raise ValueError(f"min_epochs ({lo}) must be <= max_epochs ({hi})")
         self.max_epochs, self.min_epochs = hi, lo
@@ -88,7 +98,8 @@ class Hyperband(KerasTunerStrategy):
                     f"promotions from it train no further epochs and only re-score their parent. "
                     f"Lower min_epochs (or the space's fidelity.min), or raise "
                     f"max_epochs={self.max_epochs} (budget.max_epochs)",
-                    stacklevel=2)
+                    stacklevel=2,
+                )
         return Suggestion(
             trial_id,
             native_params(self._searched, values),  # drops every tuner/* key

@@ -4,6 +4,7 @@ keras-tuner's own random stream. `random` (NumPy) is the cheaper default for com
 
 The first `ask` imports keras_tuner, which imports TensorFlow (keras-tuner #1041).
 """
+
 from __future__ import annotations
 
 from typing import Any

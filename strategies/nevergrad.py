@@ -13,6 +13,7 @@ warning about the tolerance NGOpt's portfolio passes it (neither is the user's t
 Nevergrad plans with the run's trial budget (`planned_trials`; 100 when the run is
 time-bounded) and `num_workers` (default 1: set it to the run's `n_workers`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,8 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
-from harness.strategy import (PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy,
-                              Suggestion, installed_versions)
+from harness.strategy import PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy, Suggestion, installed_versions
 
 
 def to_parametrization(space: SearchSpace, seed: int) -> Any:
@@ -77,8 +77,9 @@ class Nevergrad(Strategy):
     requires = {"nevergrad": "nevergrad"}
     capabilities = Capabilities(conditional=False, multi_fidelity=False, batch=True)
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 optimizer: str = "NGOpt", num_workers: int = 1):
+    def __init__(
+        self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None, optimizer: str = "NGOpt", num_workers: int = 1
+    ):
         super().__init__(space, seed=seed, max_trials=max_trials)
         if not isinstance(optimizer, str) or not optimizer:
             raise ValueError(f"optimizer must be a Nevergrad optimiser name, but got {optimizer!r}")
@@ -100,12 +101,16 @@ class Nevergrad(Strategy):
             from harness.errors import ConfigError
 
             close = sorted(n for n in registry if n.lower().startswith(self.optimizer_name[:3].lower()))[:8]
-            raise ConfigError(f"strategy nevergrad: optimizer {self.optimizer_name!r} is not in "
-                              f"nevergrad.optimizers.registry ({len(registry)} names; e.g. NGOpt, "
-                              f"TwoPointsDE, CMA{', close: ' + ', '.join(close) if close else ''})")
-        return registry[self.optimizer_name](parametrization=to_parametrization(self.space, self.seed),
-                                             budget=self.planned_trials or PLANNED_TRIALS_WHEN_UNKNOWN,
-                                             num_workers=self.num_workers)
+            raise ConfigError(
+                f"strategy nevergrad: optimizer {self.optimizer_name!r} is not in "
+                f"nevergrad.optimizers.registry ({len(registry)} names; e.g. NGOpt, "
+                f"TwoPointsDE, CMA{', close: ' + ', '.join(close) if close else ''})"
+            )
+        return registry[self.optimizer_name](
+            parametrization=to_parametrization(self.space, self.seed),
+            budget=self.planned_trials or PLANNED_TRIALS_WHEN_UNKNOWN,
+            num_workers=self.num_workers,
+        )
 
     def _ask(self, n: int) -> Sequence[Suggestion]:
         if self._optimizer is None:

@@ -1,4 +1,5 @@
 """Random search (Bergstra & Bengio, JMLR 2012): independent draws from the search space."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -23,6 +23,7 @@ the run is time-bounded). Promotions of `smac_mf` continue the checkpoint of the
 configuration's finished lower-budget trial, as `hyperband` does, so a Keras model trains only
 the missing epochs.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -38,8 +39,15 @@ from typing import Any
 
 from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace
 from harness.strategies._replayable import ReplayPickling
-from harness.strategy import (PLANNED_TRIALS_WHEN_UNKNOWN, Capabilities, Observation, Strategy,
-                              Suggestion, TrialStatus, installed_versions)
+from harness.strategy import (
+    PLANNED_TRIALS_WHEN_UNKNOWN,
+    Capabilities,
+    Observation,
+    Strategy,
+    Suggestion,
+    TrialStatus,
+    installed_versions,
+)
 
 
 def to_configspace(space: SearchSpace, seed: int) -> tuple[Any, dict[str, list[Any]]]:
@@ -113,11 +121,28 @@ class SMAC(ReplayPickling, Strategy):
     conformance_options = {"initial_design": {"n_configs": 4}}  # reach the random forest
     _facade_name = "HyperparameterOptimizationFacade"
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 initial_design: Mapping[str, Any] | None = None, model: Mapping[str, Any] | None = None,
-                 n_jobs: int = 1, scenario: Mapping[str, Any] | None = None, **facade_options: Any):
-        self._remember_arguments(space, seed=seed, max_trials=max_trials, initial_design=initial_design,
-                                 model=model, n_jobs=n_jobs, scenario=scenario, **facade_options)
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        initial_design: Mapping[str, Any] | None = None,
+        model: Mapping[str, Any] | None = None,
+        n_jobs: int = 1,
+        scenario: Mapping[str, Any] | None = None,
+        **facade_options: Any,
+    ):
+        self._remember_arguments(
+            space,
+            seed=seed,
+            max_trials=max_trials,
+            initial_design=initial_design,
+            model=model,
+            n_jobs=n_jobs,
+            scenario=scenario,
+            **facade_options,
+        )
         super().__init__(space, seed=seed, max_trials=max_trials)
         if type(n_jobs) is not int or not (n_jobs >= 1 or n_jobs == -1):
             raise ValueError(f"n_jobs must be an int >= 1, or -1 for every core, but got {n_jobs!r}")
@@ -126,11 +151,14 @@ class SMAC(ReplayPickling, Strategy):
         self.initial_design = dict(initial_design or {})
         self.scenario_options = dict(scenario or {})
         self.facade_options = dict(facade_options)
-        reserved = {"configspace", "n_trials", "seed", "deterministic", "output_directory",
-                    "min_budget", "max_budget"} & set(self.scenario_options)
+        reserved = {"configspace", "n_trials", "seed", "deterministic", "output_directory", "min_budget", "max_budget"} & set(
+            self.scenario_options
+        )
         if reserved:
-            raise ValueError(f"scenario options {sorted(reserved)} are set by the harness (the run's "
-                             f"seed and budget, the space's fidelity); remove them")
+            raise ValueError(
+                f"scenario options {sorted(reserved)} are set by the harness (the run's "
+                f"seed and budget, the space's fidelity); remove them"
+            )
         self._searched = space.without_fidelity_param() if self.capabilities.multi_fidelity else space
         self._smac: Any = None
         self._infos: dict[int, Any] = {}
@@ -176,9 +204,17 @@ class SMAC(ReplayPickling, Strategy):
         self._folder = tempfile.mkdtemp(prefix="harness-smac-")
         weakref.finalize(self, shutil.rmtree, self._folder, ignore_errors=True)
         n_trials = self.planned_trials or PLANNED_TRIALS_WHEN_UNKNOWN
-        scenario = _call(Scenario, "scenario", self._configspace, deterministic=True, n_trials=n_trials,
-                         seed=self.seed, output_directory=f"{self._folder}/run",
-                         **self._scenario_budget(), **self.scenario_options)
+        scenario = _call(
+            Scenario,
+            "scenario",
+            self._configspace,
+            deterministic=True,
+            n_trials=n_trials,
+            seed=self.seed,
+            output_directory=f"{self._folder}/run",
+            **self._scenario_budget(),
+            **self.scenario_options,
+        )
         design = _call(facade.get_initial_design, "initial_design", scenario, **self.initial_design)
         model = _call(facade.get_model, "model", scenario, **self.model_options)
         # SMAC's random forest predicts on every core (n_jobs=-1), and joblib's thread hand-off
@@ -188,9 +224,19 @@ class SMAC(ReplayPickling, Strategy):
             model._rf_opts["n_jobs"] = self.n_jobs
         # Only successful trials train the surrogate; see the module docstring.
         encoder = RunHistoryLogScaledEncoder(scenario, considered_states=[StatusType.SUCCESS])
-        return _call(facade, "facade options", scenario, _never_called, initial_design=design,
-                     intensifier=self._intensifier(facade, scenario), runhistory_encoder=encoder,
-                     model=model, overwrite=True, logging_level=False, **self.facade_options)
+        return _call(
+            facade,
+            "facade options",
+            scenario,
+            _never_called,
+            initial_design=design,
+            intensifier=self._intensifier(facade, scenario),
+            runhistory_encoder=encoder,
+            model=model,
+            overwrite=True,
+            logging_level=False,
+            **self.facade_options,
+        )
 
     # -- ask/tell ----------------------------------------------------------------------------
     def _ask(self, n: int) -> Sequence[Suggestion]:
@@ -255,12 +301,20 @@ class SMACMultiFidelity(SMAC):
     capabilities = Capabilities(conditional=True, multi_fidelity=True, batch=True)
     _facade_name = "MultiFidelityFacade"
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 eta: int = 3, min_budget: int | None = None, max_budget: int | None = None,
-                 intensifier: Mapping[str, Any] | None = None, **options: Any):
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        seed: int = 0,
+        max_trials: int | None = None,
+        eta: int = 3,
+        min_budget: int | None = None,
+        max_budget: int | None = None,
+        intensifier: Mapping[str, Any] | None = None,
+        **options: Any,
+    ):
         super().__init__(space, seed=seed, max_trials=max_trials, **options)
-        self._arguments[1].update(eta=eta, min_budget=min_budget, max_budget=max_budget,
-                                  intensifier=intensifier)
+        self._arguments[1].update(eta=eta, min_budget=min_budget, max_budget=max_budget, intensifier=intensifier)
         fid = space.fidelity  # not None: the base class refuses a space without one
         hi = fid.max if max_budget is None else max_budget
         lo = fid.min if min_budget is None else min_budget
@@ -269,12 +323,13 @@ class SMACMultiFidelity(SMAC):
         if hi == 1:
             from harness.errors import NotSupportedError
 
-            raise NotSupportedError(f"strategy 'smac_mf' needs a fidelity with more than one budget, but "
-                                    f"search space {space.name!r} allows only 1; raise its fidelity.max "
-                                    f"(or budget.max_epochs)")
+            raise NotSupportedError(
+                f"strategy 'smac_mf' needs a fidelity with more than one budget, but "
+                f"search space {space.name!r} allows only 1; raise its fidelity.max "
+                f"(or budget.max_epochs)"
+            )
         if type(hi) is not int or not 1 <= hi <= fid.max:
-            raise ValueError(f"max_budget must be an int in [1, {fid.max}] (the space's fidelity.max), "
-                             f"but got {max_budget!r}")
+            raise ValueError(f"max_budget must be an int in [1, {fid.max}] (the space's fidelity.max), but got {max_budget!r}")
         if type(lo) is not int or not 1 <= lo < hi:
             raise ValueError(f"min_budget must be an int in [1, max_budget={hi}), but got {min_budget!r}")
         if type(eta) is not int or eta < 2:
@@ -288,8 +343,7 @@ class SMACMultiFidelity(SMAC):
         return {"min_budget": self.min_budget, "max_budget": self.max_budget}
 
     def _intensifier(self, facade: Any, scenario: Any) -> Any:
-        return _call(facade.get_intensifier, "intensifier", scenario, eta=self.eta,
-                     **self.intensifier_options)
+        return _call(facade.get_intensifier, "intensifier", scenario, eta=self.eta, **self.intensifier_options)
 
     def _suggestion(self, trial_id: int, params: dict[str, Any], info: Any) -> Suggestion:
         budget = min(self.max_budget, max(self.min_budget, int(round(info.budget))))
@@ -325,6 +379,7 @@ def _call(fn: Any, what: str, *args: Any, **kwargs: Any) -> Any:
     except TypeError as exc:
         from harness.errors import ConfigError
 
-        raise ConfigError(f"strategy smac: {what} {sorted(kwargs)} rejected by "
-                          f"{getattr(fn, '__qualname__', fn)}: {exc}") from None
+        raise ConfigError(
+            f"strategy smac: {what} {sorted(kwargs)} rejected by {getattr(fn, '__qualname__', fn)}: {exc}"
+        ) from None
     return fn(*args, **kwargs)

@@ -1,5 +1,6 @@
 """TPE (Bergstra et al., NeurIPS 2011) through Optuna's ask/tell API: `TPESampler` in an
 `OptunaStrategy` (see `harness.strategies._optuna`)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ Every trial is started with the full budget and reports after each step; the pru
 it to a bracket and stops it at that bracket's rungs when it falls out of the top
 `1/reduction_factor`.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -21,5 +22,9 @@ class TPEHyperband(OptunaPruningStrategy):
     default_sampler = "tpe"
 
     def _pruner_spec(self) -> dict[str, Any]:
-        return {"name": "hyperband", "min_resource": self.min_resource,
-                "max_resource": self.max_resource, "reduction_factor": self.reduction_factor}
+        return {
+            "name": "hyperband",
+            "min_resource": self.min_resource,
+            "max_resource": self.max_resource,
+            "reduction_factor": self.reduction_factor,
+        }

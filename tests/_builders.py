@@ -1,4 +1,5 @@
 """Test-only model builders, named in test search spaces as `_builders:<function>`."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,6 +15,7 @@ def build_toy(params: dict[str, Any], *, input_shape, n_outputs, task):
     outputs = keras.layers.Dense(n_outputs, activation="softmax")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, outputs)
     if params["x"] == "nan":
+
         def nan_loss(y_true, y_pred):
             return keras.ops.mean(y_pred) * float("nan")
 

@@ -1,4 +1,5 @@
 """Shared fixtures. Keras-training tests are marked `slow`; they still run in CI (tiny budgets)."""
+
 from __future__ import annotations
 
 import os

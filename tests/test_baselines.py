@@ -1,6 +1,7 @@
 """The optional baselines (asha, tpe_hyperband, cmaes, smac, smac_mf, nevergrad) run from the
 runner on cheap problems, resume exactly, and pairings they cannot handle are recorded as not
 applicable (with the reason) instead of crashing a sweep."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,7 @@ def _run_record_of(df: pd.DataFrame, tmp_path) -> dict:
 
 @pytest.mark.parametrize("strategy", ["asha", "tpe_hyperband", "smac_mf"])
 def test_multi_fidelity_baselines_stop_or_shorten_trials_on_a_tabular_benchmark(tmp_path, strategy):
-    s = _settings(tmp_path, "tabular", "problem.table=mlp_digits", f"strategy={strategy}",
-                  "budget.trials=40", "n_workers=2")
+    s = _settings(tmp_path, "tabular", "problem.table=mlp_digits", f"strategy={strategy}", "budget.trials=40", "n_workers=2")
     summary = Runner(s).run()
     df = _rows(summary)
     # smac_mf may run out of the table's 36 configurations at some budget first: it then says so.
@@ -74,8 +74,11 @@ def test_every_baseline_resumed_mid_run_ends_as_an_uninterrupted_run(tmp_path, m
     """A 16-trial run stopped after 8, then resumed by a new Runner (the journal replays asks,
     per-step reports and tells): all 16 trials equal those of an uninterrupted run, pruning
     decisions included."""
-    problem = ("tabular", "problem.table=mlp_digits") if strategy in ("asha", "tpe_hyperband", "smac_mf") \
+    problem = (
+        ("tabular", "problem.table=mlp_digits")
+        if strategy in ("asha", "tpe_hyperband", "smac_mf")
         else ("bbob", "problem.function=3")
+    )
     straight = Runner(_settings(tmp_path, *problem, f"strategy={strategy}", "budget.trials=16", results="s")).run()
     with monkeypatch.context() as m:  # the first session stops after 8 trials, as an interrupted one would
         real = Runner._stop_reason
@@ -98,22 +101,25 @@ def test_smac_resumes_exactly_in_a_new_process(tmp_path, harness_cmd, subprocess
     env = {k: v for k, v in subprocess_env.items() if k != "PYTHONHASHSEED"}
     args = ["problem=tabular", "strategy=smac_mf", "progress=false"]
     for trials in (12, 24):
-        proc = subprocess.run([*harness_cmd, *args, f"budget.trials={trials}"], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [*harness_cmd, *args, f"budget.trials={trials}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert f"{trials} trials" in proc.stdout
 
 
 # -- capabilities negotiated --------------------------------------------------------------------
-@pytest.mark.parametrize(("problem", "overrides", "strategy", "phrase"), [
-    ("bbob", (), "asha", "declares no fidelity"),
-    ("bbob", (), "hyperband", "declares no fidelity"),
-    ("sklearn", ("problem.model=rf", "dataset=iris"), "tpe_hyperband", "reports no intermediate values"),
-    ("tabular", ("problem.table=nas_mlp_digits",), "cmaes", "conditional parameters"),
-    ("tabular", ("problem.table=nas_mlp_digits",), "nevergrad", "conditional parameters"),
-])
-def test_a_pairing_the_strategy_cannot_handle_is_recorded_not_applicable(tmp_path, problem, overrides,
-                                                                         strategy, phrase):
+@pytest.mark.parametrize(
+    ("problem", "overrides", "strategy", "phrase"),
+    [
+        ("bbob", (), "asha", "declares no fidelity"),
+        ("bbob", (), "hyperband", "declares no fidelity"),
+        ("sklearn", ("problem.model=rf", "dataset=iris"), "tpe_hyperband", "reports no intermediate values"),
+        ("tabular", ("problem.table=nas_mlp_digits",), "cmaes", "conditional parameters"),
+        ("tabular", ("problem.table=nas_mlp_digits",), "nevergrad", "conditional parameters"),
+    ],
+)
+def test_a_pairing_the_strategy_cannot_handle_is_recorded_not_applicable(tmp_path, problem, overrides, strategy, phrase):
     summary = Runner(_settings(tmp_path, problem, *overrides, f"strategy={strategy}", "budget.trials=4")).run()
     assert summary.status == "not_applicable" and phrase in summary.stop_reason
     record = _run_record(summary)
@@ -140,15 +146,26 @@ def test_cli_single_run_not_applicable_exits_2_and_a_sweep_goes_on(tmp_path, har
     import subprocess
 
     def run(*args):
-        return subprocess.run([*harness_cmd, "problem=bbob", "progress=false", "budget.trials=3", *args],
-                              cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [*harness_cmd, "problem=bbob", "progress=false", "budget.trials=3", *args],
+            cwd=tmp_path,
+            env=subprocess_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     single = run("strategy=asha")
     assert single.returncode == 2 and "Traceback" not in single.stderr
     assert single.stderr.count("error:") == 1 and "not applicable" in single.stderr
-    sweep = subprocess.run([*harness_cmd, "-m", "problem=bbob", "progress=false", "budget.trials=3",
-                            "strategy=asha,random"], cwd=tmp_path, env=subprocess_env, capture_output=True,
-                           text=True, timeout=300)
+    sweep = subprocess.run(
+        [*harness_cmd, "-m", "problem=bbob", "progress=false", "budget.trials=3", "strategy=asha,random"],
+        cwd=tmp_path,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert sweep.returncode == 0, sweep.stderr[-2000:]
     assert "1 sweep job(s) not applicable" in sweep.stderr and "3 trials" in sweep.stdout
     statuses = sorted(json.loads(p.read_text())["status"] for p in (tmp_path / "results").rglob("_run.json"))
@@ -202,8 +219,17 @@ def test_the_report_shows_not_applicable_cells_as_na_and_ranks_the_others(tmp_pa
     for function in (1, 3):
         for seed in (0, 1):
             for strategy in ("random", "tpe", "cmaes", "asha"):
-                Runner(_settings(tmp_path, "bbob", f"strategy={strategy}", f"problem.function={function}",
-                                 f"seed={seed}", "budget.trials=12", "experiment=mix")).run()
+                Runner(
+                    _settings(
+                        tmp_path,
+                        "bbob",
+                        f"strategy={strategy}",
+                        f"problem.function={function}",
+                        f"seed={seed}",
+                        "budget.trials=12",
+                        "experiment=mix",
+                    )
+                ).run()
     rep = build.compute(tmp_path / "results" / "mix", build.Options(figures=False))
     main = rep.main_frame()
     asha = main[main.strategy == "asha"]
@@ -223,8 +249,9 @@ def test_the_report_shows_not_applicable_cells_as_na_and_ranks_the_others(tmp_pa
 # -- real Keras training: pruning through worker processes, promotions from checkpoints ---------
 @pytest.mark.slow
 def test_asha_stops_keras_trials_from_their_epoch_reports(tmp_path):
-    s = _settings(tmp_path, "keras", "search_space=nas_mlp", "strategy=asha", "budget.trials=6",
-                  "budget.max_epochs=4", "worker.threads=1")
+    s = _settings(
+        tmp_path, "keras", "search_space=nas_mlp", "strategy=asha", "budget.trials=6", "budget.max_epochs=4", "worker.threads=1"
+    )
     df = _rows(Runner(s).run())
     assert len(df) == 6 and set(df.status) <= {"ok", "pruned"}
     assert (df.budget == 4).sum() >= 1  # the first trial of a rung always continues
@@ -236,8 +263,15 @@ def test_asha_stops_keras_trials_from_their_epoch_reports(tmp_path):
 
 @pytest.mark.slow
 def test_smac_mf_promotions_continue_their_parents_keras_checkpoint(tmp_path):
-    s = _settings(tmp_path, "keras", "search_space=nas_mlp", "strategy=smac_mf", "budget.trials=8",
-                  "budget.max_epochs=4", "worker.threads=1")
+    s = _settings(
+        tmp_path,
+        "keras",
+        "search_space=nas_mlp",
+        "strategy=smac_mf",
+        "budget.trials=8",
+        "budget.max_epochs=4",
+        "worker.threads=1",
+    )
     df = _rows(Runner(s).run())
     assert (df.status == "ok").all() and set(df.budget) == {1, 4}
     promoted = df[df.parent_trial_id.notna()]
@@ -254,8 +288,9 @@ def test_rank_counts_stay_consistent_when_every_strategy_is_not_applicable_somew
     for strategy in ("asha", "tpe_hyperband"):
         for seed in (0, 1):
             for problem in (("bbob",), ("tabular", "problem.table=mlp_digits")):
-                Runner(_settings(tmp_path, *problem, f"strategy={strategy}", f"seed={seed}",
-                                 "budget.trials=6", "experiment=both")).run()
+                Runner(
+                    _settings(tmp_path, *problem, f"strategy={strategy}", f"seed={seed}", "budget.trials=6", "experiment=both")
+                ).run()
     summary = build.compute(tmp_path / "results" / "both", build.Options(figures=False)).analysis.summary()
     # Both are N/A on bbob, so both stay ranked on the tabular problem (its 2 seeds averaged);
     # bbob is neither missing nor N/A among the ranked problems.
@@ -267,8 +302,7 @@ def test_a_pairing_now_not_applicable_keeps_the_trials_an_earlier_run_recorded(t
     from harness.errors import HarnessError
     from harness.strategies.asha import ASHA
 
-    done = Runner(_settings(tmp_path, "tabular", "problem.table=mlp_digits", "strategy=asha",
-                            "budget.trials=4")).run()
+    done = Runner(_settings(tmp_path, "tabular", "problem.table=mlp_digits", "strategy=asha", "budget.trials=4")).run()
     before = (done.run_dir / "trials.parquet").read_bytes(), (done.run_dir / "_run.json").read_text()
     monkeypatch.setattr(ASHA, "not_applicable", classmethod(lambda cls, space, **kw: "a newer limit"))
     with pytest.raises(HarnessError, match="has recorded trials.*not applicable to it now: a newer limit"):

@@ -5,6 +5,7 @@ in a subprocess with the smoke sizes, where goals are printed but not checked (t
 say `smoke: goal not checked`). Every benchmark must pass; only one whose optional library is
 missing may skip, and it must say so.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,9 +31,28 @@ def test_every_benchmark_runs_at_smoke_size(tmp_path, subprocess_env):
         env.setdefault(name, "1")
     junit = tmp_path / "benchmarks.xml"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(BENCHMARKS), "-p", "no:cacheprovider", "-o", "addopts=",
-         "--benchmark-only", "-q", "-x", "-rsx", f"--junitxml={junit}", f"--basetemp={tmp_path / 'tmp'}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(BENCHMARKS),
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--benchmark-only",
+            "-q",
+            "-x",
+            "-rsx",
+            f"--junitxml={junit}",
+            f"--basetemp={tmp_path / 'tmp'}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+    )
     # What went wrong, ahead of pytest-benchmark's table (which ends the output).
     failures = re.search(r"^=+ (FAILURES|ERRORS) =+$.*", proc.stdout, re.S | re.M)
     output = (failures.group(0)[:8000] if failures else "") + "\n...\n" + proc.stdout[-2000:] + proc.stderr[-3000:]

@@ -1,4 +1,5 @@
 """`harness` as a new user runs it: the default experiment end to end, and bad input."""
+
 from __future__ import annotations
 
 import json
@@ -44,6 +45,7 @@ def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path,
     # pandas over the whole folder skips _run.json, .hydra/ and _artifacts/; DuckDB reads it unchanged.
     assert len(pd.read_parquet(tmp_path / "results" / "default")) == 3
     import duckdb  # in the [test] extra
+
     assert duckdb.sql(f"select count(*) from read_parquet('{files[0]}')").fetchall()[0][0] == 3
     status = json.loads((files[0].parent / "_run.json").read_text())
     assert status["status"] == "finished" and status["provenance"]["packages"]["optuna"]
@@ -53,24 +55,28 @@ def test_default_experiment_on_digits_writes_one_parquet_row_per_trial(tmp_path,
     assert "already complete (trial budget of 3 reached)" in again.stdout and len(pd.read_parquet(files[0])) == 3
 
 
-@pytest.mark.parametrize("args, phrases", [
-    (["strategy=nope"], ["unknown strategy 'nope'; installed:", "random", "tpe"]),
-    (["-m", "strategy=random,tpee"], ["unknown strategy 'tpee'"]),
-    (["dataset=mnsit"], ["unknown dataset 'mnsit'", "digits", "mnist"]),
-    (["search_space=mpl"], ["unknown search space 'mpl'", "nas_mlp"]),
-    (["budget.trials=abc"], ["budget.trials must be an integer >= 1", "'abc'"]),
-    (["seed=-1"], ["seed must be a non-negative integer"]),
-    (["search_space.params.layer_num.low=9"],
-     ["search space 'mlp', parameter 'layer_num': low (9) must be < high (4)"]),
-    (["budget.trails=3"], ["unknown config key 'budget.trails'; did you mean budget.trials"]),
-    (["problem=bbob", "problem.functoin=3"], ["unknown config key 'problem.functoin'", "problem.function"]),
-    (["-m", "strategy=random,tpe", "strategy.params.n_startup=3"], ["strategy.params.n_startup", "++"]),
-    # `+key` used to add the typo silently (the run went on with its default budget).
-    (["problem=bbob", "+budget.trails=3"], ["unknown config key 'budget.trails'; did you mean budget.trials"]),
-    (["problem=bbob", "++worker.proceses=false"], ["unknown config key 'worker.proceses'", "worker.processes"]),
-    (["problem=bbob", "strategy=tpe", "++strategy.params.n_startup_trials=-3"],
-     ["n_startup_trials", "must be >= 0, but got -3"]),
-])
+@pytest.mark.parametrize(
+    "args, phrases",
+    [
+        (["strategy=nope"], ["unknown strategy 'nope'; installed:", "random", "tpe"]),
+        (["-m", "strategy=random,tpee"], ["unknown strategy 'tpee'"]),
+        (["dataset=mnsit"], ["unknown dataset 'mnsit'", "digits", "mnist"]),
+        (["search_space=mpl"], ["unknown search space 'mpl'", "nas_mlp"]),
+        (["budget.trials=abc"], ["budget.trials must be an integer >= 1", "'abc'"]),
+        (["seed=-1"], ["seed must be a non-negative integer"]),
+        (["search_space.params.layer_num.low=9"], ["search space 'mlp', parameter 'layer_num': low (9) must be < high (4)"]),
+        (["budget.trails=3"], ["unknown config key 'budget.trails'; did you mean budget.trials"]),
+        (["problem=bbob", "problem.functoin=3"], ["unknown config key 'problem.functoin'", "problem.function"]),
+        (["-m", "strategy=random,tpe", "strategy.params.n_startup=3"], ["strategy.params.n_startup", "++"]),
+        # `+key` used to add the typo silently (the run went on with its default budget).
+        (["problem=bbob", "+budget.trails=3"], ["unknown config key 'budget.trails'; did you mean budget.trials"]),
+        (["problem=bbob", "++worker.proceses=false"], ["unknown config key 'worker.proceses'", "worker.processes"]),
+        (
+            ["problem=bbob", "strategy=tpe", "++strategy.params.n_startup_trials=-3"],
+            ["n_startup_trials", "must be >= 0, but got -3"],
+        ),
+    ],
+)
 def test_bad_input_is_one_clear_message_without_traceback(tmp_path, harness_cmd, subprocess_env, args, phrases):
     proc = run(harness_cmd, tmp_path, subprocess_env, *args, check=False)
     assert proc.returncode == 2, proc.stderr  # as the README promises
@@ -126,8 +132,9 @@ def test_every_shipped_config_option_composes_and_validates(tmp_path):
 
 @pytest.mark.slow  # starts TensorFlow workers that the timeout kills
 def test_a_run_whose_every_trial_failed_says_why_and_exits_1(tmp_path, harness_cmd, subprocess_env):
-    proc = run(harness_cmd, tmp_path, subprocess_env, "worker.trial_timeout=0.5", "budget.trials=2",
-               "budget.max_epochs=1", check=False)
+    proc = run(
+        harness_cmd, tmp_path, subprocess_env, "worker.trial_timeout=0.5", "budget.trials=2", "budget.max_epochs=1", check=False
+    )
     assert proc.returncode == 1, proc.stderr[-2000:]
     # Each failed trial's progress line carries its error's first line; one error line at the end.
     assert proc.stderr.count("failed best -  (timed out: still running") == 2, proc.stderr[-2000:]
@@ -137,23 +144,21 @@ def test_a_run_whose_every_trial_failed_says_why_and_exits_1(tmp_path, harness_c
 
 
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="python -P exists from 3.11")
-def test_the_hash_seeding_re_execution_does_not_import_from_the_working_directory(tmp_path, harness_cmd,
-                                                                                  subprocess_env):
+def test_the_hash_seeding_re_execution_does_not_import_from_the_working_directory(tmp_path, harness_cmd, subprocess_env):
     (tmp_path / "omegaconf.py").write_text("print('SHADOWED')\nraise SystemExit(3)\n")
     env = {k: v for k, v in subprocess_env.items() if k != "PYTHONHASHSEED"}
-    proc = subprocess.run([*harness_cmd, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run([*harness_cmd, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "SHADOWED" not in proc.stdout and "Usage:" in proc.stdout
 
 
 def test_a_results_dir_that_cannot_hold_results_is_one_error(tmp_path, harness_cmd, subprocess_env):
     (tmp_path / "afile").write_text("in the way")
-    proc = run(harness_cmd, tmp_path, subprocess_env, "problem=bbob", "budget.trials=2",
-               "results_dir=afile/sub", check=False)
+    proc = run(harness_cmd, tmp_path, subprocess_env, "problem=bbob", "budget.trials=2", "results_dir=afile/sub", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "error: results_dir 'afile/sub' cannot hold results: 'afile' is a file, not a folder; "
-        "pass results_dir=<a writable folder>"]
+        "pass results_dir=<a writable folder>"
+    ]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE stands in for a full disk")
@@ -164,8 +169,15 @@ def test_a_full_disk_is_one_error_and_a_consistent_status(tmp_path, harness_cmd,
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
     args = ("problem=bbob", "budget.trials=300", "progress=false")
-    proc = subprocess.run([*harness_cmd, *args], cwd=tmp_path, env=subprocess_env, capture_output=True,
-                          text=True, timeout=300, preexec_fn=small_files)
+    proc = subprocess.run(
+        [*harness_cmd, *args],
+        cwd=tmp_path,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=small_files,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "cannot write" in errors[0] and "rerun the same command" in errors[0]
@@ -178,8 +190,9 @@ def test_a_full_disk_is_one_error_and_a_consistent_status(tmp_path, harness_cmd,
 
 def test_a_corrupt_cached_dataset_file_is_one_error(tmp_path, harness_cmd, subprocess_env):
     (tmp_path / "mnist.npz").write_bytes(b"PK\x03\x04 truncated download")
-    proc = run(harness_cmd, tmp_path, subprocess_env, "dataset=mnist", f"dataset.cache_dir={tmp_path}",
-               "budget.trials=1", check=False)
+    proc = run(
+        harness_cmd, tmp_path, subprocess_env, "dataset=mnist", f"dataset.cache_dir={tmp_path}", "budget.trials=1", check=False
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert str(tmp_path / "mnist.npz") in line and "delete it so that it is downloaded again" in line
@@ -189,8 +202,16 @@ def test_a_corrupt_cached_dataset_file_is_one_error(tmp_path, harness_cmd, subpr
 def test_a_configuration_error_found_while_running_leaves_no_run_folder(tmp_path, harness_cmd, subprocess_env):
     # The trainer finds out only once it has the model; the run recorded nothing, so no folder
     # is left that harness-report would count as a failed seed.
-    proc = run(harness_cmd, tmp_path, subprocess_env, "search_space=cnn", "trainer=neuroevolution",
-               "dataset=digits", "budget.trials=1", check=False)
+    proc = run(
+        harness_cmd,
+        tmp_path,
+        subprocess_env,
+        "search_space=cnn",
+        "trainer=neuroevolution",
+        "dataset=digits",
+        "budget.trials=1",
+        check=False,
+    )
     assert proc.returncode == 2 and "Dense-only" in proc.stderr and "Traceback" not in proc.stderr
     assert not [p for p in (tmp_path / "results" / "default").iterdir() if not p.name.startswith(".")]
 
@@ -201,8 +222,9 @@ def test_ctrl_c_or_sigterm_exits_with_the_shells_code_and_keeps_the_trials(tmp_p
     import time
 
     args = ["problem=bbob", "budget.trials=1000000", "progress=false", "flush_seconds=0.2"]
-    proc = subprocess.Popen([*harness_cmd, *args], cwd=tmp_path, env=subprocess_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*harness_cmd, *args], cwd=tmp_path, env=subprocess_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.rglob("trials.part-*.parquet")):
         time.sleep(0.2)  # trials are being recorded

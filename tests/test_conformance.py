@@ -1,5 +1,6 @@
 """The conformance suite (harness.testing) on every installed strategy plugin, and the suite's own
 machinery checked on small misbehaving strategies that are registered for one test only."""
+
 from __future__ import annotations
 
 import re
@@ -88,16 +89,23 @@ def register(monkeypatch):
 
     def install(*classes: type) -> None:
         extra = [_EntryPoint(c) for c in classes]
-        monkeypatch.setattr(harness.registry, "entry_points", lambda *, group: (
-            [*real(group=group), *extra] if group == harness.registry.GROUP else real(group=group)))
+        monkeypatch.setattr(
+            harness.registry,
+            "entry_points",
+            lambda *, group: [*real(group=group), *extra] if group == harness.registry.GROUP else real(group=group),
+        )
+
     return install
 
 
 # -- Strategy.ask and the checks that could not fail -----------------------------------------
 def test_ask_returning_more_than_n_is_a_strategy_error(register):
     register(Overasking)
-    with pytest.raises(StrategyError, match=r"'overasking': _ask\(2\) must return at most 2 "
-                                            r"suggestions, but returned 3"):
+    with pytest.raises(
+        StrategyError,
+        match=r"'overasking': _ask\(2\) must return at most 2 "
+        r"suggestions, but returned 3",
+    ):
         Overasking(toy_space(), seed=0).ask(2)
     with pytest.raises(StrategyError):  # the check now fails instead of seeing a truncated list
         run_check("overasking", "ask_returns_at_most_n")
@@ -116,10 +124,15 @@ def test_known_failure_keys_must_name_a_check_or_variant(register):
 
 
 # -- capabilities.conditional = False ------------------------------------------------------
-@pytest.mark.parametrize(("check", "space"), [
-    (check, space) for check, (_, spaces) in CHECKS.items() for space in spaces or (None,)
-    if check != "import_is_light"  # a subprocess, which cannot see a test-only registration
-])
+@pytest.mark.parametrize(
+    ("check", "space"),
+    [
+        (check, space)
+        for check, (_, spaces) in CHECKS.items()
+        for space in spaces or (None,)
+        if check != "import_is_light"  # a subprocess, which cannot see a test-only registration
+    ],
+)
 def test_a_strategy_without_conditional_support_passes_the_suite(register, check, space):
     register(FlatOnly)
     run_check("flat_only", check, space)  # conditional spaces (nas_mlp) skip, naming the reason
@@ -130,15 +143,25 @@ def test_a_strategy_without_conditional_support_refuses_conditional_spaces(regis
     with pytest.raises(NotSupportedError, match=r"capabilities.conditional=False.*'toy'.*width_1"):
         FlatOnly(toy_space(), seed=0)
     nas_mlp = yaml.safe_load((CONF / "search_space" / "nas_mlp.yaml").read_text())
-    settings = settings_from_config({
-        "strategy": {"name": "flat_only", "params": {}}, "search_space": nas_mlp,
-        "dataset": {"name": "digits"}, "seed": 0, "budget": {"trials": 2}, "progress": False,
-        "results_dir": str(tmp_path)})
+    settings = settings_from_config(
+        {
+            "strategy": {"name": "flat_only", "params": {}},
+            "search_space": nas_mlp,
+            "dataset": {"name": "digits"},
+            "seed": 0,
+            "budget": {"trials": 2},
+            "progress": False,
+            "results_dir": str(tmp_path),
+        }
+    )
     # The runner records the pairing as not applicable, with the reason, and runs nothing.
     summary = Runner(settings).run()
     assert summary.status == "not_applicable" and summary.n_trials == 0
-    assert re.search(r"'flat_only' declares capabilities.conditional=False.*'nas_mlp' has conditional "
-                     r"parameters \['units_1', 'units_2'\]", summary.stop_reason)
+    assert re.search(
+        r"'flat_only' declares capabilities.conditional=False.*'nas_mlp' has conditional "
+        r"parameters \['units_1', 'units_2'\]",
+        summary.stop_reason,
+    )
 
 
 # -- known_failures: strict xfail, per check or per space variant ------------------------------
@@ -179,24 +202,32 @@ harness.registry.entry_points = lambda *, group: (
 
 def test_known_failures_run_as_strict_xfail(pytester):
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_seedless=textwrap.dedent('''
+    pytester.makepyfile(
+        test_seedless=textwrap.dedent("""
         from harness.testing import conformance_tests
 
         test_seedless_conformance = conformance_tests("seedless")
-    '''))
+    """)
+    )
     # A subprocess: the conftest's registration must not leak into this session.
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-rfx", "-k",
-        "contract_attributes or other_seed_differs or deterministic_under_seed or params_in_space")
+        "-p",
+        "no:cacheprovider",
+        "-rfx",
+        "-k",
+        "contract_attributes or other_seed_differs or deterministic_under_seed or params_in_space",
+    )
     # contract + params_in_space on every shipped space pass; the toy variant and
     # deterministic_under_seed pass although declared failing, which strict xfail turns into failures.
     from harness.space import available_spaces
 
     result.assert_outcomes(passed=1 + len(available_spaces()), failed=2, xfailed=1)
     case = r"test_seedless.py::test_seedless_conformance\[seedless-{}\]"
-    result.stdout.re_match_lines_random([
-        "XFAIL " + case.format("other_seed_differs") + " - ignores its seed",
-        "FAILED " + case.format("deterministic_under_seed"),
-        "FAILED " + case.format("params_in_space-toy"),
-    ])
+    result.stdout.re_match_lines_random(
+        [
+            "XFAIL " + case.format("other_seed_differs") + " - ignores its seed",
+            "FAILED " + case.format("deterministic_under_seed"),
+            "FAILED " + case.format("params_in_space-toy"),
+        ]
+    )
     assert result.ret != 0

@@ -1,4 +1,5 @@
 """Dataset loaders and the deterministic, strategy-independent split."""
+
 from __future__ import annotations
 
 import gzip
@@ -59,9 +60,13 @@ def _idx(path, array):
 
 def test_mnist_loader_reads_keras_npz_format(tmp_path):
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
-             y_train=np.repeat(np.arange(10), 20), x_test=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
-             y_test=np.repeat(np.arange(10), 5))
+    np.savez(
+        tmp_path / "mnist.npz",
+        x_train=rng.integers(0, 256, (200, 28, 28), dtype=np.uint8),
+        y_train=np.repeat(np.arange(10), 20),
+        x_test=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+        y_test=np.repeat(np.arange(10), 5),
+    )
     d = load_dataset({"name": "mnist", "cache_dir": str(tmp_path), "split": {"val": 0.1}}, seed=0)
     assert d.input_shape == (28, 28, 1) and len(d.x_test) == 50 and len(d.x_val) == 20
     assert d.x_train.max() <= 1.0
@@ -73,8 +78,12 @@ def test_fashion_mnist_loader_reads_idx_gz_files(tmp_path):
     rng = np.random.default_rng(0)
     x_tr, y_tr = rng.integers(0, 256, (100, 28, 28)), np.repeat(np.arange(10), 10)
     x_te, y_te = rng.integers(0, 256, (30, 28, 28)), np.repeat(np.arange(10), 3)
-    for name, arr in [("train-labels-idx1-ubyte.gz", y_tr), ("train-images-idx3-ubyte.gz", x_tr),
-                      ("t10k-labels-idx1-ubyte.gz", y_te), ("t10k-images-idx3-ubyte.gz", x_te)]:
+    for name, arr in [
+        ("train-labels-idx1-ubyte.gz", y_tr),
+        ("train-images-idx3-ubyte.gz", x_tr),
+        ("t10k-labels-idx1-ubyte.gz", y_te),
+        ("t10k-images-idx3-ubyte.gz", x_te),
+    ]:
         _idx(folder / name, arr)
     np.testing.assert_array_equal(read_idx(folder / "t10k-images-idx3-ubyte.gz"), x_te)
     d = load_dataset({"name": "fashion_mnist", "cache_dir": str(tmp_path), "split": {"val": 0.1}}, seed=0)
@@ -126,9 +135,13 @@ def test_offline_and_uncached_fashion_mnist_and_california_housing(tmp_path, mon
 def _tiny_mnist(folder, n_train: int = 200):
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / "mnist.npz", x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
-             y_train=np.repeat(np.arange(10), n_train // 10),
-             x_test=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8), y_test=np.repeat(np.arange(10), 5))
+    np.savez(
+        folder / "mnist.npz",
+        x_train=rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        y_train=np.repeat(np.arange(10), n_train // 10),
+        x_test=rng.integers(0, 256, (50, 28, 28), dtype=np.uint8),
+        y_test=np.repeat(np.arange(10), 5),
+    )
 
 
 def test_harness_data_dir_is_where_the_shipped_configs_look(tmp_path, monkeypatch):
@@ -149,14 +162,17 @@ def test_harness_data_dir_is_where_the_shipped_configs_look(tmp_path, monkeypatc
     assert len(full.x_train) + len(full.x_val) == 200
 
 
-@pytest.mark.parametrize("name, path", [("mnist", "mnist.npz"),
-                                        ("fashion_mnist", "fashion-mnist/train-labels-idx1-ubyte.gz")])
+@pytest.mark.parametrize("name, path", [("mnist", "mnist.npz"), ("fashion_mnist", "fashion-mnist/train-labels-idx1-ubyte.gz")])
 def test_a_corrupt_cached_file_names_itself_and_the_fix(tmp_path, name, path):
     target = tmp_path / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if name == "fashion_mnist":  # every file present, the first one truncated
-        for f in ("train-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz",
-                  "t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        for f in (
+            "train-labels-idx1-ubyte.gz",
+            "train-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+        ):
             (target.parent / f).write_bytes(b"\x1f\x8b truncated")
     else:
         target.write_bytes(b"PK\x03\x04 truncated")
@@ -170,8 +186,14 @@ def _csv(tmp_path, rows: int = 90, classes: int = 3, label: bool = True, **extra
     import pandas as pd
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows),
-                          **({"label": [f"c{i % classes}" for i in range(rows)]} if label else {}), **extra})
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=rows),
+            "b": rng.normal(size=rows),
+            **({"label": [f"c{i % classes}" for i in range(rows)]} if label else {}),
+            **extra,
+        }
+    )
     path = tmp_path / "mine.csv"
     frame.to_csv(path, index=False)
     return path
@@ -195,8 +217,7 @@ def test_a_dataset_with_a_loader_of_its_own_needs_no_harness_change(tmp_path, mo
     from harness.datasets import RawData
 
     module = types.ModuleType("my_data")
-    module.load = lambda cfg, seed: RawData(np.arange(60.0).reshape(30, 2), np.arange(30) % 2,
-                                            "classification", ("even", "odd"))
+    module.load = lambda cfg, seed: RawData(np.arange(60.0).reshape(30, 2), np.arange(30) % 2, "classification", ("even", "odd"))
     monkeypatch.setitem(sys.modules, "my_data", module)
     d = load_dataset({"name": "parity", "loader": "my_data:load", "split": {"val": 0.2, "test": 0.2}})
     assert d.name == "parity" and d.class_names == ("even", "odd") and len(d.x_test) == 6
@@ -209,9 +230,15 @@ def test_file_dataset_reads_csv_parquet_and_npz_alike(tmp_path):
     pd.read_csv(csv).to_parquet(tmp_path / "mine.parquet")
     frame = pd.read_csv(csv)
     np.savez(tmp_path / "mine.npz", x=frame[["a", "b"]].to_numpy(), y=frame["label"].to_numpy().astype(str))
-    loaded = [load_dataset({"name": "file", "path": str(tmp_path / f"mine.{ext}"), "target": "label"}
-                           if ext != "npz" else {"name": "file", "path": str(tmp_path / "mine.npz")}, seed=0)
-              for ext in ("csv", "parquet", "npz")]
+    loaded = [
+        load_dataset(
+            {"name": "file", "path": str(tmp_path / f"mine.{ext}"), "target": "label"}
+            if ext != "npz"
+            else {"name": "file", "path": str(tmp_path / "mine.npz")},
+            seed=0,
+        )
+        for ext in ("csv", "parquet", "npz")
+    ]
     for d in loaded:
         assert d.name == "mine" and d.task == "classification" and d.class_names == ("c0", "c1", "c2")
         assert len(d.x_train) + len(d.x_val) + len(d.x_test) == 90 and d.input_shape == (2,)
@@ -230,13 +257,16 @@ def test_file_dataset_infers_regression_and_takes_a_given_task(tmp_path):
     assert load_dataset({**counts, "task": "regression"}).task == "regression"
 
 
-@pytest.mark.parametrize(("change", "phrase"), [
-    ({"target": "nope"}, "dataset.target 'nope' is not a column of .*mine.csv.*; its columns: a, b, label"),
-    ({"path": "missing.csv"}, "dataset.path 'missing.csv' does not exist"),
-    ({"path": "data.xlsx"}, "unsupported format '.xlsx'"),
-    ({"target": None}, "needs the target column"),
-    ({"task": "ranking"}, "dataset.task must be classification, regression or null"),
-])
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        ({"target": "nope"}, "dataset.target 'nope' is not a column of .*mine.csv.*; its columns: a, b, label"),
+        ({"path": "missing.csv"}, "dataset.path 'missing.csv' does not exist"),
+        ({"path": "data.xlsx"}, "unsupported format '.xlsx'"),
+        ({"target": None}, "needs the target column"),
+        ({"task": "ranking"}, "dataset.task must be classification, regression or null"),
+    ],
+)
 def test_file_dataset_config_errors_name_the_value_and_the_fix(tmp_path, change, phrase):
     from harness.errors import ConfigError
 
@@ -270,13 +300,25 @@ def test_harness_trains_keras_and_sklearn_on_a_users_csv(tmp_path, harness_cmd, 
 
     path = _csv(tmp_path)
     for problem in (["problem=sklearn", "problem.model=knn"], ["search_space=homl_mlp", "budget.max_epochs=1"]):
-        proc = subprocess.run(harness_cmd + problem + ["dataset=file", f"dataset.path={path}", "dataset.target=label",
-                                                       "budget.trials=2", "progress=false"],
-                              capture_output=True, text=True, cwd=tmp_path, env=subprocess_env, timeout=300)
+        proc = subprocess.run(
+            harness_cmd
+            + problem
+            + ["dataset=file", f"dataset.path={path}", "dataset.target=label", "budget.trials=2", "progress=false"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=subprocess_env,
+            timeout=300,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
     df = pd.read_parquet(tmp_path / "results" / "default")
     assert set(df["instance"]) == {"knn_mine", "homl_mlp_mine"} and (df["dataset"] == "mine").all()
-    bad = subprocess.run(harness_cmd + ["problem=sklearn", "dataset=file", "dataset.path=nope.csv",
-                                        "dataset.target=label"],
-                         capture_output=True, text=True, cwd=tmp_path, env=subprocess_env, timeout=120)
+    bad = subprocess.run(
+        harness_cmd + ["problem=sklearn", "dataset=file", "dataset.path=nope.csv", "dataset.target=label"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env,
+        timeout=120,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr

@@ -4,6 +4,7 @@ worker processes, resuming with another `n_workers`, resuming with a raised `bud
 Cheap problems only (`bbob`, or the toy objective of test_resume.py in real worker processes):
 no TensorFlow, seconds per test.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,19 +43,20 @@ def _corrupt_line(journal: Path, lineno: int, text: bytes) -> None:
 # The promise (harness.store.read_journal, README "Bad input never shows a traceback"): resume
 # stops with one `error:` line naming the journal and the line, exit status 2, and touches no
 # file, so nothing recorded is lost; `overwrite=true` is the way to start over.
-def test_a_corrupt_journal_line_in_the_middle_stops_the_harness_command_with_one_error(
-        tmp_path, harness_cmd, subprocess_env):
+def test_a_corrupt_journal_line_in_the_middle_stops_the_harness_command_with_one_error(tmp_path, harness_cmd, subprocess_env):
     cmd = harness_cmd + BBOB + ["strategy=tpe", "experiment=j"]
-    first = subprocess.run(cmd + ["budget.trials=5"], cwd=tmp_path, env=subprocess_env,
-                           capture_output=True, text=True, timeout=60)
+    first = subprocess.run(
+        cmd + ["budget.trials=5"], cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=60
+    )
     assert first.returncode == 0, first.stderr[-2000:]
     (run,) = [p for p in (tmp_path / "results" / "j").iterdir() if p.is_dir() and not p.name.startswith(".")]
     journal = run / JOURNAL_FILE
     _corrupt_line(journal, 3, b'{"tell": 1, garbage')
     before = _digest(run)
 
-    again = subprocess.run(cmd + ["budget.trials=8"], cwd=tmp_path, env=subprocess_env,
-                           capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        cmd + ["budget.trials=8"], cwd=tmp_path, env=subprocess_env, capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 2, again.stderr[-2000:]
     assert "Traceback" not in again.stderr
     (line,) = [x for x in again.stderr.splitlines() if x.strip()]
@@ -64,16 +66,19 @@ def test_a_corrupt_journal_line_in_the_middle_stops_the_harness_command_with_one
     assert len(read_results(run / TRIALS_FILE)) == 5
 
 
-@pytest.mark.parametrize("bad", [
-    b'{"tell": 1, garbage',                 # not JSON
-    b'\x00' * 24,                           # a block of zeros (a crash on some filesystems)
-    b'{"tell": 1}{"ask": 1, "ids": [2]}',   # two events glued together
-    b'42',                                  # JSON, but not an event: these used to crash
-    b'null',                                # replay with a TypeError / KeyError / ValueError
-    b'{"ask": 1}',                          # traceback instead of this error
-    b'{"tell": "x"}',
-    b'{"report": 1, "step": "a", "value": 0.5}',
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"tell": 1, garbage',  # not JSON
+        b"\x00" * 24,  # a block of zeros (a crash on some filesystems)
+        b'{"tell": 1}{"ask": 1, "ids": [2]}',  # two events glued together
+        b"42",  # JSON, but not an event: these used to crash
+        b"null",  # replay with a TypeError / KeyError / ValueError
+        b'{"ask": 1}',  # traceback instead of this error
+        b'{"tell": "x"}',
+        b'{"report": 1, "step": "a", "value": 0.5}',
+    ],
+)
 def test_a_corrupt_journal_line_in_the_middle_stops_resume_naming_the_line(tmp_path, bad):
     s = _bbob_settings(tmp_path, "strategy=tpe", "budget.trials=5")
     Runner(s).run()
@@ -174,21 +179,38 @@ def _kill_runner_and_check_its_workers_die(proc, ready) -> None:
 
 def test_worker_processes_busy_in_trials_die_with_a_sigkilled_runner(tmp_path, subprocess_env):
     # The workers are inside a trial: only the kernel's parent-death signal can stop them.
-    proc = subprocess.Popen([sys.executable, "-c", RUN_HANGING, str(tmp_path)], cwd=tmp_path,
-                            env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_HANGING, str(tmp_path)],
+        cwd=tmp_path,
+        env=subprocess_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _kill_runner_and_check_its_workers_die(
-        proc, lambda: len(list(tmp_path.glob("started-*"))) == 2 and len(_workers(proc.pid)) == 2)
+        proc, lambda: len(list(tmp_path.glob("started-*"))) == 2 and len(_workers(proc.pid)) == 2
+    )
 
 
 def test_the_harness_commands_workers_die_with_it_when_sigkilled(tmp_path, harness_cmd, subprocess_env):
     # The real command, workers between trials (bbob: microseconds each).
-    cmd = harness_cmd + BBOB + ["strategy=random", "worker.processes=true", "n_workers=2",
-                                "worker.max_trials=null",  # no recycling: the same two workers throughout
-                                "budget.trials=null", "budget.seconds=120", "experiment=k"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=subprocess_env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = (
+        harness_cmd
+        + BBOB
+        + [
+            "strategy=random",
+            "worker.processes=true",
+            "n_workers=2",
+            "worker.max_trials=null",  # no recycling: the same two workers throughout
+            "budget.trials=null",
+            "budget.seconds=120",
+            "experiment=k",
+        ]
+    )
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=subprocess_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _kill_runner_and_check_its_workers_die(
-        proc, lambda: len(_workers(proc.pid)) == 2 and any((tmp_path / "results").glob("k/*/trials.part-*")))
+        proc, lambda: len(_workers(proc.pid)) == 2 and any((tmp_path / "results").glob("k/*/trials.part-*"))
+    )
 
 
 # -- 3. resuming with another n_workers, or a raised time budget ------------------------------------
@@ -197,8 +219,7 @@ def _journal(s) -> list[dict]:
 
 
 @pytest.mark.parametrize("before, after", [(1, 2), (2, 1)])
-def test_resuming_with_another_number_of_workers_replays_the_strategy_and_duplicates_nothing(
-        tmp_path, before, after):
+def test_resuming_with_another_number_of_workers_replays_the_strategy_and_duplicates_nothing(tmp_path, before, after):
     tpe = ("strategy=tpe", "+strategy.params.n_startup_trials=3")  # later asks depend on the tells
     s = settings(tmp_path, *tpe, f"n_workers={before}", "budget.trials=9")
     with pytest.raises(RunInterrupted):

@@ -1,4 +1,5 @@
 """GA-trained GAN: vectorised generators, operators, a tiny run's rows, scores and PNGs, the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -74,8 +75,7 @@ def test_tiny_run_writes_rows_scores_and_png(tmp_path):
     from harness.gan import run_gan
     from harness.results import read_results
 
-    s = GanSettings(population=6, generations=2, samples_per_agent=4, score_samples=64, d_batch=8,
-                    results_dir=str(tmp_path))
+    s = GanSettings(population=6, generations=2, samples_per_agent=4, score_samples=64, d_batch=8, results_dir=str(tmp_path))
     result = run_gan(s, verbose=False)
     df = read_results(tmp_path).sort_values("trial_id")
     assert list(df.trial_id) == [0, 1, 2] and (df.status == "ok").all()

@@ -7,6 +7,7 @@ Runs go through the runner in-process (`worker.processes=false`) so that TensorF
 once for the file, except Hyperband's, which uses the default worker processes: its
 checkpoints must be handed from one trial to the next through the run folder, as in a real run.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ pytestmark = pytest.mark.slow
 keras = pytest.importorskip("keras")
 
 
-def compose(tmp_path, *overrides: str, edit: Callable[[dict[str, Any]], None] | None = None,
-            in_process: bool = True) -> Any:
+def compose(tmp_path, *overrides: str, edit: Callable[[dict[str, Any]], None] | None = None, in_process: bool = True) -> Any:
     """Settings of `harness <overrides>` writing under `tmp_path`, in-process unless told
     otherwise; `edit` changes the composed config (a plain dict) first, e.g. to narrow a search
     space's parameters."""
@@ -65,14 +65,26 @@ def test_hyperband_promotion_resumes_its_parent_checkpoint_and_trains_only_the_m
 
     # budget.max_epochs=3, factor 3, one iteration: keras-tuner's first bracket trains three
     # configurations for 1 epoch, then promotes the best one to 3 epochs (trial 3).
-    s = compose(tmp_path, "strategy=hyperband", "strategy.params.hyperband_iterations=1",
-                "search_space=homl_mlp", "dataset=digits", "budget.trials=4", "budget.max_epochs=3",
-                edit=narrow, in_process=False)
+    s = compose(
+        tmp_path,
+        "strategy=hyperband",
+        "strategy.params.hyperband_iterations=1",
+        "search_space=homl_mlp",
+        "dataset=digits",
+        "budget.trials=4",
+        "budget.max_epochs=3",
+        edit=narrow,
+        in_process=False,
+    )
     _, summary, df = run(s)
     assert summary.status == "finished" and (df.status == "ok").all(), df[["status", "error"]]
     checkpoints = summary.run_dir / "_artifacts" / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == [
-        "trial_0_e1.weights.h5", "trial_1_e1.weights.h5", "trial_2_e1.weights.h5", "trial_3_e3.weights.h5"]
+        "trial_0_e1.weights.h5",
+        "trial_1_e1.weights.h5",
+        "trial_2_e1.weights.h5",
+        "trial_3_e3.weights.h5",
+    ]
 
     promoted = df[df.parent_trial_id.notna()]
     assert len(promoted) == 1
@@ -102,8 +114,7 @@ def test_a_promotion_continues_its_parent_optimizer_state_without_a_warning(tmp_
     from harness.space import load_space
     from harness.strategy import Suggestion
 
-    objective = KerasObjective(load_space("homl_mlp"), load_dataset("iris", seed=0), seed=0,
-                               checkpoint_dir=tmp_path)
+    objective = KerasObjective(load_space("homl_mlp"), load_dataset("iris", seed=0), seed=0, checkpoint_dir=tmp_path)
     params = {"n_hidden": 1, "n_neurons": 16, "learning_rate": 0.01, "optimizer": "adam"}
     assert objective(Suggestion(0, params, budget=1)).status.value == "ok"
     with warnings.catch_warnings(record=True) as caught:
@@ -121,9 +132,16 @@ def test_bayesian_optimisation_runs_its_gaussian_process_phase_with_keras(tmp_pa
         p["n_hidden"] = {"type": "int", "low": 0, "high": 1}
         p["n_neurons"] = {"type": "int", "low": 16, "high": 32}
 
-    s = compose(tmp_path, "strategy=bayesian", "++strategy.params.num_initial_points=2",
-                "search_space=homl_mlp", "dataset=iris", "budget.trials=3", "budget.max_epochs=1",
-                edit=narrow)
+    s = compose(
+        tmp_path,
+        "strategy=bayesian",
+        "++strategy.params.num_initial_points=2",
+        "search_space=homl_mlp",
+        "dataset=iris",
+        "budget.trials=3",
+        "budget.max_epochs=1",
+        edit=narrow,
+    )
     runner, summary, df = run(s)
     assert summary.status == "finished" and len(df) == 3 and (df.status == "ok").all()
     assert df.objective.between(0, 1).all() and df.test_objective.notna().all()
@@ -137,8 +155,7 @@ def test_bayesian_optimisation_runs_its_gaussian_process_phase_with_keras(tmp_pa
 
     oracle = runner.strategy.oracle
     assert oracle.num_initial_points == 2 < len(df) and sum(t.status == "COMPLETED" for t in oracle.trials.values()) == 3
-    random_only = BayesianOptimization(runner.strategy.space, seed=s.seed,
-                                       **{**s.strategy_params, "num_initial_points": 100})
+    random_only = BayesianOptimization(runner.strategy.space, seed=s.seed, **{**s.strategy_params, "num_initial_points": 100})
     suggested = []
     for _, row in df.iterrows():
         (sug,) = random_only.ask(1)
@@ -157,10 +174,19 @@ def test_genetic_strategy_breeds_a_second_generation_of_keras_trials(tmp_path):
         p["n_neurons"] = {"type": "int", "low": 16, "high": 32}
 
     # cxpb = mutpb = 1: every offspring differs from its parents, so each is a new trial.
-    s = compose(tmp_path, "strategy=genetic", "strategy.params.population_size=3",
-                "strategy.params.generations=1", "strategy.params.cxpb=1.0", "strategy.params.mutpb=1.0",
-                "search_space=homl_mlp", "dataset=iris", "budget.trials=10", "budget.max_epochs=1",
-                edit=narrow)
+    s = compose(
+        tmp_path,
+        "strategy=genetic",
+        "strategy.params.population_size=3",
+        "strategy.params.generations=1",
+        "strategy.params.cxpb=1.0",
+        "strategy.params.mutpb=1.0",
+        "search_space=homl_mlp",
+        "dataset=iris",
+        "budget.trials=10",
+        "budget.max_epochs=1",
+        edit=narrow,
+    )
     runner, summary, df = run(s)
     assert summary.stop_reason == "strategy 'genetic' finished"
     assert runner.strategy.generation == 1 and runner.strategy.finished
@@ -178,8 +204,15 @@ def test_regression_on_diabetes_records_rmse_and_minimises_it(tmp_path):
         p = cfg["search_space"]["params"]
         p["n_hidden"], p["n_neurons"], p["optimizer"] = fixed(1), fixed(16), fixed("adam")
 
-    s = compose(tmp_path, "strategy=random", "search_space=homl_mlp", "dataset=diabetes", "budget.trials=3",
-                "budget.max_epochs=2", edit=narrow)
+    s = compose(
+        tmp_path,
+        "strategy=random",
+        "search_space=homl_mlp",
+        "dataset=diabetes",
+        "budget.trials=3",
+        "budget.max_epochs=2",
+        edit=narrow,
+    )
     _, summary, df = run(s)
     assert summary.status == "finished" and (df.status == "ok").all()
     assert (df.task == "regression").all() and (df.objective_name == "val_rmse").all()
@@ -205,8 +238,9 @@ def test_cnn_space_builds_and_trains_on_8x8_digits(tmp_path):
         p["layer_num"], p["first_layer_unit"] = fixed(3), fixed(16)
         p["k"] = {"type": "int", "low": 2, "high": 5}
 
-    s = compose(tmp_path, "strategy=random", "search_space=cnn", "dataset=digits", "budget.trials=2",
-                "budget.max_epochs=3", edit=narrow)
+    s = compose(
+        tmp_path, "strategy=random", "search_space=cnn", "dataset=digits", "budget.trials=2", "budget.max_epochs=3", edit=narrow
+    )
     _, summary, df = run(s)
     assert summary.status == "finished" and (df.status == "ok").all(), df.error.tolist()
     assert (df.search_space == "cnn").all() and (df["param.layer_num"] == 3).all()
@@ -227,8 +261,9 @@ def test_nas_mlp_builds_its_conditional_layers(tmp_path):
         p["activation"], p["dropout"], p["lr"] = fixed("relu"), fixed(False), fixed(0.01)
 
     # grid: every configuration once; num_layers 1 has units_0 only, 3 has units_0..2
-    s = compose(tmp_path, "strategy=grid", "search_space=nas_mlp", "dataset=iris", "budget.trials=3",
-                "budget.max_epochs=1", edit=narrow)
+    s = compose(
+        tmp_path, "strategy=grid", "search_space=nas_mlp", "dataset=iris", "budget.trials=3", "budget.max_epochs=1", edit=narrow
+    )
     _, summary, df = run(s)
     assert (df.status == "ok").all() and len(df) == 3
     from harness.search_spaces.mlp import build_nas_mlp
@@ -256,9 +291,17 @@ def test_neuroevolution_improves_on_its_first_generation(tmp_path):
         p["trainer__mutpb"], p["trainer__mut_sigma"] = fixed(0.9), fixed(0.05)
 
     # 3 epochs x 10 generations, bounded by generations only (no wall-clock cap): deterministic
-    s = compose(tmp_path, "trainer=neuroevolution", "trainer.params.seconds=null",
-                "trainer.params.generations_per_epoch=10", "search_space=ga_mlp", "dataset=digits",
-                "budget.trials=1", "budget.max_epochs=3", edit=narrow)
+    s = compose(
+        tmp_path,
+        "trainer=neuroevolution",
+        "trainer.params.seconds=null",
+        "trainer.params.generations_per_epoch=10",
+        "search_space=ga_mlp",
+        "dataset=digits",
+        "budget.trials=1",
+        "budget.max_epochs=3",
+        edit=narrow,
+    )
     _, summary, df = run(s)
     row = df.iloc[0]
     assert row.status == "ok" and row.trainer == "neuroevolution" and row.budget == 3
@@ -286,8 +329,7 @@ def test_ga_gan_is_deterministic_by_seed_and_improves_from_its_start(tmp_path):
         # One BLAS thread: on a busy 2-core machine OpenBLAS's spinning threads make the quality
         # scorer's LogisticRegression fit ~50x slower (5 s instead of 0.1 s; the same numbers).
         with threadpool_limits(1):
-            result = run_gan(GanSettings(results_dir=str(tmp_path / folder), **{**tiny, **changes}),
-                             verbose=False)
+            result = run_gan(GanSettings(results_dir=str(tmp_path / folder), **{**tiny, **changes}), verbose=False)
         df = read_results(tmp_path / folder).sort_values("trial_id").reset_index(drop=True)
         steps = [{k: v for k, v in history(r)[0].items() if k != "elapsed_seconds"} for _, r in df.iterrows()]
         return result, df, steps

@@ -6,6 +6,7 @@ kind and conditions, the tabular replay of real learning curves), then the stora
 Optuna, and `optuna-dashboard` started on a loopback port and asked through its JSON API (and, where
 a Chromium is installed, rendered headless).
 """
+
 from __future__ import annotations
 
 import json
@@ -125,8 +126,9 @@ def check_rows_mirrored(study: Any, df: pd.DataFrame, space: Any) -> None:
 # -- every strategy's rows, with failures ----------------------------------------------------------
 @pytest.mark.parametrize("strategy", ["random", "tpe", "genetic"])
 def test_every_row_of_a_bbob_run_is_a_trial_of_its_run_study(tmp_path, strategy):
-    cfg = config(tmp_path, "bbob", f"strategy={strategy}", "budget.trials=40", "problem.dimension=3",
-                 "max_failure_rate=1.0", "seed=3")
+    cfg = config(
+        tmp_path, "bbob", f"strategy={strategy}", "budget.trials=40", "problem.dimension=3", "max_failure_rate=1.0", "seed=3"
+    )
     problem = FlakyBBOB(seed=3, config=cfg, function=1, dimension=3)
     summary, df = run(cfg, problem)
     assert len(df) == 40 and 0 < (df.status == "failed").sum() < 40  # the injected failures happened
@@ -151,8 +153,9 @@ def test_every_row_of_a_bbob_run_is_a_trial_of_its_run_study(tmp_path, strategy)
 
 
 def test_conditional_params_of_every_kind_keep_their_distributions(tmp_path):
-    cfg = config(tmp_path, "bbob", "strategy=tpe", "budget.trials=30", "max_failure_rate=1.0",
-                 "++strategy.params.n_startup_trials=10")
+    cfg = config(
+        tmp_path, "bbob", "strategy=tpe", "budget.trials=30", "max_failure_rate=1.0", "++strategy.params.n_startup_trials=10"
+    )
     problem = ToyProblem(config=cfg)
     summary, df = run(cfg, problem)
     study = load(open_storage(journal(tmp_path)), summary.run_id)
@@ -286,11 +289,14 @@ def test_a_storage_failing_mid_run_warns_once_and_the_run_goes_on(tmp_path, monk
     assert len(load(open_storage(journal(tmp_path)), summary.run_id).trials) == 5
 
 
-@pytest.mark.parametrize("override,phrase", [
-    ("live.enabled=maybe", "live.enabled must be true or false, but got 'maybe'"),
-    ("live.storage=ftp://host/x", "'ftp' is not a database Optuna can store studies in"),
-    ("live.storage=''", "live.storage must be a journal file path or an Optuna storage URL"),
-])
+@pytest.mark.parametrize(
+    "override,phrase",
+    [
+        ("live.enabled=maybe", "live.enabled must be true or false, but got 'maybe'"),
+        ("live.storage=ftp://host/x", "'ftp' is not a database Optuna can store studies in"),
+        ("live.storage=''", "live.storage must be a journal file path or an Optuna storage URL"),
+    ],
+)
 def test_bad_live_settings_are_one_config_error_naming_the_fix(tmp_path, override, phrase):
     with pytest.raises(ConfigError, match="live.storage=null|live.enabled=true") as err:
         settings_from_config(config(tmp_path, "bbob", override))
@@ -333,8 +339,11 @@ def test_optuna_dashboard_shows_the_experiment_live(tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "dashboard.log").open("w")
-    proc = subprocess.Popen([*_dashboard_command(), str(journal(tmp_path)), "--port", str(port), "--host", "127.0.0.1"],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [*_dashboard_command(), str(journal(tmp_path)), "--port", str(port), "--host", "127.0.0.1"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -385,8 +394,20 @@ def _check_in_headless_chromium(base: str, studies: dict[str, Any]) -> None:
     browser = next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
     if browser is None:
         return
-    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-                           "--dump-dom", f"{base}/dashboard"], capture_output=True, text=True, timeout=90)
+    proc = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            f"{base}/dashboard",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     if proc.returncode != 0:
         pytest.skip(f"{browser} could not run headless here: {proc.stderr[-500:]}")
     for name in studies:

@@ -1,4 +1,5 @@
 """Neuroevolution trainer: genome <-> weights, vectorised fitness == Keras, determinism, CLI rows."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,18 @@ TRAINER_CONF = Path(__file__).parents[1] / "conf" / "trainer"
 def test_seed000_preset_pins_seed_000_settings():
     cfg = yaml.safe_load((TRAINER_CONF / "neuroevolution_seed000.yaml").read_text())
     params = cfg["params"]
-    seed000 = {"population": 25, "cxpb": 0.6, "mutpb": 0.3, "tournsize": 5, "crossover": "mean",
-               "mut_sigma": 0.1, "mut_indpb": 0.25, "init": "uniform", "init_low": -1.0, "init_high": 1.0}
+    seed000 = {
+        "population": 25,
+        "cxpb": 0.6,
+        "mutpb": 0.3,
+        "tournsize": 5,
+        "crossover": "mean",
+        "mut_sigma": 0.1,
+        "mut_indpb": 0.25,
+        "init": "uniform",
+        "init_low": -1.0,
+        "init_high": 1.0,
+    }
     assert {k: params.get(k) for k in seed000} == seed000
     assert resolve_options(params)["population"] == 25  # every key is a trainer option
 
@@ -52,6 +63,7 @@ def test_the_neuroevolution_presets_are_recorded_apart(tmp_path):
     with pytest.raises(UnknownNameError, match="unknown trainer kind 'neuroevolutoin'"):
         resolve_trainer({"name": "mine", "kind": "neuroevolutoin"})
 
+
 def _composed(*overrides: str) -> dict:
     from hydra import compose, initialize_config_module
     from omegaconf import OmegaConf
@@ -73,9 +85,11 @@ def test_the_neuroevolution_presets_default_to_a_space_they_train_well_bounded_b
     ga = _composed("search_space=ga_mlp", "trainer=neuroevolution")["search_space"]["params"]
     assert cfg["search_space"]["params"] == {k: v for k, v in ga.items() if not k.startswith("trainer__")}
     assert _composed("trainer=neuroevolution_seed000")["search_space"]["name"] == "ne_mlp"  # compared on one space
-    for overrides, space in ((["search_space=mlp", "trainer=neuroevolution"], "mlp"),
-                             (["trainer=neuroevolution", "search_space=mlp"], "mlp"),
-                             (["trainer=neuroevolution_seed000", "search_space=homl_mlp"], "homl_mlp")):
+    for overrides, space in (
+        (["search_space=mlp", "trainer=neuroevolution"], "mlp"),
+        (["trainer=neuroevolution", "search_space=mlp"], "mlp"),
+        (["trainer=neuroevolution_seed000", "search_space=homl_mlp"], "homl_mlp"),
+    ):
         assert _composed(*overrides)["search_space"]["name"] == space, overrides
     assert _composed()["search_space"]["name"] == "mlp"  # backprop keeps the default space
     assert _composed("preset=seed000")["search_space"]["name"] == "seed000_mlp"  # a preset's own space wins
@@ -84,12 +98,17 @@ def test_the_neuroevolution_presets_default_to_a_space_they_train_well_bounded_b
 keras = pytest.importorskip("keras")
 
 from harness.neuroevolution import (  # noqa: E402  (after the Keras skip)
-    describe, evaluate_with_keras, genome_from_weights, population_forward, population_scores,
-    train_neuroevolution, weights_from_genome)
+    describe,
+    evaluate_with_keras,
+    genome_from_weights,
+    population_forward,
+    population_scores,
+    train_neuroevolution,
+    weights_from_genome,
+)
 
 
-def mlp(input_shape=(8, 8, 1), hidden=(16, 8), activations=("relu", "tanh"), n_out=10, out="softmax",
-        dropout=False):
+def mlp(input_shape=(8, 8, 1), hidden=(16, 8), activations=("relu", "tanh"), n_out=10, out="softmax", dropout=False):
     keras.utils.set_random_seed(0)
     inputs = keras.Input(shape=input_shape)
     x = keras.layers.Flatten()(inputs)
@@ -166,8 +185,9 @@ def test_vectorised_fitness_matches_keras(digits, out):
 def _train(digits, seed, model=None, **options):
     model = model or mlp(hidden=(16,), activations=("relu",))
     opts = {"population": 12, "generations_per_epoch": 3, **options}
-    hist = train_neuroevolution(model, digits, epochs=2, initial_epoch=0, batch_size=32, seed=seed,
-                                options=opts, on_epoch=lambda e, m: False)
+    hist = train_neuroevolution(
+        model, digits, epochs=2, initial_epoch=0, batch_size=32, seed=seed, options=opts, on_epoch=lambda e, m: False
+    )
     return hist, genome_from_weights(model.get_weights())
 
 
@@ -203,13 +223,27 @@ def test_history_budget_and_final_weights(digits):
     assert acc[0] == pytest.approx(hist[-1]["val_accuracy"])
     # on_epoch's stop and `generations` override the epochs mapping
     model = mlp(hidden=(16,), activations=("relu",))
-    hist = train_neuroevolution(model, digits, epochs=5, initial_epoch=0, batch_size=32, seed=0,
-                                options={"population": 6, "generations_per_epoch": 2},
-                                on_epoch=lambda e, m: stops.append(e) or e == 2)
+    hist = train_neuroevolution(
+        model,
+        digits,
+        epochs=5,
+        initial_epoch=0,
+        batch_size=32,
+        seed=0,
+        options={"population": 6, "generations_per_epoch": 2},
+        on_epoch=lambda e, m: stops.append(e) or e == 2,
+    )
     assert len(hist) == 2 and stops == [1, 2]
-    hist = train_neuroevolution(model, digits, epochs=5, initial_epoch=0, batch_size=32, seed=0,
-                                options={"population": 6, "generations": 3, "generations_per_epoch": 2},
-                                on_epoch=lambda e, m: False)
+    hist = train_neuroevolution(
+        model,
+        digits,
+        epochs=5,
+        initial_epoch=0,
+        batch_size=32,
+        seed=0,
+        options={"population": 6, "generations": 3, "generations_per_epoch": 2},
+        on_epoch=lambda e, m: False,
+    )
     assert [h["generation"] for h in hist] == [2, 3]
 
 
@@ -218,13 +252,20 @@ def test_regression_fitness_is_mse():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 5)).astype(np.float32)
     y = (x @ rng.normal(size=5)).astype(np.float32)
-    data = SimpleNamespace(task="regression", x_train=x[:150], y_train=y[:150], x_val=x[150:], y_val=y[150:],
-                           y_mean=0.0, y_std=1.0)
+    data = SimpleNamespace(
+        task="regression", x_train=x[:150], y_train=y[:150], x_val=x[150:], y_val=y[150:], y_mean=0.0, y_std=1.0
+    )
     model = mlp(input_shape=(5,), hidden=(8,), activations=("relu",), n_out=1, out="linear")
-    hist = train_neuroevolution(model, data, epochs=2, initial_epoch=0, batch_size=32, seed=0,
-                                options={"population": 20, "generations_per_epoch": 5, "init": "glorot",
-                                         "crossover": "uniform", "mut_sigma": 0.05},
-                                on_epoch=lambda e, m: False)
+    hist = train_neuroevolution(
+        model,
+        data,
+        epochs=2,
+        initial_epoch=0,
+        batch_size=32,
+        seed=0,
+        options={"population": 20, "generations_per_epoch": 5, "init": "glorot", "crossover": "uniform", "mut_sigma": 0.05},
+        on_epoch=lambda e, m: False,
+    )
     assert "val_accuracy" not in hist[-1] and hist[-1]["val_loss"] > 0
     pred = model.predict(x[150:], verbose=0)[:, 0]
     assert float(np.mean((pred - y[150:]) ** 2)) == pytest.approx(hist[-1]["val_loss"], rel=1e-4)
@@ -234,10 +275,19 @@ def test_regression_fitness_is_mse():
 def test_cli_writes_parquet_rows(tmp_path, harness_cmd, subprocess_env):
     from harness.results import read_results
 
-    cmd = harness_cmd + ["trainer=neuroevolution", "dataset=digits", "search_space=homl_mlp",
-                         "budget.trials=2", "budget.max_epochs=2", "trainer.params.population=8",
-                         "trainer.params.generations_per_epoch=2", "search_space.params.n_hidden.high=1",
-                         "search_space.params.n_neurons.high=32", f"results_dir={tmp_path}", "progress=false"]
+    cmd = harness_cmd + [
+        "trainer=neuroevolution",
+        "dataset=digits",
+        "search_space=homl_mlp",
+        "budget.trials=2",
+        "budget.max_epochs=2",
+        "trainer.params.population=8",
+        "trainer.params.generations_per_epoch=2",
+        "search_space.params.n_hidden.high=1",
+        "search_space.params.n_neurons.high=32",
+        f"results_dir={tmp_path}",
+        "progress=false",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env, cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     df = read_results(tmp_path)
@@ -288,9 +338,15 @@ def test_trainer_params_searched_by_the_strategy_reach_the_ga(tmp_path, monkeypa
         return real(model, data, **kw)
 
     monkeypatch.setattr(ne, "train_neuroevolution", recording)
-    s = _ga_settings(tmp_path, "trainer=neuroevolution", "budget.trials=2", "budget.max_epochs=1",
-                     "worker.processes=false", "trainer.params.generations_per_epoch=2",
-                     "trainer.params.seconds=null")
+    s = _ga_settings(
+        tmp_path,
+        "trainer=neuroevolution",
+        "budget.trials=2",
+        "budget.max_epochs=1",
+        "worker.processes=false",
+        "trainer.params.generations_per_epoch=2",
+        "trainer.params.seconds=null",
+    )
     Runner(s).run()
     df = read_results(tmp_path).sort_values("trial_id")
     assert len(seen) == 2 and (df.status == "ok").all()
@@ -322,9 +378,16 @@ def test_same_seed_same_rows_however_loaded_and_blas_single_threaded(digits):
 
     def run():
         model = mlp(hidden=(16, 8), activations=("relu", "relu"))
-        hist = train_neuroevolution(model, digits, epochs=2, initial_epoch=0, batch_size=32, seed=3,
-                                    options={"population": 8, "generations_per_epoch": 3},
-                                    on_epoch=lambda e, m: inside.append(blas_threads()) or False)
+        hist = train_neuroevolution(
+            model,
+            digits,
+            epochs=2,
+            initial_epoch=0,
+            batch_size=32,
+            seed=3,
+            options={"population": 8, "generations_per_epoch": 3},
+            on_epoch=lambda e, m: inside.append(blas_threads()) or False,
+        )
         return [{k: v for k, v in h.items() if k != "seconds"} for h in hist], genome_from_weights(model.get_weights())
 
     idle_hist, idle_genome = run()
@@ -355,7 +418,14 @@ def test_a_large_genome_gets_one_note_per_process(digits, capsys, monkeypatch):
     assert "50,826 weights" in note and "750 generations" in note and "search_space=ne_mlp" in note
     assert "\n" not in note
     for _ in range(2):
-        train_neuroevolution(big, digits, epochs=1, initial_epoch=0, batch_size=32, seed=0,
-                             options={"population": 2, "generations": 1, "elitism": 0},
-                             on_epoch=lambda e, m: False)
+        train_neuroevolution(
+            big,
+            digits,
+            epochs=1,
+            initial_epoch=0,
+            batch_size=32,
+            seed=0,
+            options={"population": 2, "generations": 1, "elitism": 0},
+            on_epoch=lambda e, m: False,
+        )
     assert capsys.readouterr().err.splitlines() == ["note: " + note.replace("750", "1")]

@@ -1,5 +1,6 @@
 """Problems as plugins: the problem conformance suite on every installed problem, and what a
 user checks of `bbob` and `sklearn` runs (regret, determinism, errors)."""
+
 from __future__ import annotations
 
 
@@ -21,15 +22,20 @@ def _settings(tmp_path, name: str, *overrides: str):
 
 
 def test_every_problem_check_is_collected():
-    assert set(PROBLEM_CHECKS) == {"contract_attributes", "import_is_light", "in_space_params_give_a_result",
-                                   "deterministic_under_seed", "fidelity_respected", "picklable"}
+    assert set(PROBLEM_CHECKS) == {
+        "contract_attributes",
+        "import_is_light",
+        "in_space_params_give_a_result",
+        "deterministic_under_seed",
+        "fidelity_respected",
+        "picklable",
+    }
 
 
 def test_bbob_run_records_regret_from_the_library_optimum(tmp_path):
     import ioh
 
-    s = _settings(tmp_path, "bbob", "problem.function=7", "problem.dimension=5", "strategy=tpe",
-                  "budget.trials=40")
+    s = _settings(tmp_path, "bbob", "problem.function=7", "problem.dimension=5", "strategy=tpe", "budget.trials=40")
     assert s.worker_processes is False  # cheap: in the runner's own process
     summary = Runner(s).run()
     df = pd.read_parquet(summary.run_dir / "trials.parquet")
@@ -54,20 +60,22 @@ def test_bbob_runs_are_identical_per_seed_and_differ_across_seeds(tmp_path):
     assert not frames[0].equals(frames[2])
 
 
-@pytest.mark.parametrize(("override", "phrase"), [
-    ("problem.function=25", "problem.function must be an integer in 1..24, but got 25"),
-    ("problem.dimension=1", "problem.dimension must be an integer in 2..40"),
-    ("problem.instance=0", "problem.instance must be an integer >= 1"),
-    ("++problem.budget=3", "rejected its options"),
-])
+@pytest.mark.parametrize(
+    ("override", "phrase"),
+    [
+        ("problem.function=25", "problem.function must be an integer in 1..24, but got 25"),
+        ("problem.dimension=1", "problem.dimension must be an integer in 2..40"),
+        ("problem.instance=0", "problem.instance must be an integer >= 1"),
+        ("++problem.budget=3", "rejected its options"),
+    ],
+)
 def test_bbob_options_are_checked(tmp_path, override, phrase):
     with pytest.raises(ConfigError, match=phrase):
         _settings(tmp_path, "bbob", override)
 
 
 def test_sklearn_svm_on_iris_cross_validates_and_tests(tmp_path):
-    s = _settings(tmp_path, "sklearn", "problem.model=svm", "dataset=iris", "strategy=tpe",
-                  "budget.trials=8")
+    s = _settings(tmp_path, "sklearn", "problem.model=svm", "dataset=iris", "strategy=tpe", "budget.trials=8")
     summary = Runner(s).run()
     df = pd.read_parquet(summary.run_dir / "trials.parquet")
     assert len(df) == 8 and (df.status == "ok").all() and (df.objective_name == "cv_accuracy").all()
@@ -78,19 +86,21 @@ def test_sklearn_svm_on_iris_cross_validates_and_tests(tmp_path):
 
 
 def test_sklearn_regression_is_minimised_rmse_and_rf_has_a_tree_fidelity(tmp_path):
-    s = _settings(tmp_path, "sklearn", "problem.model=rf", "dataset=diabetes", "strategy=hyperband",
-                  "budget.trials=6")
+    s = _settings(tmp_path, "sklearn", "problem.model=rf", "dataset=diabetes", "strategy=hyperband", "budget.trials=6")
     df = pd.read_parquet(Runner(s).run().run_dir / "trials.parquet")
     assert (df.objective_name == "cv_rmse").all() and (df.objective_direction == "minimize").all()
     assert df.objective.between(20, 120).all()  # diabetes targets span 25..346
     assert df.budget.between(4, 64).all() and df.budget.min() < 64  # Hyperband's small rungs
 
 
-@pytest.mark.parametrize(("overrides", "phrase"), [
-    (("problem.model=lasso", "dataset=iris"), "model 'lasso' has no classification estimator"),
-    (("problem.model=xgb",), "problem.model must be one of ada, dt, knn, lasso, mlp, rf, ridge, svm"),
-    (("problem.cv_folds=1",), "problem.cv_folds must be an integer >= 2"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "phrase"),
+    [
+        (("problem.model=lasso", "dataset=iris"), "model 'lasso' has no classification estimator"),
+        (("problem.model=xgb",), "problem.model must be one of ada, dt, knn, lasso, mlp, rf, ridge, svm"),
+        (("problem.cv_folds=1",), "problem.cv_folds must be an integer >= 2"),
+    ],
+)
 def test_sklearn_options_are_checked(tmp_path, overrides, phrase):
     with pytest.raises(ConfigError, match=phrase):
         _settings(tmp_path, "sklearn", *overrides)
@@ -106,8 +116,16 @@ def test_unknown_problem_lists_the_installed_ones(tmp_path):
 def test_keras_problem_keeps_its_run_identity_and_defaults(tmp_path):
     s = _settings(tmp_path, "keras")
     assert s.problem.name == "keras" and s.worker_processes is True
-    assert set(s.identity()) == {"strategy", "strategy_params", "search_space", "dataset", "trainer",
-                                 "trainer_options", "seed", "max_epochs"}
+    assert set(s.identity()) == {
+        "strategy",
+        "strategy_params",
+        "search_space",
+        "dataset",
+        "trainer",
+        "trainer_options",
+        "seed",
+        "max_epochs",
+    }
     assert s.run_id.startswith("random_homl_mlp_iris_s0_")
 
 

@@ -1,4 +1,5 @@
 """Contract tests of the first plugin, random search (the conformance suite covers all plugins)."""
+
 from __future__ import annotations
 
 import pickle
@@ -43,8 +44,9 @@ def test_suggestions_are_valid_with_conditionals_only_when_active():
 def test_tell_accepts_failures_and_nan_and_pickles_mid_run():
     strategy = make_strategy("random", load_space("mlp"), seed=1)
     a, b = strategy.ask(2)
-    strategy.tell([Observation(a.trial_id, float("nan"), TrialStatus.FAILED),
-                   Observation(b.trial_id, 0.5, TrialStatus.OK, budget_used=5)])
+    strategy.tell(
+        [Observation(a.trial_id, float("nan"), TrialStatus.FAILED), Observation(b.trial_id, 0.5, TrialStatus.OK, budget_used=5)]
+    )
     clone = pickle.loads(pickle.dumps(strategy))
     assert [s.params for s in clone.ask(5)] == [s.params for s in strategy.ask(5)]
 
@@ -60,7 +62,9 @@ def test_max_trials_finishes_and_ask_respects_n():
 
 
 def test_importing_the_registry_and_plugin_does_not_import_tensorflow():
-    code = ("import sys; from harness.registry import load_strategy_class; "
-            "load_strategy_class('random'); import harness.runner, harness.cli; "
-            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; assert not bad, bad")
+    code = (
+        "import sys; from harness.registry import load_strategy_class; "
+        "load_strategy_class('random'); import harness.runner, harness.cli; "
+        "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,6 +7,7 @@ folder) and stops it at the end; the evaluators here join it, as any process whe
 already initialised does. The `harness` subprocesses start (and stop) their own. Skipped when
 Ray (the `[ray]` extra) is not installed; CI installs it.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,14 @@ def local_ray():
     os.environ.clear()
     os.environ.update(ray_env(saved, tmp))  # read by the Ray processes started now
     try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, _temp_dir=tmp)
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            _temp_dir=tmp,
+        )
         yield tmp
     finally:
         ray.shutdown()
@@ -235,8 +242,14 @@ def test_a_node_lost_mid_trial_gives_a_failed_row_and_the_run_goes_on(tmp_path, 
     instance is already initialised here); the node running trial 0 is removed mid-trial."""
     ray_tmp = tempfile.mkdtemp(prefix="rayn-", dir="/tmp")
     try:
-        proc = subprocess.run([sys.executable, "-c", NODE_DEATH], cwd=tmp_path, env=ray_env(subprocess_env, ray_tmp),
-                              capture_output=True, text=True, timeout=180)
+        proc = subprocess.run(
+            [sys.executable, "-c", NODE_DEATH],
+            cwd=tmp_path,
+            env=ray_env(subprocess_env, ray_tmp),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     finally:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     rows = [line.split(" ", 3)[1:] for line in proc.stdout.splitlines() if line.startswith("ROW ")]
@@ -293,10 +306,12 @@ class ReportsEpochs:
         for epoch in range(1, epochs + 1):
             value = final * epoch / epochs
             if report is not None and report(epoch, value):
-                return TrialResult(TrialStatus.PRUNED, value, val_accuracy=value, test_accuracy=value,
-                                   budget_epochs=epoch, epochs_trained=epoch)
-        return TrialResult(TrialStatus.OK, final, val_accuracy=final, test_accuracy=final,
-                           budget_epochs=epochs, epochs_trained=epochs)
+                return TrialResult(
+                    TrialStatus.PRUNED, value, val_accuracy=value, test_accuracy=value, budget_epochs=epoch, epochs_trained=epoch
+                )
+        return TrialResult(
+            TrialStatus.OK, final, val_accuracy=final, test_accuracy=final, budget_epochs=epochs, epochs_trained=epochs
+        )
 
 
 def test_a_pruning_strategy_on_ray_prunes_the_trials_it_prunes_locally(tmp_path):
@@ -330,13 +345,11 @@ class SignalsTheRunner:
         time.sleep(0.05 * (suggestion.trial_id % 3))
         p = suggestion.params
         value = p["n_neurons"] / 256 - abs(p["n_hidden"] - 3) / 10
-        return TrialResult(TrialStatus.OK, value, val_accuracy=value, test_accuracy=value,
-                           budget_epochs=1, epochs_trained=1)
+        return TrialResult(TrialStatus.OK, value, val_accuracy=value, test_accuracy=value, budget_epochs=1, epochs_trained=1)
 
 
 def test_an_interrupted_run_on_ray_resumes_and_replays_the_strategy(tmp_path):
-    over = ("strategy=tpe", "+strategy.params.n_startup_trials=3", "n_workers=2", "budget.trials=9",
-            "worker.backend=ray")
+    over = ("strategy=tpe", "+strategy.params.n_startup_trials=3", "n_workers=2", "budget.trials=9", "worker.backend=ray")
     s = settings(tmp_path, *over)
     with pytest.raises(RunInterrupted):
         Runner(s, objective=SignalsTheRunner(os.getpid(), interrupt_at=5)).run()
@@ -355,8 +368,17 @@ def test_an_interrupted_run_on_ray_resumes_and_replays_the_strategy(tmp_path):
 
 
 # -- the command: SIGTERM, then the same command again ----------------------------------------
-COMMAND = ["problem=sklearn", "problem.model=rf", "dataset=digits", "strategy=random", "budget.trials=10",
-           "n_workers=2", "worker.backend=ray", "progress=false", "experiment=ray_term"]
+COMMAND = [
+    "problem=sklearn",
+    "problem.model=rf",
+    "dataset=digits",
+    "strategy=random",
+    "budget.trials=10",
+    "n_workers=2",
+    "worker.backend=ray",
+    "progress=false",
+    "experiment=ray_term",
+]
 
 
 def _run_dir(tmp_path: Path) -> Path | None:
@@ -374,8 +396,9 @@ def _ray_processes(folder: str) -> list[str]:
 def test_sigterm_while_ray_starts_still_saves_the_run_as_interrupted(tmp_path, harness_cmd, subprocess_env):
     ray_tmp = tempfile.mkdtemp(prefix="rays-", dir="/tmp")
     try:
-        proc = subprocess.Popen(harness_cmd + COMMAND, cwd=tmp_path, env=ray_env(subprocess_env, ray_tmp),
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            harness_cmd + COMMAND, cwd=tmp_path, env=ray_env(subprocess_env, ray_tmp), stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and (_run_dir(tmp_path) is None or not (_run_dir(tmp_path) / RUN_FILE).exists()):
             time.sleep(0.05)
@@ -428,8 +451,7 @@ def test_sigterm_interrupts_a_ray_run_and_the_same_command_resumes_it(tmp_path, 
             time.sleep(0.5)
         assert not _ray_processes(ray_tmp)
 
-        again = subprocess.run(harness_cmd + COMMAND, cwd=tmp_path, env=env, capture_output=True, text=True,
-                               timeout=240)
+        again = subprocess.run(harness_cmd + COMMAND, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
         assert again.returncode == 0, again.stderr[-3000:]
         after = _rows(run_dir)
         assert list(after.trial_id) == list(range(10))  # none lost, none duplicated

@@ -1,6 +1,7 @@
 """Seed 003/004 features on real (tiny) Keras training: several executions per trial averaged
 into one row, the selected configuration retrained on train + validation with its test score,
 and Keras's EarlyStopping as a backprop trainer option."""
+
 from __future__ import annotations
 
 import json
@@ -20,18 +21,31 @@ from harness.strategy import Suggestion
 
 pytestmark = pytest.mark.slow
 
-SPACE = {"name": "small", "builder": "harness.search_spaces.mlp:build_homl_mlp", "fidelity": {"min": 1, "max": 3},
-         "params": {"n_hidden": {"type": "int", "low": 1, "high": 2},
-                    "n_neurons": {"type": "int", "low": 8, "high": 32},
-                    "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-                    "optimizer": {"type": "categorical", "choices": ["adam"]}}}
+SPACE = {
+    "name": "small",
+    "builder": "harness.search_spaces.mlp:build_homl_mlp",
+    "fidelity": {"min": 1, "max": 3},
+    "params": {
+        "n_hidden": {"type": "int", "low": 1, "high": 2},
+        "n_neurons": {"type": "int", "low": 8, "high": 32},
+        "learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+        "optimizer": {"type": "categorical", "choices": ["adam"]},
+    },
+}
 
 
 def config(tmp_path, **overrides):
-    cfg = {"strategy": {"name": "random", "params": {}}, "search_space": SPACE,
-           "dataset": {"name": "iris", "split": {"val": 0.2, "test": 0.2}}, "seed": 0, "experiment": "t",
-           "budget": {"trials": 3, "seconds": None, "max_epochs": 2}, "results_dir": str(tmp_path),
-           "progress": False, "worker": {"processes": False}}
+    cfg = {
+        "strategy": {"name": "random", "params": {}},
+        "search_space": SPACE,
+        "dataset": {"name": "iris", "split": {"val": 0.2, "test": 0.2}},
+        "seed": 0,
+        "experiment": "t",
+        "budget": {"trials": 3, "seconds": None, "max_epochs": 2},
+        "results_dir": str(tmp_path),
+        "progress": False,
+        "worker": {"processes": False},
+    }
     cfg.update(overrides)
     return cfg
 
@@ -62,15 +76,17 @@ def test_a_run_with_executions_records_their_count_and_spread_and_refuses_pruner
     plain = settings_from_config(config(tmp_path))
     assert plain.run_id != summary.run_id and "executions_per_trial" not in json.dumps(plain.identity())
     # Averaged curves exist only at the end: a pruner has nothing to stop trials by.
-    asha = Runner(settings_from_config(config(tmp_path, problem=problem,
-                                              strategy={"name": "asha", "params": {}}))).run()
+    asha = Runner(settings_from_config(config(tmp_path, problem=problem, strategy={"name": "asha", "params": {}}))).run()
     assert asha.status == "not_applicable" and "intermediate values" in asha.stop_reason
 
 
 def test_hyperband_promotions_continue_every_executions_own_checkpoint(tmp_path):
-    cfg = config(tmp_path, problem={"name": "keras", "executions_per_trial": 2},
-                 strategy={"name": "hyperband", "params": {"factor": 3, "hyperband_iterations": 1}},
-                 budget={"trials": 6, "seconds": None, "max_epochs": 3})
+    cfg = config(
+        tmp_path,
+        problem={"name": "keras", "executions_per_trial": 2},
+        strategy={"name": "hyperband", "params": {"factor": 3, "hyperband_iterations": 1}},
+        budget={"trials": 6, "seconds": None, "max_epochs": 3},
+    )
     summary = Runner(settings_from_config(cfg)).run()
     df = pd.read_parquet(summary.run_dir / "trials.parquet")
     promoted = df[df["parent_trial_id"].notna()]
@@ -120,9 +136,21 @@ def test_refit_is_refused_where_a_problem_cannot_retrain(tmp_path):
 
 
 def test_refit_runs_in_a_worker_process_like_the_trials(tmp_path, harness_cmd, subprocess_env):
-    proc = subprocess.run([*harness_cmd, "search_space=homl_mlp", "dataset=iris", "budget.trials=2",
-                           "budget.max_epochs=1", "refit.enabled=true", f"results_dir={tmp_path}"],
-                          capture_output=True, text=True, env=subprocess_env, timeout=300)
+    proc = subprocess.run(
+        [
+            *harness_cmd,
+            "search_space=homl_mlp",
+            "dataset=iris",
+            "budget.trials=2",
+            "budget.max_epochs=1",
+            "refit.enabled=true",
+            f"results_dir={tmp_path}",
+        ],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "refit of trial" in proc.stdout and "refit: training trial" in proc.stderr
     (status_file,) = tmp_path.glob("default/*/_run.json")
@@ -131,18 +159,18 @@ def test_refit_runs_in_a_worker_process_like_the_trials(tmp_path, harness_cmd, s
 
 
 def test_early_stopping_ends_trials_before_their_budget(tmp_path):
-    trainer = {"name": "backprop", "params": {"early_stopping_patience": 0,
-                                              "early_stopping_monitor": "val_accuracy"}}
-    space = {**SPACE, "fidelity": {"min": 1, "max": 30},
-             "params": {**SPACE["params"], "learning_rate": {"type": "float", "low": 0.05, "high": 0.1}}}
-    cfg = config(tmp_path, trainer=trainer, search_space=space, budget={"trials": 3, "seconds": None,
-                                                                         "max_epochs": None})
+    trainer = {"name": "backprop", "params": {"early_stopping_patience": 0, "early_stopping_monitor": "val_accuracy"}}
+    space = {
+        **SPACE,
+        "fidelity": {"min": 1, "max": 30},
+        "params": {**SPACE["params"], "learning_rate": {"type": "float", "low": 0.05, "high": 0.1}},
+    }
+    cfg = config(tmp_path, trainer=trainer, search_space=space, budget={"trials": 3, "seconds": None, "max_epochs": None})
     summary = Runner(settings_from_config(cfg)).run()
     df = pd.read_parquet(summary.run_dir / "trials.parquet")
     assert (df["status"] == "ok").all() and (df["budget_spent"] < 30).all()
     assert (df["budget"] == df["budget_spent"]).all()  # budget: the epochs the model reached
     with pytest.raises(ConfigError, match="early_stopping_patience must be an integer >= 0"):
-        settings_from_config(config(tmp_path, trainer={"name": "backprop",
-                                                       "params": {"early_stopping_patience": -1}}))
+        settings_from_config(config(tmp_path, trainer={"name": "backprop", "params": {"early_stopping_patience": -1}}))
     with pytest.raises(ConfigError, match="trainer backprop takes no options \\['patience'\\]"):
         settings_from_config(config(tmp_path, trainer={"name": "backprop", "params": {"patience": 2}}))

@@ -6,6 +6,7 @@ trial better than every ok one (must not be selected), a run whose trials all fa
 diabetes, seed 1) and a missing run (genetic, diabetes, seed 2), plus a corrupt and a foreign
 Parquet file. The hand computation is written out next to each assertion.
 """
+
 from __future__ import annotations
 
 import math
@@ -70,12 +71,12 @@ def test_selected_configuration_is_chosen_on_validation_not_test(report: build.R
 def test_cells_over_seeds(report: build.Report) -> None:
     c = cell(report, "digits", "random")
     assert c["test_mean"] == pytest.approx((0.93 + 0.92 + 0.94) / 3)
-    assert c["test_std"] == pytest.approx(0.01)                         # sample std of .93 .92 .94
+    assert c["test_std"] == pytest.approx(0.01)  # sample std of .93 .92 .94
     assert c["val_mean"] == pytest.approx((0.96 + 0.94 + 0.93) / 3)
     assert c["val_median"] == pytest.approx(0.94)
     assert (c["val_q1"], c["val_q3"]) == pytest.approx((0.935, 0.95))  # linear interpolation
     assert (c["trials"], c["failed"], c["pruned"]) == (8, 1, 0)
-    assert c["epochs_per_run"] == pytest.approx((7 + 4 + 4) / 3)        # failed trial's epoch counts
+    assert c["epochs_per_run"] == pytest.approx((7 + 4 + 4) / 3)  # failed trial's epoch counts
     assert c["wall_per_run"] == pytest.approx((4 + 2 + 2) / 3)
     assert c["overhead_per_run"] == pytest.approx(0.003 * 8 / 3)
     assert cell(report, "digits", "genetic")["pruned"] == 1
@@ -101,19 +102,21 @@ def test_time_to_target(report: build.Report) -> None:
     assert cell(report, "digits", "genetic")["ttt_reached"] == 0
     text = tables.to_markdown(report.main)
     assert "2.0 (1/3)" in text and "4 (1/3)" in text and "— (0/3)" in text
-    assert not cell(report, "diabetes", "tpe")["target_applies"]       # no --target-rmse given
+    assert not cell(report, "diabetes", "tpe")["target_applies"]  # no --target-rmse given
 
 
 # Normalised regret of each run's test metric (selected on validation), per problem over every
 # run of every strategy: (best - value) / (best - worst).
 #   digits: tpe .95 .94 .97, random .93 .92 .94, genetic .86 .88 .91 -> best .97, worst .86
 #   diabetes (RMSE): tpe 52 56 60, random 58 59 61, genetic 57, failed (1), missing -> 52..61
-NR = {("digits", "tpe"): [0.02 / 0.11, 0.03 / 0.11, 0.0],
-      ("digits", "random"): [0.04 / 0.11, 0.05 / 0.11, 0.03 / 0.11],
-      ("digits", "genetic"): [0.11 / 0.11, 0.09 / 0.11, 0.06 / 0.11],
-      ("diabetes", "tpe"): [0.0, 4 / 9, 8 / 9],
-      ("diabetes", "random"): [6 / 9, 7 / 9, 9 / 9],
-      ("diabetes", "genetic"): [5 / 9, 1.0]}
+NR = {
+    ("digits", "tpe"): [0.02 / 0.11, 0.03 / 0.11, 0.0],
+    ("digits", "random"): [0.04 / 0.11, 0.05 / 0.11, 0.03 / 0.11],
+    ("digits", "genetic"): [0.11 / 0.11, 0.09 / 0.11, 0.06 / 0.11],
+    ("diabetes", "tpe"): [0.0, 4 / 9, 8 / 9],
+    ("diabetes", "random"): [6 / 9, 7 / 9, 9 / 9],
+    ("diabetes", "genetic"): [5 / 9, 1.0],
+}
 
 
 def test_ranks_over_problems_with_seeds_averaged(report: build.Report) -> None:
@@ -135,11 +138,10 @@ def test_ranks_over_problems_with_seeds_averaged(report: build.Report) -> None:
     # Pairwise tests on 2 problems: the smallest two-sided p is 2/4, Holm x3 -> 1.
     assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(1.0)
     s = a.summary()
-    assert s.loc["random", "regret_mean"] == pytest.approx(
-        (means[("digits", "random")] + means[("diabetes", "random")]) / 2)
+    assert s.loc["random", "regret_mean"] == pytest.approx((means[("digits", "random")] + means[("diabetes", "random")]) / 2)
     assert s.loc["random", "diff_mean"] == pytest.approx(
-        (means[("digits", "random")] - means[("digits", "tpe")]
-         + means[("diabetes", "random")] - means[("diabetes", "tpe")]) / 2)
+        (means[("digits", "random")] - means[("digits", "tpe")] + means[("diabetes", "random")] - means[("diabetes", "tpe")]) / 2
+    )
     assert (s.loc["random", "wins"], s.loc["random", "losses"], s.loc["random", "vs"]) == (0, 2, "tpe")
 
 
@@ -151,7 +153,7 @@ def test_ranks_with_seeds_as_blocks(example: Path) -> None:
     #   diabetes s1: tpe, random, genetic (failed).
     assert (a.n_problems, a.n_complete) == (6, 5)
     assert a.average_rank.to_dict() == pytest.approx({"tpe": 1.0, "random": 11 / 5, "genetic": 14 / 5})
-    assert a.friedman_statistic == pytest.approx(8.4)   # 5 (1 + 4.84 + 7.84) - 60
+    assert a.friedman_statistic == pytest.approx(8.4)  # 5 (1 + 4.84 + 7.84) - 60
     assert a.critical_difference == pytest.approx(2.343 * math.sqrt(0.4), abs=1e-3)
     assert a.pairwise_p.loc["tpe", "random"] == pytest.approx(3 * 2 / 32)
     text = tables.to_markdown(tables.rank_table(a))
@@ -164,7 +166,7 @@ def test_friedman_and_iman_davenport_reproducible_from_printed_ranks(report: bui
     a = report.analysis
     ranks = np.array([float(r[1].text) for r in tables.rank_table(a).rows])  # as printed
     k, n = len(ranks), a.n_complete
-    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks ** 2) - k * (k + 1) ** 2 / 4)
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks**2) - k * (k + 1) ** 2 / 4)
     assert chi2 == pytest.approx(a.friedman_statistic, abs=1e-6)
     f = (n - 1) * chi2 / (n * (k - 1) - chi2)
     assert sst.f.sf(f, k - 1, (k - 1) * (n - 1)) == pytest.approx(a.iman_davenport_p)
@@ -173,9 +175,14 @@ def test_friedman_and_iman_davenport_reproducible_from_printed_ranks(report: bui
 
 
 def test_normalised_regret_is_bounded_and_unit_free() -> None:
-    runs = pd.DataFrame({"dataset": ["a"] * 4 + ["b"] * 2, "search_space": "s",
-                         "metric": ["rmse"] * 4 + ["regret"] * 2,
-                         "score_test": [-10.0, -40.0, np.nan, -25.0, -1e-12, -100.0]})
+    runs = pd.DataFrame(
+        {
+            "dataset": ["a"] * 4 + ["b"] * 2,
+            "search_space": "s",
+            "metric": ["rmse"] * 4 + ["regret"] * 2,
+            "score_test": [-10.0, -40.0, np.nan, -25.0, -1e-12, -100.0],
+        }
+    )
     nr = stats.normalised_regret(runs, "test").tolist()
     assert nr[:4] == pytest.approx([0.0, 1.0, 1.0, 0.5])  # a failed run counts as the worst
     # Regret on log10, floored at 1e-8: 1e-12 is as good as 1e-8; 100 is 10 decades worse.
@@ -189,18 +196,36 @@ def test_holm_matches_definition() -> None:
     assert stats.holm(np.array([0.04, 0.01, 0.02])) == pytest.approx([0.04, 0.03, 0.04])
 
 
-def _trial_rows(scores: dict[str, list[float]], task: str = "classification",
-                experiment: str = "e") -> pd.DataFrame:
+def _trial_rows(scores: dict[str, list[float]], task: str = "classification", experiment: str = "e") -> pd.DataFrame:
     """One ok trial per (strategy, seed) with val = test = the score, as a trials file has it."""
     reg = task == "regression"
-    return pd.DataFrame([
-        {"experiment": experiment, "run_id": f"{st}_s{seed}", "dataset": "d", "search_space": "s",
-         "strategy": st, "seed": seed, "task": task, "trial_id": 0, "status": "ok",
-         "budget": 1, "budget_spent": 1, "objective": v, "test_objective": v,
-         "objective_name": "val_rmse" if reg else "val_accuracy",
-         "objective_direction": "minimize" if reg else "maximize", "ask_seconds": 0.0,
-         "tell_seconds": 0.0, "elapsed_seconds": 1.0, "trainer": "backprop"}
-        for st, values in scores.items() for seed, v in enumerate(values)])
+    return pd.DataFrame(
+        [
+            {
+                "experiment": experiment,
+                "run_id": f"{st}_s{seed}",
+                "dataset": "d",
+                "search_space": "s",
+                "strategy": st,
+                "seed": seed,
+                "task": task,
+                "trial_id": 0,
+                "status": "ok",
+                "budget": 1,
+                "budget_spent": 1,
+                "objective": v,
+                "test_objective": v,
+                "objective_name": "val_rmse" if reg else "val_accuracy",
+                "objective_direction": "minimize" if reg else "maximize",
+                "ask_seconds": 0.0,
+                "tell_seconds": 0.0,
+                "elapsed_seconds": 1.0,
+                "trainer": "backprop",
+            }
+            for st, values in scores.items()
+            for seed, v in enumerate(values)
+        ]
+    )
 
 
 def _main_table(rows: pd.DataFrame) -> tables.Table:
@@ -215,8 +240,17 @@ def _runs(scores: dict[str, list[float]], task: str = "classification") -> pd.Da
     for strategy, values in scores.items():
         for seed, v in enumerate(values):
             sign = -1.0 if task == "regression" else 1.0
-            rows.append({"dataset": "d", "search_space": "s", "strategy": strategy, "seed": seed,
-                         "task": task, "score_val": sign * v, "score_test": sign * v})
+            rows.append(
+                {
+                    "dataset": "d",
+                    "search_space": "s",
+                    "strategy": strategy,
+                    "seed": seed,
+                    "task": task,
+                    "score_val": sign * v,
+                    "score_test": sign * v,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -235,7 +269,7 @@ def test_row_significance_is_two_sided_and_holm_corrected() -> None:
     assert six["best"] == "a" and not six["worse"] and six["bold"] and six["p"] == pytest.approx(4 / 64)
     seven = _verdict(three(7), "b")
     assert seven["worse"] and not seven["bold"] and seven["p"] == pytest.approx(4 / 128)
-    assert _verdict(three(7), "a")["bold"]                 # the best is always bold
+    assert _verdict(three(7), "a")["bold"]  # the best is always bold
     # 2 strategies, 5 seeds all won: a one-sided test gives 1/32 < 0.05, two-sided 2/32.
     five = _verdict(_runs({"a": [0.9] * 5, "b": [0.8] * 5}), "b")
     assert not five["worse"] and five["p"] == pytest.approx(2 / 32)
@@ -249,9 +283,14 @@ def test_row_significance_holds_its_level_under_the_null() -> None:
     # (the exact two-sided level is 2/64); a one-sided test in the mean's direction gives ~2 alpha.
     rng = np.random.default_rng(0)
     values = rng.normal(size=(200, 2, 6))
-    runs = pd.DataFrame([{"dataset": d, "search_space": "s", "strategy": st, "seed": seed,
-                          "score_test": values[d, i, seed]}
-                         for d in range(200) for i, st in enumerate("ab") for seed in range(6)])
+    runs = pd.DataFrame(
+        [
+            {"dataset": d, "search_space": "s", "strategy": st, "seed": seed, "score_test": values[d, i, seed]}
+            for d in range(200)
+            for i, st in enumerate("ab")
+            for seed in range(6)
+        ]
+    )
     assert stats.row_significance(runs, "test")["worse"].sum() / 200 <= 0.05
 
 
@@ -284,7 +323,7 @@ def test_bold_marks_every_strategy_not_significantly_worse(report: build.Report)
     t = tables.Table(["x", "y"], [[tables.Cell("1", bold=True), tables.Cell("2")]], align="lr")
     assert "**1**" in tables.to_markdown(t) and r"\textbf{1}" in tables.to_latex(t)
     two = tables.to_markdown(_main_table(_trial_rows({"a": [0.9] * 3, "b": [0.8] * 3})))
-    assert "over the 1 comparison," in two                 # not "the 1 comparisons"
+    assert "over the 1 comparison," in two  # not "the 1 comparisons"
 
 
 def test_tiny_p_values_print_as_bounds() -> None:
@@ -299,13 +338,13 @@ def test_tiny_p_values_print_as_bounds() -> None:
 def test_regression_direction_and_number_formats(report: build.Report) -> None:
     md = tables.to_markdown(report.main)
     assert "val RMSE ↓" in md and "test acc. (%) ↑" in md
-    assert "93.00 ± 1.00" in md                           # accuracy in %, 2 decimals
-    assert "59.333 ± 1.528" in md                         # RMSE: 3 decimals
+    assert "93.00 ± 1.00" in md  # accuracy in %, 2 decimals
+    assert "59.333 ± 1.528" in md  # RMSE: 3 decimals
     tex = tables.to_latex(report.results)
     assert r"RMSE $\downarrow$" in tex
     # Decimal-aligned (integer part | fraction); one column: the spread on its own line below.
     assert r"\textbf{93} & \textbf{.00}" in tex and r"\multicolumn{2}{c}{\scriptsize $\pm$\,1.00}" in tex
-    wide = tables.to_latex(report.results, width="page")   # full width: the spread beside it
+    wide = tables.to_latex(report.results, width="page")  # full width: the spread beside it
     assert r"\textbf{93} & \textbf{.00{\scriptsize\,$\pm$\,1.00}}" in wide
 
 
@@ -331,8 +370,8 @@ def test_latex_structure(report: build.Report) -> None:
     tex = tables.to_latex(report.results, label="tab:results", width="page")
     for token in (r"\begin{tabular}", r"\toprule", r"\midrule", r"\bottomrule", r"\end{table*}"):
         assert token in tex
-    assert tex.index(r"\caption") < tex.index(r"\begin{tabular}")      # caption above
-    assert r"\caption[Results]{Results.}" in tex                       # short caption; method below
+    assert tex.index(r"\caption") < tex.index(r"\begin{tabular}")  # caption above
+    assert r"\caption[Results]{Results.}" in tex  # short caption; method below
     body = tex.split(r"\midrule", 1)[1].split(r"\bottomrule")[0]
     rows = [r for r in body.split("\\\\") if r.strip()]
     assert len(rows) == 2 and all(r.replace(r"\&", "").count("&") == 1 + 2 * 3 for r in rows)
@@ -348,15 +387,22 @@ def test_latex_structure(report: build.Report) -> None:
     assert "seeds" not in "".join(c.text for r in report.results.rows for c in r)  # no bookkeeping
 
 
-LATEX_DOC = ("\\documentclass[{cls}]{{article}}\n\\usepackage{{booktabs}}\n\\usepackage{{graphicx}}\n"
-             "\\begin{{document}}\n{body}\n\\end{{document}}\n")
+LATEX_DOC = (
+    "\\documentclass[{cls}]{{article}}\n\\usepackage{{booktabs}}\n\\usepackage{{graphicx}}\n"
+    "\\begin{{document}}\n{body}\n\\end{{document}}\n"
+)
 
 
 def compile_latex(folder: Path, body: str, option: str = "twocolumn") -> str:
     """pdflatex a document around `body`; returns the log (fails the test on a LaTeX error)."""
     (folder / "doc.tex").write_text(LATEX_DOC.format(cls=option, body=body))
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                          cwd=folder, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     return (folder / "doc.log").read_text(errors="replace")
 
@@ -382,8 +428,13 @@ def test_classification_report_from_predictions(tmp_path: Path) -> None:
     from harness.report import figures
 
     npz = tmp_path / "best_predictions.npz"
-    np.savez(npz, y_true=np.array([0, 0, 1, 1, 2]), y_pred=np.array([0, 1, 1, 1, 2]),
-             class_names=np.array(["zero", "one", "two"]), trial_id=3)
+    np.savez(
+        npz,
+        y_true=np.array([0, 0, 1, 1, 2]),
+        y_pred=np.array([0, 1, 1, 1, 2]),
+        class_names=np.array(["zero", "one", "two"]),
+        trial_id=3,
+    )
     table, text, paths = figures.classification_report(npz, tmp_path / "cr", "t")
     t = table.set_index("class")
     # class "zero": 1 predicted, 1 right -> precision 1, recall 1/2; "one": 2 of 3 right.
@@ -406,22 +457,34 @@ def _params(trials: pd.DataFrame) -> list[str]:
     import json
 
     rng = np.random.default_rng(1)
-    return [json.dumps({"lr": float(rng.uniform(1e-4, 1e-2)), "units": int(rng.integers(1, 9)) * 32,
-                        "optimizer": ["adam", "sgd"][i % 2]}) for i in range(len(trials))]
+    return [
+        json.dumps(
+            {"lr": float(rng.uniform(1e-4, 1e-2)), "units": int(rng.integers(1, 9)) * 32, "optimizer": ["adam", "sgd"][i % 2]}
+        )
+        for i in range(len(trials))
+    ]
 
 
 # -- the command line -----------------------------------------------------------------------------
 def _cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "import sys; from harness.report import main; "
-                           "sys.exit(main(sys.argv[1:]))", *map(str, args)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from harness.report import main; sys.exit(main(sys.argv[1:]))", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> None:
     art = example / "random_mlp_digits_s0" / "_artifacts"
     art.mkdir(exist_ok=True)
-    np.savez(art / "best_predictions.npz", y_true=np.array([0, 1, 1]), y_pred=np.array([0, 1, 0]),
-             class_names=np.array(["a", "b"]), trial_id=1)
+    np.savez(
+        art / "best_predictions.npz",
+        y_true=np.array([0, 1, 1]),
+        y_pred=np.array([0, 1, 0]),
+        class_names=np.array(["a", "b"]),
+        trial_id=1,
+    )
     out = tmp_path / "report"
     proc = _cli(example, "--out", out, "--runs", "random_mlp_digits_s0")
     assert proc.returncode == 0, proc.stderr
@@ -436,8 +499,14 @@ def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> No
         for ext in ("csv", "parquet"):
             assert (out / f"{name}.{ext}").exists(), f"{name}.{ext}"
     main = pd.read_parquet(out / "main.parquet")
-    assert len(main) == 6 and {"val_mean", "test_mean", "failed", "test_bold",
-                                "test_significantly_worse", "test_p_vs_best"} <= set(main.columns)
+    assert len(main) == 6 and {
+        "val_mean",
+        "test_mean",
+        "failed",
+        "test_bold",
+        "test_significantly_worse",
+        "test_p_vs_best",
+    } <= set(main.columns)
     assert pd.read_csv(out / "runs.csv").shape[0] == 17
     figs = out / "figures"
     for stem in ("anytime_time", "anytime_epochs", "budget_trials", "budget_epochs", "budget_seconds"):
@@ -445,8 +514,8 @@ def test_cli_end_to_end_writes_every_format(example: Path, tmp_path: Path) -> No
     # 2 problems: a CD diagram would mean nothing, and report.md says so.
     assert not (figs / "cd_diagram.png").exists()
     assert "cd_diagram: not drawn (2 complete problems (needs 5 or more))" in (out / "report.md").read_text()
-    assert not (figs / "ecdf.png").exists()            # no problem with a known optimum
-    run_dir = figs / "runs" / "exp" / "random_mlp_digits_s0"          # runs/<experiment>/<run_id>
+    assert not (figs / "ecdf.png").exists()  # no problem with a known optimum
+    run_dir = figs / "runs" / "exp" / "random_mlp_digits_s0"  # runs/<experiment>/<run_id>
     for stem in ("history", "importances", "classification_report"):
         assert (run_dir / f"{stem}.png").exists() and (run_dir / f"{stem}.pdf").exists()
     assert not (figs / "runs" / "exp" / "tpe_mlp_digits_s0").exists()  # --runs pattern
@@ -472,12 +541,15 @@ def test_cli_default_out_is_not_read_back(example: Path) -> None:
         read_results(clean)
 
 
-@pytest.mark.parametrize("args, phrase", [
-    (["/nonexistent/results"], "does not exist"),
-    (["{tmp}", "--format", "markdown,word"], "unknown format 'word'"),
-    (["{tmp}", "--target", "abc"], "target must be a number"),
-    (["{tmp}"], "no harness trial files"),
-])
+@pytest.mark.parametrize(
+    "args, phrase",
+    [
+        (["/nonexistent/results"], "does not exist"),
+        (["{tmp}", "--format", "markdown,word"], "unknown format 'word'"),
+        (["{tmp}", "--target", "abc"], "target must be a number"),
+        (["{tmp}"], "no harness trial files"),
+    ],
+)
 def test_cli_bad_input(tmp_path: Path, args: list[str], phrase: str) -> None:
     proc = _cli(*[a.format(tmp=tmp_path) for a in args])
     assert proc.returncode == 2
@@ -485,10 +557,12 @@ def test_cli_bad_input(tmp_path: Path, args: list[str], phrase: str) -> None:
 
 
 def test_no_tensorflow_and_lazy_plotting(example: Path, tmp_path: Path) -> None:
-    code = ("import sys; from harness.report import main;"
-            f"assert main([{str(example)!r}, '--out', {str(tmp_path)!r}, '--no-figures', '--quiet']) == 0;"
-            "bad = [m for m in ('tensorflow', 'keras', 'matplotlib', 'optuna') if m in sys.modules];"
-            "assert not bad, bad")
+    code = (
+        "import sys; from harness.report import main;"
+        f"assert main([{str(example)!r}, '--out', {str(tmp_path)!r}, '--no-figures', '--quiet']) == 0;"
+        "bad = [m for m in ('tensorflow', 'keras', 'matplotlib', 'optuna') if m in sys.modules];"
+        "assert not bad, bad"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
 
@@ -499,8 +573,13 @@ def test_experiments_sharing_run_ids_are_kept_apart(tmp_path: Path) -> None:
         write_example(tmp_path / exp, experiment=exp)
         art = tmp_path / exp / "random_mlp_digits_s0" / "_artifacts"
         art.mkdir()
-        np.savez(art / "best_predictions.npz", y_true=np.array([0, 1, 1]), y_pred=np.array(y_pred),
-                 class_names=np.array(["a", "b"]), trial_id=1)
+        np.savez(
+            art / "best_predictions.npz",
+            y_true=np.array([0, 1, 1]),
+            y_pred=np.array(y_pred),
+            class_names=np.array(["a", "b"]),
+            trial_id=1,
+        )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rep = build.compute(tmp_path, build.Options(formats=("markdown",), runs="random_mlp_digits_s0"))
@@ -512,7 +591,7 @@ def test_experiments_sharing_run_ids_are_kept_apart(tmp_path: Path) -> None:
     runs = tmp_path / "report" / "figures" / "runs"
     assert {p.parent.name for p in runs.glob("*/random_mlp_digits_s0")} == {"one", "two"}
     one, two = rep.class_reports["one/random_mlp_digits_s0"], rep.class_reports["two/random_mlp_digits_s0"]
-    assert one != two                                   # each run's own predictions (1.00 vs 0.00)
+    assert one != two  # each run's own predictions (1.00 vs 0.00)
 
 
 def test_other_tasks_are_skipped_with_one_warning() -> None:
@@ -523,7 +602,8 @@ def test_other_tasks_are_skipped_with_one_warning() -> None:
         prepared = aggregate.prepare(rows)
     assert [str(w.message) for w in record] == [
         "skipping 2 trial rows of 2 runs with task 'generation': the report compares runs of "
-        "problems with an objective (classification, regression, or none)"]
+        "problems with an objective (classification, regression, or none)"
+    ]
     assert set(prepared["strategy"]) == {"a"}
 
 
@@ -533,22 +613,39 @@ def test_run_without_trials_is_counted(tmp_path: Path) -> None:
 
     root = write_example(tmp_path / "exp")
     (root / "tpe_mlp_diabetes_s3").mkdir()
-    write_json_atomic(root / "tpe_mlp_diabetes_s3" / "_run.json", {
-        "run_id": "tpe_mlp_diabetes_s3", "experiment": "exp", "status": "failed", "strategy": "tpe",
-        "search_space": "mlp", "dataset": "diabetes", "seed": 3})
+    write_json_atomic(
+        root / "tpe_mlp_diabetes_s3" / "_run.json",
+        {
+            "run_id": "tpe_mlp_diabetes_s3",
+            "experiment": "exp",
+            "status": "failed",
+            "strategy": "tpe",
+            "search_space": "mlp",
+            "dataset": "diabetes",
+            "seed": 3,
+        },
+    )
     # An interrupted run with results: unfinished, and said so above the tables.
-    write_json_atomic(root / "tpe_mlp_diabetes_s0" / "_run.json", {
-        "run_id": "tpe_mlp_diabetes_s0", "experiment": "exp", "status": "interrupted", "strategy": "tpe",
-        "search_space": "mlp", "dataset": "diabetes", "seed": 0})
+    write_json_atomic(
+        root / "tpe_mlp_diabetes_s0" / "_run.json",
+        {
+            "run_id": "tpe_mlp_diabetes_s0",
+            "experiment": "exp",
+            "status": "interrupted",
+            "strategy": "tpe",
+            "search_space": "mlp",
+            "dataset": "diabetes",
+            "seed": 0,
+        },
+    )
     with pytest.warns(UserWarning):
         rep = build.compute(root, build.Options(figures=False))
     c = cell(rep, "diabetes", "tpe")
     # The failed run without trials is counted once (without ok trial), not also as unfinished.
     assert (c["n_runs"], c["n_scored"], c["no_usable_trial"], c["unfinished"]) == (4, 3, 1, 1)
     assert "3/4 (1 without ok trial, 1 unfinished)" in tables.to_markdown(rep.main)
-    assert rep.analysis.failed_runs["tpe"] == 1        # the worst run on that problem
-    assert any("did not finish (failed, interrupted)" in n or "did not finish (interrupted" in n
-               for n in build._data_notes(rep))
+    assert rep.analysis.failed_runs["tpe"] == 1  # the worst run on that problem
+    assert any("did not finish (failed, interrupted)" in n or "did not finish (interrupted" in n for n in build._data_notes(rep))
     cost = {r[0].text: [c.text for c in r] for r in rep.cost.rows}
     assert "Unfin." in rep.cost.header and cost["tpe"][rep.cost.header.index("Unfin.")] == "1"
 
@@ -556,25 +653,56 @@ def test_run_without_trials_is_counted(tmp_path: Path) -> None:
 def test_runs_of_another_trainer_are_compared_as_their_own_strategy() -> None:
     from harness.report.aggregate import NEEDED, prepare
 
-    rows = pd.DataFrame([
-        {"experiment": "e", "run_id": f"r{i}", "problem": "keras", "instance": "mlp_digits",
-         "dataset": "digits", "search_space": "mlp", "strategy": "random", "seed": 0,
-         "task": "classification", "trial_id": 0, "status": "ok", "budget": 1, "budget_spent": 1,
-         "objective_name": "val_accuracy", "objective_direction": "maximize", "objective": 0.9,
-         "test_objective": 0.9, "regret": None, "ask_seconds": 0.0, "tell_seconds": 0.0,
-         "elapsed_seconds": 1.0, "trainer": trainer, "clock": "wall"}
-        for i, trainer in enumerate(["backprop", "neuroevolution", None])])
+    rows = pd.DataFrame(
+        [
+            {
+                "experiment": "e",
+                "run_id": f"r{i}",
+                "problem": "keras",
+                "instance": "mlp_digits",
+                "dataset": "digits",
+                "search_space": "mlp",
+                "strategy": "random",
+                "seed": 0,
+                "task": "classification",
+                "trial_id": 0,
+                "status": "ok",
+                "budget": 1,
+                "budget_spent": 1,
+                "objective_name": "val_accuracy",
+                "objective_direction": "maximize",
+                "objective": 0.9,
+                "test_objective": 0.9,
+                "regret": None,
+                "ask_seconds": 0.0,
+                "tell_seconds": 0.0,
+                "elapsed_seconds": 1.0,
+                "trainer": trainer,
+                "clock": "wall",
+            }
+            for i, trainer in enumerate(["backprop", "neuroevolution", None])
+        ]
+    )
     assert set(NEEDED) <= set(rows.columns)
-    with pytest.warns(UserWarning, match=r"1 \(strategy, space, dataset, seed\) combinations hold more "
-                                         r"than one run.*random, mlp, digits, 0.*pooled"):
+    with pytest.warns(
+        UserWarning,
+        match=r"1 \(strategy, space, dataset, seed\) combinations hold more "
+        r"than one run.*random, mlp, digits, 0.*pooled",
+    ):
         prepared = prepare(rows)  # r0 and r2 are both random (backprop) on seed 0
     assert list(prepared["strategy"]) == ["random", "random+neuroevolution", "random"]
 
 
 def test_problems_with_a_known_optimum_are_reported_in_regret_on_both_columns() -> None:
     rows = _trial_rows({"a": [5.0, 6.0], "b": [3.0, 2.0]}).assign(
-        objective_name="f", objective_direction="minimize", problem="bbob", dataset=None,
-        instance="bbob-f01-d2-i1", search_space="bbob_d2", task=None)
+        objective_name="f",
+        objective_direction="minimize",
+        problem="bbob",
+        dataset=None,
+        instance="bbob-f01-d2-i1",
+        search_space="bbob_d2",
+        task=None,
+    )
     rows["regret"] = rows["objective"] - 1.0
     rows["test_objective"] = 1000.0  # in other units: must not reach the table
     prepared = aggregate.prepare(rows)
@@ -599,8 +727,9 @@ def test_few_problems_in_perfect_agreement_are_not_significant() -> None:
     # F statistic is infinite, but the exact p-value is 1/6 and nothing is significant.
     chi2, _, f, p = stats.friedman_from_ranks(np.array([1.0, 2.0, 3.0]), 2)
     assert (chi2, f, p) == (4.0, math.inf, pytest.approx(1 / 6))
-    table = pd.DataFrame({"a": [0.0, 0.0], "b": [0.5, 0.5], "c": [1.0, 1.0]},
-                         index=pd.MultiIndex.from_tuples([("d1", "s"), ("d2", "s")]))
+    table = pd.DataFrame(
+        {"a": [0.0, 0.0], "b": [0.5, 0.5], "c": [1.0, 1.0]}, index=pd.MultiIndex.from_tuples([("d1", "s"), ("d2", "s")])
+    )
     a = stats.rank_analysis(table, metric="test")
     assert a.omnibus_name == "Friedman permutation test"
     assert a.permutation_p == pytest.approx(1 / 6, abs=0.01) and not a.significant
@@ -614,10 +743,19 @@ def test_not_applicable_and_failed_runs_together(tmp_path: Path) -> None:
 
     root = write_example(tmp_path / "exp")
     (root / "smac_mlp_digits_s0").mkdir()
-    write_json_atomic(root / "smac_mlp_digits_s0" / "_run.json", {
-        "run_id": "smac_mlp_digits_s0", "experiment": "exp", "status": "not_applicable",
-        "stop_reason": "no fidelity", "strategy": "smac", "search_space": "mlp", "dataset": "digits",
-        "seed": 0})
+    write_json_atomic(
+        root / "smac_mlp_digits_s0" / "_run.json",
+        {
+            "run_id": "smac_mlp_digits_s0",
+            "experiment": "exp",
+            "status": "not_applicable",
+            "stop_reason": "no fidelity",
+            "strategy": "smac",
+            "search_space": "mlp",
+            "dataset": "digits",
+            "seed": 0,
+        },
+    )
     with pytest.warns(UserWarning):
         rep = build.compute(root, build.Options(figures=False))
     text = tables.to_markdown(rep.ranks)
@@ -676,8 +814,7 @@ def test_cli_figure_options(example: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert (out / "figures" / "budget_trials.png").exists() and not (out / "figures" / "runs").exists()
     out2 = tmp_path / "r2"
-    proc = _cli(example, "--out", out2, "--importance", "mdi", "--runs", "tpe_mlp_digits_s0", "--format", "md",
-                "--quiet")
+    proc = _cli(example, "--out", out2, "--importance", "mdi", "--runs", "tpe_mlp_digits_s0", "--format", "md", "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert (out2 / "figures" / "runs" / "exp" / "tpe_mlp_digits_s0" / "importances.png").exists()
-    assert not (out2 / "figures" / "runs" / "exp" / "random_mlp_digits_s0").exists()   # --runs
+    assert not (out2 / "figures" / "runs" / "exp" / "random_mlp_digits_s0").exists()  # --runs

@@ -3,6 +3,7 @@ full-fidelity-equivalent epochs, rank analyses at budgets, speed-up over random 
 
 Numbers are checked against a small example computed by hand in the comments.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,13 +18,30 @@ def _rows(spec: dict[tuple[str, str, int], list[float | None]], *, budget_epochs
     rows = []
     for (problem, strategy, seed), values in spec.items():
         for i, v in enumerate(values):
-            rows.append({"experiment": "e", "run_id": f"{strategy}_{problem}_s{seed}", "dataset": problem,
-                         "search_space": "s", "strategy": strategy, "seed": seed, "task": "classification",
-                         "trial_id": i, "status": "ok" if v is not None else "failed",
-                         "budget": budget_epochs, "budget_spent": budget_epochs // 2 if i % 2 else budget_epochs,
-                         "objective": v, "test_objective": v, "objective_name": "val_accuracy",
-                         "objective_direction": "maximize", "ask_seconds": 0.0, "tell_seconds": 0.0,
-                         "elapsed_seconds": float(i + 1), "trainer": "backprop", "clock": "wall"})
+            rows.append(
+                {
+                    "experiment": "e",
+                    "run_id": f"{strategy}_{problem}_s{seed}",
+                    "dataset": problem,
+                    "search_space": "s",
+                    "strategy": strategy,
+                    "seed": seed,
+                    "task": "classification",
+                    "trial_id": i,
+                    "status": "ok" if v is not None else "failed",
+                    "budget": budget_epochs,
+                    "budget_spent": budget_epochs // 2 if i % 2 else budget_epochs,
+                    "objective": v,
+                    "test_objective": v,
+                    "objective_name": "val_accuracy",
+                    "objective_direction": "maximize",
+                    "ask_seconds": 0.0,
+                    "tell_seconds": 0.0,
+                    "elapsed_seconds": float(i + 1),
+                    "trainer": "backprop",
+                    "clock": "wall",
+                }
+            )
     return aggregate.prepare(pd.DataFrame(rows))
 
 
@@ -32,8 +50,12 @@ def _rows(spec: dict[tuple[str, str, int], list[float | None]], *, budget_epochs
 #   random s1: .5 .5 .5 -> 1, 1, 1
 #   tpe    s0: .8 failed .9 -> .25, .25, 0
 #   tpe    s1: .7 .8 .8 -> .5, .25, .25
-SPEC = {("p", "random", 0): [0.5, 0.6, 0.9], ("p", "random", 1): [0.5, 0.5, 0.5],
-        ("p", "tpe", 0): [0.8, None, 0.9], ("p", "tpe", 1): [0.7, 0.8, 0.8]}
+SPEC = {
+    ("p", "random", 0): [0.5, 0.6, 0.9],
+    ("p", "random", 1): [0.5, 0.5, 0.5],
+    ("p", "tpe", 0): [0.8, None, 0.9],
+    ("p", "tpe", 1): [0.7, 0.8, 0.8],
+}
 
 
 def test_normalised_regret_of_the_best_so_far() -> None:
@@ -41,7 +63,7 @@ def test_normalised_regret_of_the_best_so_far() -> None:
     by_run = frame.groupby("run_id")["nr"].apply(list).to_dict()
     assert by_run["random_p_s0"] == pytest.approx([1.0, 0.75, 0.0])
     assert by_run["random_p_s1"] == pytest.approx([1.0, 1.0, 1.0])
-    assert by_run["tpe_p_s0"] == pytest.approx([0.25, 0.25, 0.0])   # the failed trial keeps .8
+    assert by_run["tpe_p_s0"] == pytest.approx([0.25, 0.25, 0.0])  # the failed trial keeps .8
     assert by_run["tpe_p_s1"] == pytest.approx([0.5, 0.25, 0.25])
     # Full-fidelity equivalents: epochs 4, 2, 4 of a full budget of 4 -> 1, 1.5, 2.5.
     assert frame[frame["run_id"] == "tpe_p_s1"]["fidelity_equivalents"].tolist() == [1.0, 1.5, 2.5]
@@ -65,8 +87,14 @@ def test_aggregate_over_seeds_then_problems() -> None:
 def test_aggregate_over_two_problems_uses_problem_means() -> None:
     # Problem q: random finds the best (.9) at once, tpe stays at .5: the ranks swap there.
     spec = dict(SPEC)
-    spec.update({("q", "random", 0): [0.9, 0.9, 0.9], ("q", "random", 1): [0.9, 0.9, 0.9],
-                 ("q", "tpe", 0): [0.5, 0.5, 0.5], ("q", "tpe", 1): [0.5, 0.5, 0.5]})
+    spec.update(
+        {
+            ("q", "random", 0): [0.9, 0.9, 0.9],
+            ("q", "random", 1): [0.9, 0.9, 0.9],
+            ("q", "tpe", 0): [0.5, 0.5, 0.5],
+            ("q", "tpe", 1): [0.5, 0.5, 0.5],
+        }
+    )
     long = budget.curves(budget.best_so_far_normalised(_rows(spec)), "trials", grid=np.array([3.0]))
     agg = budget.aggregate(long).set_index("strategy")
     # random: p .5, q 0 -> mean .25, SE over problems std([.5, 0]) / sqrt(2); tpe: p .125, q 1.
@@ -78,11 +106,16 @@ def test_aggregate_over_two_problems_uses_problem_means() -> None:
 
 
 def test_rank_analyses_at_budgets() -> None:
-    spec = {(p, st, s): vals for p in "abcdef" for s in (0, 1)
-            for st, vals in (("random", [0.5, 0.6, 0.7]), ("tpe", [0.6, 0.8, 0.9]), ("cmaes", [0.55, 0.7, 0.8]))}
-    spec[("a", "tpe", 1)] = [0.6, 0.8, 0.9, 0.9, 0.9, 0.9]   # a longer run: budgets use the shortest
+    spec = {
+        (p, st, s): vals
+        for p in "abcdef"
+        for s in (0, 1)
+        for st, vals in (("random", [0.5, 0.6, 0.7]), ("tpe", [0.6, 0.8, 0.9]), ("cmaes", [0.55, 0.7, 0.8]))
+    }
+    spec[("a", "tpe", 1)] = [0.6, 0.8, 0.9, 0.9, 0.9, 0.9]  # a longer run: budgets use the shortest
     (_, f1, b1, a1), (_, f2, b2, a2) = budget.analyses_at_budgets(
-        budget.best_so_far_normalised(_rows(spec)), (0.34, 0.4, 1.0))   # 0.34 and 0.4: both 1 trial
+        budget.best_so_far_normalised(_rows(spec)), (0.34, 0.4, 1.0)
+    )  # 0.34 and 0.4: both 1 trial
     assert (b1, b2) == (1.0, 3.0) and f1 == pytest.approx(1 / 3)
     # On every problem tpe > cmaes > random, at 1 trial and at 3: ranks 1, 2, 3 over 6 problems.
     for a in (a1, a2):

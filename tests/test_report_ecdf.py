@@ -1,5 +1,6 @@
 """Runtime ECDFs (first hits of regret targets, ECDF fractions, figures) and the IOHprofiler export
 of `harness.report.ecdf`, on hand-computed frames and on a real tiny BBOB sweep."""
+
 from __future__ import annotations
 
 import json
@@ -18,16 +19,36 @@ from harness.report import aggregate, ecdf, load
 TARGETS = np.array([100.0, 10.0, 1.0, 1e-3, 1e-4])
 
 
-def _row(run_id: str, strategy: str, dataset: str, seed: int, trial_id: int, regret: float | None,
-         status: str = "ok", **extra) -> dict:
+def _row(
+    run_id: str, strategy: str, dataset: str, seed: int, trial_id: int, regret: float | None, status: str = "ok", **extra
+) -> dict:
     """A BBOB-like trial row, as the runner writes it (f_opt = 0, so objective = regret)."""
-    return {"experiment": "exp", "run_id": run_id, "problem": "bbob", "instance": "bbob-f01-d2-i1",
-            "dataset": dataset, "search_space": "bbob_d2", "strategy": strategy, "seed": seed,
-            "task": None, "trial_id": trial_id, "status": status, "budget": None, "budget_spent": None,
-            "objective": regret if status == "ok" else None, "objective_name": "f",
-            "objective_direction": "minimize", "test_objective": None, "regret": regret,
-            "ask_seconds": 0.0, "tell_seconds": 0.0, "elapsed_seconds": float(trial_id + 1),
-            "trainer": None, "clock": "wall", **extra}
+    return {
+        "experiment": "exp",
+        "run_id": run_id,
+        "problem": "bbob",
+        "instance": "bbob-f01-d2-i1",
+        "dataset": dataset,
+        "search_space": "bbob_d2",
+        "strategy": strategy,
+        "seed": seed,
+        "task": None,
+        "trial_id": trial_id,
+        "status": status,
+        "budget": None,
+        "budget_spent": None,
+        "objective": regret if status == "ok" else None,
+        "objective_name": "f",
+        "objective_direction": "minimize",
+        "test_objective": None,
+        "regret": regret,
+        "ask_seconds": 0.0,
+        "tell_seconds": 0.0,
+        "elapsed_seconds": float(trial_id + 1),
+        "trainer": None,
+        "clock": "wall",
+        **extra,
+    }
 
 
 def _hand_frame() -> pd.DataFrame:
@@ -43,8 +64,15 @@ def _hand_frame() -> pd.DataFrame:
     rows.append(_row("b_p1_s0", "b", "P1", 0, 1, 0.01))
     # a run without a known optimum (accuracy): left out of every ECDF
     acc = _row("k_s0", "a", "digits", 0, 0, None)
-    acc.update(problem="keras", instance="mlp_digits", search_space="mlp", task="classification",
-               objective=0.9, objective_name="val_accuracy", objective_direction="maximize")
+    acc.update(
+        problem="keras",
+        instance="mlp_digits",
+        search_space="mlp",
+        task="classification",
+        objective=0.9,
+        objective_name="val_accuracy",
+        objective_direction="maximize",
+    )
     rows.append(acc)
     return aggregate.prepare(pd.DataFrame(rows))
 
@@ -105,13 +133,21 @@ def _random_frame(n_runs: int, n_trials: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     n = n_runs * n_trials
     run = np.repeat(np.arange(n_runs), n_trials)
-    return pd.DataFrame({
-        "run": run, "experiment": "bench", "run_id": [f"r{r}" for r in run],
-        "strategy": [f"s{r % 4}" for r in run], "dataset": [f"f{(r // 4) % 5}" for r in run],
-        "search_space": "bbob_d5", "seed": run // 20, "metric": "regret",
-        "n_trial": np.tile(np.arange(1, n_trials + 1), n_runs),
-        "val": 10 ** rng.uniform(-9, 3, n), "usable": rng.random(n) > 0.05,
-    })
+    return pd.DataFrame(
+        {
+            "run": run,
+            "experiment": "bench",
+            "run_id": [f"r{r}" for r in run],
+            "strategy": [f"s{r % 4}" for r in run],
+            "dataset": [f"f{(r // 4) % 5}" for r in run],
+            "search_space": "bbob_d5",
+            "seed": run // 20,
+            "metric": "regret",
+            "n_trial": np.tile(np.arange(1, n_trials + 1), n_runs),
+            "val": 10 ** rng.uniform(-9, 3, n),
+            "usable": rng.random(n) > 0.05,
+        }
+    )
 
 
 def test_first_hits_matches_a_plain_loop_and_the_ecdf_never_decreases():
@@ -119,8 +155,7 @@ def test_first_hits_matches_a_plain_loop_and_the_ecdf_never_decreases():
     hits = ecdf.first_hits(frame)
     for run_id, rows in frame.groupby("run_id"):
         best = np.minimum.accumulate(np.where(rows["usable"], rows["val"], np.inf))
-        expected = [rows["n_trial"].to_numpy()[np.argmax(best <= t)] if (best <= t).any() else np.inf
-                    for t in ecdf.COCO_TARGETS]
+        expected = [rows["n_trial"].to_numpy()[np.argmax(best <= t)] if (best <= t).any() else np.inf for t in ecdf.COCO_TARGETS]
         got = hits[hits["run_id"] == run_id]["first_hit"].tolist()  # in COCO_TARGETS order
         assert got == expected, run_id
     table = ecdf.runtime_ecdf(hits)
@@ -139,8 +174,7 @@ def test_first_hits_is_fast_at_100k_rows():
 
 
 def test_module_imports_without_matplotlib_or_ioh():
-    code = ("import sys, harness.report.ecdf; "
-            "assert 'matplotlib' not in sys.modules and 'ioh' not in sys.modules, 'heavy import'")
+    code = "import sys, harness.report.ecdf; assert 'matplotlib' not in sys.modules and 'ioh' not in sys.modules, 'heavy import'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -158,9 +192,16 @@ def bbob_results(tmp_path_factory) -> Path:
     for strategy in STRATEGIES:
         for function in FUNCTIONS:
             for seed in SEEDS:
-                cfg = problem_config("bbob", "progress=false", f"problem.function={function}",
-                                     "problem.dimension=2", f"strategy={strategy}", f"seed={seed}",
-                                     f"budget.trials={N_TRIALS}", "experiment=tiny")
+                cfg = problem_config(
+                    "bbob",
+                    "progress=false",
+                    f"problem.function={function}",
+                    "problem.dimension=2",
+                    f"strategy={strategy}",
+                    f"seed={seed}",
+                    f"budget.trials={N_TRIALS}",
+                    "experiment=tiny",
+                )
                 cfg["results_dir"] = str(root)
                 Runner(settings_from_config(cfg)).run()
     return root / "tiny"
@@ -224,8 +265,9 @@ def test_iohprofiler_export_replays_every_run(bbob_trials, tmp_path):
             dat = out / strategy / scenario["path"]
             assert dat == out / strategy / f"data_f{fid}_{name}" / f"IOHprofiler_f{fid}_DIM2.dat"
             for seed, raw_y in zip(SEEDS, _dat_runs(dat)):
-                rows = raw[(raw["strategy"] == strategy) & (raw["seed"] == seed)
-                           & (raw["instance"] == f"bbob-f{fid:02d}-d2-i1")].sort_values("trial_id")
+                rows = raw[
+                    (raw["strategy"] == strategy) & (raw["seed"] == seed) & (raw["instance"] == f"bbob-f{fid:02d}-d2-i1")
+                ].sort_values("trial_id")
                 # ioh logs raw_y = f(x) - f_opt: the recorded regret, and f the recorded objective
                 np.testing.assert_allclose(raw_y, rows["regret"].to_numpy(), rtol=1e-12, atol=1e-12)
                 np.testing.assert_allclose(raw_y + f_opt, rows["objective"].to_numpy(), rtol=1e-12)

@@ -1,6 +1,7 @@
 """The report on a real experiment, as a user makes it: a 4-strategy x 3-problem x 10-seed BBOB
 sweep through `harness -m`, then one `harness-report` command, then every output a paper needs.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,19 +21,36 @@ SEEDS = ",".join(map(str, range(10)))
 def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bbob")
     harness = Path(sys.executable).with_name("harness")
-    proc = subprocess.run([str(harness), "-m", "problem=bbob", "problem.function=1,7,15",
-                           "problem.dimension=3", f"strategy={STRATEGIES}", f"seed={SEEDS}",
-                           "budget.trials=15", "experiment=bbob4", "progress=false"],
-                          cwd=root, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            str(harness),
+            "-m",
+            "problem=bbob",
+            "problem.function=1,7,15",
+            "problem.dimension=3",
+            f"strategy={STRATEGIES}",
+            f"seed={SEEDS}",
+            "budget.trials=15",
+            "experiment=bbob4",
+            "progress=false",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return root / "results" / "bbob4"
 
 
 @pytest.fixture(scope="module")
 def report(experiment: Path) -> Path:
-    proc = subprocess.run([str(Path(sys.executable).with_name("harness-report")), str(experiment),
-                           "--no-run-figures", "--iohprofiler", "--quiet"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("harness-report")), str(experiment), "--no-run-figures", "--iohprofiler", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     return experiment / "_report"
@@ -78,9 +96,15 @@ def test_latex_tables_compile_and_fit_a_column(report: Path, tmp_path: Path, doc
     body = "\n".join(f"\\input{{{n}.tex}}" for n in names)
     (tmp_path / "doc.tex").write_text(
         f"\\documentclass[{documentclass}]{{article}}\n\\usepackage{{booktabs}}\n\\usepackage{{graphicx}}\n"
-        f"\\begin{{document}}\n{body}\n\\end{{document}}\n")
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        f"\\begin{{document}}\n{body}\n\\end{{document}}\n"
+    )
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     log = (tmp_path / "doc.log").read_text(errors="replace")
     assert "Overfull \\hbox" not in log

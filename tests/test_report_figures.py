@@ -4,6 +4,7 @@ text extents (no pixel comparisons).
 The public functions are called as the report builder calls them; `saved` keeps the Figure each
 one saves, by file stem.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,30 +44,48 @@ KINDS = {  # objective_name, direction, task
 }
 
 
-def prepared(runs: dict[tuple[str, str, int], list[float | None]], kind: str = "accuracy",
-             space: str = "mlp") -> pd.DataFrame:
+def prepared(runs: dict[tuple[str, str, int], list[float | None]], kind: str = "accuracy", space: str = "mlp") -> pd.DataFrame:
     """Trial rows as `aggregate.prepare` makes them. runs[(strategy, dataset, seed)]: each
     trial's validation value in order (None: failed); trial i ends at i + 1 s, 2 epochs each."""
     name, direction, task = KINDS[kind]
     rows = []
     for (strategy, dataset, seed), values in runs.items():
         for i, v in enumerate(values):
-            rows.append({
-                "experiment": "e", "run_id": f"{strategy}_{dataset}_s{seed}", "strategy": strategy,
-                "dataset": dataset, "search_space": space, "seed": seed, "trial_id": i,
-                "status": "failed" if v is None else "ok", "task": task,
-                "objective": None if v is None else (v + 100.0 if kind == "regret" else v),
-                "regret": v if kind == "regret" else None, "objective_name": name,
-                "objective_direction": direction, "elapsed_seconds": float(i + 1),
-                "budget_spent": 2.0, "clock": "wall"})
+            rows.append(
+                {
+                    "experiment": "e",
+                    "run_id": f"{strategy}_{dataset}_s{seed}",
+                    "strategy": strategy,
+                    "dataset": dataset,
+                    "search_space": space,
+                    "seed": seed,
+                    "trial_id": i,
+                    "status": "failed" if v is None else "ok",
+                    "task": task,
+                    "objective": None if v is None else (v + 100.0 if kind == "regret" else v),
+                    "regret": v if kind == "regret" else None,
+                    "objective_name": name,
+                    "objective_direction": direction,
+                    "elapsed_seconds": float(i + 1),
+                    "budget_spent": 2.0,
+                    "clock": "wall",
+                }
+            )
     return aggregate.prepare(pd.DataFrame(rows))
 
 
 def analysis(names: list[str], ranks: list[float], cd: float, **extra: Any) -> SimpleNamespace:
     """The RankAnalysis fields a CD diagram reads."""
-    return SimpleNamespace(strategies=list(names), average_rank=pd.Series(ranks, index=names),
-                           critical_difference=cd, friedman_p=0.01, n_complete=12, metric="test",
-                           alpha=0.05, **extra)
+    return SimpleNamespace(
+        strategies=list(names),
+        average_rank=pd.Series(ranks, index=names),
+        critical_difference=cd,
+        friedman_p=0.01,
+        n_complete=12,
+        metric="test",
+        alpha=0.05,
+        **extra,
+    )
 
 
 def render(fig: Any) -> Any:
@@ -79,8 +98,13 @@ def texts(fig: Any, ticks: bool = True) -> list[Text]:
     """Visible texts with something to read; tick labels too, unless `ticks` is False."""
     hidden = {id(t) for ax in fig.axes if not ax.get_visible() for t in ax.findobj(Text)}
     if not ticks:
-        hidden |= {id(t) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
-                   for tick in axis.get_major_ticks() + axis.get_minor_ticks() for t in (tick.label1, tick.label2)}
+        hidden |= {
+            id(t)
+            for ax in fig.axes
+            for axis in (ax.xaxis, ax.yaxis)
+            for tick in axis.get_major_ticks() + axis.get_minor_ticks()
+            for t in (tick.label1, tick.label2)
+        }
     return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and id(t) not in hidden]
 
 
@@ -89,13 +113,19 @@ def assert_inside(fig: Any) -> None:
     renderer = render(fig)
     box = fig.bbox
     # Tick labels out of view are not drawn: the figure's tight box covers those drawn.
-    outside = [t.get_text() for t in texts(fig, ticks=False)
-               if (e := t.get_window_extent(renderer)).width and (
-                   e.x0 < box.x0 - 1 or e.x1 > box.x1 + 1 or e.y0 < box.y0 - 1 or e.y1 > box.y1 + 1)]
+    outside = [
+        t.get_text()
+        for t in texts(fig, ticks=False)
+        if (e := t.get_window_extent(renderer)).width
+        and (e.x0 < box.x0 - 1 or e.x1 > box.x1 + 1 or e.y0 < box.y0 - 1 or e.y1 > box.y1 + 1)
+    ]
     tight = fig.get_tightbbox(renderer)  # inches; only what is drawn (ticks in view)
     w, h = fig.get_size_inches()
-    assert not outside and tight.x0 >= -0.01 and tight.y0 >= -0.01 and tight.x1 <= w + 0.01 \
-        and tight.y1 <= h + 0.01, (outside, tight, (w, h))
+    assert not outside and tight.x0 >= -0.01 and tight.y0 >= -0.01 and tight.x1 <= w + 0.01 and tight.y1 <= h + 0.01, (
+        outside,
+        tight,
+        (w, h),
+    )
 
 
 def overlap(a: Any, b: Any) -> bool:
@@ -104,14 +134,21 @@ def overlap(a: Any, b: Any) -> bool:
 
 def strategy_line(ax: Any, strategy: str) -> Any:
     """The step curve of a strategy in an anytime panel."""
-    return next(line for line in ax.get_lines()
-                if line.get_drawstyle() == "steps-post" and line.get_label().split(" ")[0] == strategy)
+    return next(
+        line for line in ax.get_lines() if line.get_drawstyle() == "steps-post" and line.get_label().split(" ")[0] == strategy
+    )
 
 
 def band_at(ax: Any, x: float) -> tuple[float, float]:
     """(low, high) of the fill_between bands at x (one strategy per panel)."""
-    ys = [v[1] for c in ax.collections if isinstance(c, PolyCollection)
-          for p in c.get_paths() for v in p.vertices if np.isclose(v[0], x)]
+    ys = [
+        v[1]
+        for c in ax.collections
+        if isinstance(c, PolyCollection)
+        for p in c.get_paths()
+        for v in p.vertices
+        if np.isclose(v[0], x)
+    ]
     return min(ys), max(ys)
 
 
@@ -120,11 +157,18 @@ def test_classification_report_title_fits_the_figure(tmp_path: Path, saved: dict
     npz = tmp_path / "best_predictions.npz"
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 200)
-    np.savez(npz, y_true=y, y_pred=np.where(rng.random(200) < 0.8, y, 0),
-             class_names=np.array([f"T-shirt or top {i}" for i in range(10)]), trial_id=1)
+    np.savez(
+        npz,
+        y_true=y,
+        y_pred=np.where(rng.random(200) < 0.8, y, 0),
+        class_names=np.array([f"T-shirt or top {i}" for i in range(10)]),
+        trial_id=1,
+    )
     # As build.py titles it: a long experiment/run id has no space to break at (capitals: wide).
-    title = ("Classification report (test set), MNIST_WIDE_RESNET_MAXWELL_SWEEP_2024/"
-             "KERAS_TUNER_BAYESIAN_MLP_FASHION_MNIST_S12_0123ABCD, test acc. 93.00%")
+    title = (
+        "Classification report (test set), MNIST_WIDE_RESNET_MAXWELL_SWEEP_2024/"
+        "KERAS_TUNER_BAYESIAN_MLP_FASHION_MNIST_S12_0123ABCD, test acc. 93.00%"
+    )
     figures.classification_report(npz, tmp_path / "cr", title)
     fig = saved["cr"]
     assert_inside(fig)
@@ -169,8 +213,7 @@ def test_anytime_log_axis_band_is_geometric(tmp_path: Path, saved: dict[str, Any
     line = strategy_line(ax, "a")
     assert line.get_ydata()[-1] == pytest.approx(0.1)  # geometric mean
     assert band_at(ax, line.get_xdata()[-1]) == pytest.approx((1e-3, 10.0))
-    verts = np.concatenate([p.vertices for c in ax.collections if isinstance(c, PolyCollection)
-                            for p in c.get_paths()])
+    verts = np.concatenate([p.vertices for c in ax.collections if isinstance(c, PolyCollection) for p in c.get_paths()])
     assert (verts[:, 1] > 0).all()
     assert "geometric" in " ".join(fig.get_suptitle().split())
 
@@ -192,7 +235,7 @@ def test_center_and_band() -> None:
     mid, lo, hi = figures.center_and_band(mat, log=True)
     assert mid == pytest.approx([np.sqrt(3.0), 100.0]) and lo[1] == pytest.approx(10.0 ** (2 - np.sqrt(2)))
     mid, lo, hi = figures.center_and_band(np.array([[1.0], [10.0], [100.0], [1000.0]]), "iqr", log=True)
-    assert (lo[0], mid[0], hi[0]) == pytest.approx((10 ** 0.75, 10 ** 1.5, 10 ** 2.25))
+    assert (lo[0], mid[0], hi[0]) == pytest.approx((10**0.75, 10**1.5, 10**2.25))
 
 
 # -- 3. critical-difference diagram ----------------------------------------------------------------
@@ -227,8 +270,9 @@ def test_cd_bar_longer_than_the_axis_is_clipped_with_its_value(tmp_path: Path, s
     fig = saved["cd_diagram"]
     assert_inside(fig)
     ax = fig.axes[0]
-    above = [seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments()
-             if seg[0, 1] == seg[-1, 1] > 0]  # horizontal segments above the rank axis: the CD bar
+    above = [
+        seg for c in ax.collections if isinstance(c, LineCollection) for seg in c.get_segments() if seg[0, 1] == seg[-1, 1] > 0
+    ]  # horizontal segments above the rank axis: the CD bar
     assert above and all(1 <= x <= 3 for seg in above for x in seg[:, 0])
     assert any(t.get_text().startswith("CD = 5.00") for t in texts(fig))
 
@@ -251,11 +295,17 @@ def test_cd_needs_three_strategies(tmp_path: Path) -> None:
 
 
 # -- 4. run history --------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind, values", [("rmse", [60.0, None, 55.0, None, 58.0]),
-                                          ("accuracy", [0.9, None, 0.95, None, 0.93]),
-                                          ("regret", [30.0, None, 0.5, None, 2.0])])
-def test_failed_trials_are_not_drawn_at_a_value(tmp_path: Path, saved: dict[str, Any], kind: str,
-                                                values: list[float | None]) -> None:
+@pytest.mark.parametrize(
+    "kind, values",
+    [
+        ("rmse", [60.0, None, 55.0, None, 58.0]),
+        ("accuracy", [0.9, None, 0.95, None, 0.93]),
+        ("regret", [30.0, None, 0.5, None, 2.0]),
+    ],
+)
+def test_failed_trials_are_not_drawn_at_a_value(
+    tmp_path: Path, saved: dict[str, Any], kind: str, values: list[float | None]
+) -> None:
     trials = prepared({("tpe", "d", 0): values}, kind)
     figures.run_history(trials, tmp_path / "history")
     fig = saved["history"]
@@ -301,25 +351,29 @@ def test_one_colour_per_strategy_in_every_figure(tmp_path: Path, saved: dict[str
     a = analysis(["random", "tpe", "zoopt"], [1.5, 2.0, 2.5], 1.0)
     for colors, expected in ((None, default), (mine, mine)):
         figures.cd_diagram(a, tmp_path, colors=colors)
-        labels = {t.get_text().split(" ")[0]: to_hex(t.get_color()) for t in texts(saved["cd_diagram"])
-                  if t.get_text().split(" ")[0] in a.strategies}
+        labels = {
+            t.get_text().split(" ")[0]: to_hex(t.get_color())
+            for t in texts(saved["cd_diagram"])
+            if t.get_text().split(" ")[0] in a.strategies
+        }
         assert labels == {s: expected[s] for s in a.strategies}
 
 
 # -- 6. readability at paper size ------------------------------------------------------------------
 def test_figures_are_readable_at_paper_size(tmp_path: Path, saved: dict[str, Any]) -> None:
     datasets = ["f15_RastriginRotated_i1", "f07_StepEllipsoid_i1", "fashion_mnist_long_name", "digits"]
-    runs = {(s, d, seed): [0.5 + seed / 10, 0.7, 0.8] for s in ("random", "tpe", "hyperband", "genetic")
-            for d in datasets for seed in range(3)}
+    runs = {
+        (s, d, seed): [0.5 + seed / 10, 0.7, 0.8]
+        for s in ("random", "tpe", "hyperband", "genetic")
+        for d in datasets
+        for seed in range(3)
+    }
     df = prepared(runs, space="mlp_with_dropout_and_batchnorm")
     figures.anytime_curves(df, tmp_path)
     one_run = df[df["run_id"] == df["run_id"].iloc[0]]
-    figures.run_history(one_run.assign(is_failed=[False, True, False], usable=[True, False, True]),
-                        tmp_path / "history")
-    figures.importance_figure(pd.Series({"lr": 0.6, "units": 0.3, "optimizer": 0.1}), one_run,
-                              tmp_path / "importances", "fanova")
-    figures.cd_diagram(analysis(["random", "tpe", "hyperband", "genetic"], [1.5, 2.0, 2.5, 4.0], 1.0),
-                       tmp_path)
+    figures.run_history(one_run.assign(is_failed=[False, True, False], usable=[True, False, True]), tmp_path / "history")
+    figures.importance_figure(pd.Series({"lr": 0.6, "units": 0.3, "optimizer": 0.1}), one_run, tmp_path / "importances", "fanova")
+    figures.cd_diagram(analysis(["random", "tpe", "hyperband", "genetic"], [1.5, 2.0, 2.5, 4.0], 1.0), tmp_path)
     for stem in ("anytime_trials", "anytime_time", "anytime_epochs", "history", "importances", "cd_diagram"):
         fig = saved[stem]
         assert_inside(fig)
@@ -333,7 +387,7 @@ def test_figures_are_readable_at_paper_size(tmp_path: Path, saved: dict[str, Any
     assert len(axes) == 4
     titles = [ax.title.get_window_extent(renderer) for ax in axes]
     titles.append(fig._suptitle.get_window_extent(renderer))
-    assert not any(overlap(a, b) for i, a in enumerate(titles) for b in titles[i + 1:])
+    assert not any(overlap(a, b) for i, a in enumerate(titles) for b in titles[i + 1 :])
     legend = fig.legends[0].get_window_extent(renderer)  # one legend, below the panels
     assert not fig.legends[1:] and not any(ax.get_legend() for ax in axes)
     assert not any(overlap(legend, ax.get_tightbbox(renderer)) for ax in axes)
@@ -351,6 +405,9 @@ def test_calls_of_the_report_builder_write_png_and_pdf(tmp_path: Path) -> None:
     np.savez(npz, y_true=np.array([0, 1, 1]), y_pred=np.array([0, 1, 0]), class_names=np.array(["x", "y"]))
     _, _, more = figures.classification_report(npz, tmp_path / "runs" / "cr", "t")
     names = {p.relative_to(tmp_path).as_posix() for p in paths + more}
-    assert names == {f"{stem}.{ext}" for ext in ("png", "pdf") for stem in (
-        "anytime_trials", "anytime_time", "anytime_epochs", "cd_diagram", "runs/history", "runs/cr")}
+    assert names == {
+        f"{stem}.{ext}"
+        for ext in ("png", "pdf")
+        for stem in ("anytime_trials", "anytime_time", "anytime_epochs", "cd_diagram", "runs/history", "runs/cr")
+    }
     assert all(p.stat().st_size > 0 for p in paths + more)

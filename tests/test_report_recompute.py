@@ -20,6 +20,7 @@ Everything checked is recomputed here with plain loops and numpy/scipy primitive
 documented definitions (docs/report.md; the module docstrings of harness.report.aggregate,
 stats and budget); the report (`build.compute`, `build.over_budget`, `build.write`) is only read.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,7 @@ def _experiment(root: Path, all_failed: tuple = ALL_FAILED) -> list[dict[str, An
                 n = int(rng.integers(18, 23))
                 ids = np.arange(n)
                 if strategy == "nevergrad":  # batches of 4 in parallel complete in any order
-                    ids = np.concatenate([rng.permutation(ids[i:i + 4]) for i in range(0, n, 4)])
+                    ids = np.concatenate([rng.permutation(ids[i : i + 4]) for i in range(0, n, 4)])
                 elapsed = np.cumsum(rng.uniform(0.5, 2.0, n))
                 rows = []
                 for pos, tid in enumerate(ids):
@@ -83,24 +84,50 @@ def _experiment(root: Path, all_failed: tuple = ALL_FAILED) -> list[dict[str, An
                     status = "failed" if u < 0.06 else ("pruned" if u < 0.10 and problem != BBOB else "ok")
                     if (strategy, problem, seed) == all_failed:
                         status = "failed"
-                    params = {"lr": float(10 ** rng.uniform(-4, -2)), "units": int(rng.integers(1, 9)) * 32,
-                              "optimizer": ["adam", "sgd"][int(rng.integers(2))]}
+                    params = {
+                        "lr": float(10 ** rng.uniform(-4, -2)),
+                        "units": int(rng.integers(1, 9)) * 32,
+                        "optimizer": ["adam", "sgd"][int(rng.integers(2))],
+                    }
                     if problem == BBOB:
                         regret = 10.0 ** _bbob_log_regret(strategy, progress, rng)
                         ok = status == "ok"
-                        row = trial_row(experiment=EXPERIMENT, run_id=run_id, strategy=strategy, space=space,
-                                        dataset=dataset, seed=seed, trial_id=int(tid), val=None, test=None,
-                                        status=status, elapsed=float(elapsed[pos]), epochs=0, params=params,
-                                        regression=True)
+                        row = trial_row(
+                            experiment=EXPERIMENT,
+                            run_id=run_id,
+                            strategy=strategy,
+                            space=space,
+                            dataset=dataset,
+                            seed=seed,
+                            trial_id=int(tid),
+                            val=None,
+                            test=None,
+                            status=status,
+                            elapsed=float(elapsed[pos]),
+                            epochs=0,
+                            params=params,
+                            regression=True,
+                        )
                         for key in [k for k in row if k.startswith(("metric.", "param."))]:
                             del row[key]
-                        row.update({"problem": "bbob", "instance": "bbob-f01-d5-i1", "task": None,
-                                    "trainer": None, "clock": "wall", "objective_name": "f",
-                                    "objective_direction": "minimize",
-                                    "objective": F_OPT + regret if ok else None, "test_objective": None,
-                                    "regret": regret if ok else None, "budget": None, "budget_spent": None,
-                                    "params": json.dumps({f"x{i}": float(rng.uniform(-5, 5)) for i in range(5)}),
-                                    "history": "[]"})
+                        row.update(
+                            {
+                                "problem": "bbob",
+                                "instance": "bbob-f01-d5-i1",
+                                "task": None,
+                                "trainer": None,
+                                "clock": "wall",
+                                "objective_name": "f",
+                                "objective_direction": "minimize",
+                                "objective": F_OPT + regret if ok else None,
+                                "test_objective": None,
+                                "regret": regret if ok else None,
+                                "budget": None,
+                                "budget_spent": None,
+                                "params": json.dumps({f"x{i}": float(rng.uniform(-5, 5)) for i in range(5)}),
+                                "history": "[]",
+                            }
+                        )
                     else:
                         regression = problem == DIABETES
                         off = offsets[(problem, seed)]
@@ -118,10 +145,22 @@ def _experiment(root: Path, all_failed: tuple = ALL_FAILED) -> list[dict[str, An
                         if status == "failed":
                             val = test = None
                         epochs = int(rng.integers(1, 4)) if status == "pruned" else 4
-                        row = trial_row(experiment=EXPERIMENT, run_id=run_id, strategy=strategy, space=space,
-                                        dataset=dataset, seed=seed, trial_id=int(tid), val=val, test=test,
-                                        status=status, elapsed=float(elapsed[pos]), epochs=epochs,
-                                        params=params, regression=regression)
+                        row = trial_row(
+                            experiment=EXPERIMENT,
+                            run_id=run_id,
+                            strategy=strategy,
+                            space=space,
+                            dataset=dataset,
+                            seed=seed,
+                            trial_id=int(tid),
+                            val=val,
+                            test=test,
+                            status=status,
+                            elapsed=float(elapsed[pos]),
+                            epochs=epochs,
+                            params=params,
+                            regression=regression,
+                        )
                         row.update({"trainer": "backprop", "clock": "wall", "regret": None, "budget": 4})
                     rows.append(row)
                 meta = {"strategy": strategy, "search_space": space, "dataset": dataset, "seed": seed}
@@ -180,8 +219,7 @@ def _recompute_runs(rows: list[dict[str, Any]]) -> dict[tuple, Run]:
     for r in rows:
         key = ((r["dataset"], r["search_space"]), r["strategy"], r["seed"])
         if key not in runs:
-            runs[key] = Run(key[0], r["strategy"], r["seed"], lower=r["objective_direction"] == "minimize",
-                            regret=key[0] == BBOB)
+            runs[key] = Run(key[0], r["strategy"], r["seed"], lower=r["objective_direction"] == "minimize", regret=key[0] == BBOB)
         runs[key].trials.append(r)
     for run in runs.values():
         run.trials.sort(key=lambda t: (t["elapsed_seconds"], t["trial_id"]))
@@ -262,16 +300,28 @@ def _ranks(table: pd.DataFrame) -> Ranks:
     n, k = table.shape
     ranks = np.vstack([sps.rankdata(row) for row in table.to_numpy(float)])  # 1 = lowest regret
     avg = pd.Series(ranks.mean(axis=0), index=STRATEGIES)
-    chi2 = 12 * n / (k * (k + 1)) * (float((avg ** 2).sum()) - k * (k + 1) ** 2 / 4)
+    chi2 = 12 * n / (k * (k + 1)) * (float((avg**2).sum()) - k * (k + 1) ** 2 / 4)
     ff = (n - 1) * chi2 / (n * (k - 1) - chi2)
     cd = sps.studentized_range.ppf(1 - ALPHA, k, np.inf) / math.sqrt(2) * math.sqrt(k * (k + 1) / (6 * n))
     pairs = list(combinations(STRATEGIES, 2))
     raw = [_wilcoxon(table[a].to_numpy() - table[b].to_numpy()) for a, b in pairs]
     best = STRATEGIES[int(np.argmin(avg.to_numpy()))]
     d = table.sub(table[best], axis=0)
-    return Ranks(table, avg, chi2, float(sps.chi2.sf(chi2, k - 1)), ff,
-                 float(sps.f.sf(ff, k - 1, (k - 1) * (n - 1))), float(cd), dict(zip(pairs, _holm(raw))),
-                 best, d.mean(), (d < 0).sum(), (d == 0).sum(), (d > 0).sum())
+    return Ranks(
+        table,
+        avg,
+        chi2,
+        float(sps.chi2.sf(chi2, k - 1)),
+        ff,
+        float(sps.f.sf(ff, k - 1, (k - 1) * (n - 1))),
+        float(cd),
+        dict(zip(pairs, _holm(raw))),
+        best,
+        d.mean(),
+        (d < 0).sum(),
+        (d == 0).sum(),
+        (d > 0).sum(),
+    )
 
 
 def _verdicts(runs: dict[tuple, Run], which: str) -> dict[tuple, dict[str, Any]]:
@@ -300,8 +350,7 @@ def _verdicts(runs: dict[tuple, Run], which: str) -> dict[tuple, dict[str, Any]]
         for st in others:
             d = diffs[st][diffs[st] != 0]
             signed = float(np.sum(np.sign(d) * sps.rankdata(np.abs(d))))
-            out[(problem, st)] = {"best": best, "p": adjusted[st],
-                                  "worse": bool(adjusted[st] < ALPHA and signed > 0)}
+            out[(problem, st)] = {"best": best, "p": adjusted[st], "worse": bool(adjusted[st] < ALPHA and signed > 0)}
     return out
 
 
@@ -341,8 +390,11 @@ def _over_budget(runs: dict[tuple, Run], budgets: list[int]) -> dict[tuple[str, 
                 per_problem[(problem, st, b, "rank")] = float(r)
         for st in STRATEGIES:
             v = [per_problem[(p, st, b)] for p in PROBLEMS]
-            out[(st, b)] = {"nr_mean": float(np.mean(v)), "nr_se": float(np.std(v, ddof=1) / math.sqrt(len(v))),
-                            "rank_mean": float(np.mean([per_problem[(p, st, b, "rank")] for p in PROBLEMS]))}
+            out[(st, b)] = {
+                "nr_mean": float(np.mean(v)),
+                "nr_se": float(np.std(v, ddof=1) / math.sqrt(len(v))),
+                "rank_mean": float(np.mean([per_problem[(p, st, b, "rank")] for p in PROBLEMS])),
+            }
     return out
 
 
@@ -371,8 +423,12 @@ def _speedup(runs: dict[tuple, Run]) -> dict[tuple, dict[str, float]]:
             art[st] = (spent / reached if reached else math.inf, reached)
         for st in STRATEGIES:
             a, reached = art[st]
-            out[(problem, st)] = {"target": target_metric, "art_trials": a, "reached": reached,
-                                  "speedup": art["random"][0] / a if math.isfinite(a) else 0.0}
+            out[(problem, st)] = {
+                "target": target_metric,
+                "art_trials": a,
+                "reached": reached,
+                "speedup": art["random"][0] / a if math.isfinite(a) else 0.0,
+            }
     return out
 
 
@@ -412,15 +468,27 @@ def test_the_experiment_is_as_designed(experiment: dict[str, Any]) -> None:
     # Some runs' best validation value is tied between trials (ties go to the earliest), some
     # pruned trials beat every ok trial of their run (never selected), nevergrad's trial ids are
     # not in completion order, and cmaes gets below the 1e-8 floor on the BBOB function.
-    tied = sum(1 for r in runs.values() if r.selected is not None and sum(
-        1 for t in r.trials if r.usable(t) and r.metric(t, "val") == r.metric(r.selected, "val")) > 1)
+    tied = sum(
+        1
+        for r in runs.values()
+        if r.selected is not None
+        and sum(1 for t in r.trials if r.usable(t) and r.metric(t, "val") == r.metric(r.selected, "val")) > 1
+    )
     assert tied >= 10
-    tempting = sum(1 for r in runs.values() if r.selected is not None and any(
-        t["status"] == "pruned" and r.oriented(r.metric(t, "val")) > r.oriented(r.metric(r.selected, "val"))
-        for t in r.trials))
+    tempting = sum(
+        1
+        for r in runs.values()
+        if r.selected is not None
+        and any(
+            t["status"] == "pruned" and r.oriented(r.metric(t, "val")) > r.oriented(r.metric(r.selected, "val")) for t in r.trials
+        )
+    )
     assert tempting >= 10
-    assert any([t["trial_id"] for t in r.trials] != sorted(t["trial_id"] for t in r.trials)
-               for r in runs.values() if r.strategy == "nevergrad")
+    assert any(
+        [t["trial_id"] for t in r.trials] != sorted(t["trial_id"] for t in r.trials)
+        for r in runs.values()
+        if r.strategy == "nevergrad"
+    )
     assert sum(1 for s in SEEDS if runs[(BBOB, "cmaes", s)].selected["regret"] < FLOOR) >= 3
 
 
@@ -590,8 +658,13 @@ def test_cells_mean_and_std(experiment: dict[str, Any]) -> None:
         for st in STRATEGIES:
             c = cells.loc[(problem[0], problem[1], st)]
             for which in ("val", "test"):
-                v = np.array([runs[(problem, st, s)].metric(runs[(problem, st, s)].selected, which)
-                              for s in SEEDS if runs[(problem, st, s)].selected is not None])
+                v = np.array(
+                    [
+                        runs[(problem, st, s)].metric(runs[(problem, st, s)].selected, which)
+                        for s in SEEDS
+                        if runs[(problem, st, s)].selected is not None
+                    ]
+                )
                 assert c[f"{which}_mean"] == pytest.approx(v.mean(), rel=1e-12), (problem, st, which)
                 assert c[f"{which}_std"] == pytest.approx(v.std(ddof=1), rel=1e-9), (problem, st, which)
             expected = 9 if (st, problem) == (ALL_FAILED[0], ALL_FAILED[1]) else 10
@@ -628,9 +701,14 @@ def test_written_csv_files(experiment: dict[str, Any], tmp_path: Path) -> None:
     build.write(report, out)
     # Every CSV holds the in-memory report's numbers, column by column.
     over = experiment["over"]
-    for name, frame in [("ranks", report.rank_frame()), ("main", report.main_frame()), ("runs", report.runs),
-                        ("speedup", over.speedup), ("budget_trials", over.aggregated["trials"]),
-                        ("pairwise", report.analysis.pairwise_p.rename_axis("strategy").reset_index())]:
+    for name, frame in [
+        ("ranks", report.rank_frame()),
+        ("main", report.main_frame()),
+        ("runs", report.runs),
+        ("speedup", over.speedup),
+        ("budget_trials", over.aggregated["trials"]),
+        ("pairwise", report.analysis.pairwise_p.rename_axis("strategy").reset_index()),
+    ]:
         _same_numbers(pd.read_csv(out / f"{name}.csv"), frame, name)
     # ranks.csv: the rank analysis, recomputed.
     ranks = pd.read_csv(out / "ranks.csv").set_index("strategy")
@@ -640,9 +718,13 @@ def test_written_csv_files(experiment: dict[str, Any], tmp_path: Path) -> None:
     assert ranks["regret_mean"].to_dict() == pytest.approx(mine.table.mean().to_dict(), abs=1e-12)
     assert ranks["wins"].to_dict() == mine.wins.to_dict() and ranks["losses"].to_dict() == mine.losses.to_dict()
     assert (ranks["vs"] == mine.best).all()
-    for col, value in [("friedman_statistic", mine.chi2), ("friedman_p", mine.chi2_p),
-                       ("iman_davenport_statistic", mine.ff), ("iman_davenport_p", mine.ff_p),
-                       ("critical_difference", mine.cd)]:
+    for col, value in [
+        ("friedman_statistic", mine.chi2),
+        ("friedman_p", mine.chi2_p),
+        ("iman_davenport_statistic", mine.ff),
+        ("iman_davenport_p", mine.ff_p),
+        ("critical_difference", mine.cd),
+    ]:
         assert ranks[col].tolist() == pytest.approx([value] * 4, rel=1e-9), col
     assert (ranks["problems"] == 3).all() and ranks.loc["cmaes", "failed_runs"] == 1
     # pairwise.csv: the Holm-adjusted p-values.
@@ -657,8 +739,13 @@ def test_written_csv_files(experiment: dict[str, Any], tmp_path: Path) -> None:
         for problem in PROBLEMS:
             for st in STRATEGIES:
                 row = main.loc[(problem[0], problem[1], st)]
-                v = np.array([runs[(problem, st, s)].metric(runs[(problem, st, s)].selected, which)
-                              for s in SEEDS if runs[(problem, st, s)].selected is not None])
+                v = np.array(
+                    [
+                        runs[(problem, st, s)].metric(runs[(problem, st, s)].selected, which)
+                        for s in SEEDS
+                        if runs[(problem, st, s)].selected is not None
+                    ]
+                )
                 assert row[f"{which}_mean"] == pytest.approx(v.mean(), rel=1e-12)
                 assert row[f"{which}_std"] == pytest.approx(v.std(ddof=1), rel=1e-9)
                 verdict = verdicts[(problem, st)]
@@ -688,8 +775,11 @@ def test_written_csv_files(experiment: dict[str, Any], tmp_path: Path) -> None:
         assert row["art_trials"] == pytest.approx(v["art_trials"], rel=1e-12)
         assert row["target"] == pytest.approx(v["target"], rel=1e-12)
         assert row["target"] == pytest.approx(
-            experiment["over"].speedup.set_index(["dataset", "search_space", "strategy"])
-            .loc[(problem[0], problem[1], st), "target"], rel=1e-15)
+            experiment["over"]
+            .speedup.set_index(["dataset", "search_space", "strategy"])
+            .loc[(problem[0], problem[1], st), "target"],
+            rel=1e-15,
+        )
     curve = pd.read_csv(out / "budget_trials.csv").set_index(["strategy", "budget"])
     for (st, b), v in _over_budget(runs, BUDGETS).items():
         assert curve.loc[(st, float(b)), "nr_mean"] == pytest.approx(v["nr_mean"], abs=1e-12)

@@ -4,6 +4,7 @@ These use a toy objective in real worker processes (no TensorFlow) whose trials 
 times, so with two workers trials finish out of order; the Keras end-to-end kill-and-rerun test
 is in test_resume_kill.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,7 @@ class ToyObjective:
         time.sleep(0.05 * (suggestion.trial_id % 3))
         p = suggestion.params
         value = p["n_neurons"] / 256 - abs(p["n_hidden"] - 3) / 10
-        return TrialResult(TrialStatus.OK, value, val_accuracy=value, test_accuracy=value,
-                           budget_epochs=1, epochs_trained=1)
+        return TrialResult(TrialStatus.OK, value, val_accuracy=value, test_accuracy=value, budget_epochs=1, epochs_trained=1)
 
 
 def rows(s):
@@ -213,14 +213,17 @@ def test_worker_settings_are_validated(tmp_path):
         settings(tmp_path, "worker.trial_timeout=-1")
 
 
-@pytest.mark.parametrize("override, phrase", [
-    ("overwrite=no", "overwrite must be true or false"),  # 'no' is a string; bool('no') is True
-    ("progress=off", "progress must be true or false"),
-    ("verbose=abc", "verbose must be 0, 1 or 2"),
-    ("dataset.split.test=0", "split fractions must satisfy"),
-    ("dataset.split.val=0.85", r"val \+ test < 1"),
-    ("dataset=mnist dataset.subsample=50", r"subsample must be an integer >= 100"),
-])
+@pytest.mark.parametrize(
+    "override, phrase",
+    [
+        ("overwrite=no", "overwrite must be true or false"),  # 'no' is a string; bool('no') is True
+        ("progress=off", "progress must be true or false"),
+        ("verbose=abc", "verbose must be 0, 1 or 2"),
+        ("dataset.split.test=0", "split fractions must satisfy"),
+        ("dataset.split.val=0.85", r"val \+ test < 1"),
+        ("dataset=mnist dataset.subsample=50", r"subsample must be an integer >= 100"),
+    ],
+)
 def test_flags_and_dataset_settings_are_validated_before_anything_runs(tmp_path, override, phrase):
     from harness.errors import ConfigError
 
@@ -308,16 +311,34 @@ def test_version_1_trial_files_are_read_as_version_2(tmp_path):
 
     run = tmp_path / "old" / "random_mlp_diabetes_s0_abcd1234"
     run.mkdir(parents=True)
-    v1 = pa.table({
-        "schema_version": pa.array([1, 1], pa.int32()), "experiment": ["old", "old"],
-        "run_id": [run.name] * 2, "strategy": ["random"] * 2, "search_space": ["mlp"] * 2,
-        "dataset": ["diabetes"] * 2, "task": ["regression"] * 2, "seed": [0, 0], "trial_id": [0, 1],
-        "status": ["ok", "ok"], "budget_epochs": [5, 10], "epochs_trained": [5, 10],
-        "objective": [-60.0, -55.0], "val_accuracy": pa.nulls(2, pa.float64()),
-        "test_accuracy": pa.nulls(2, pa.float64()), "val_rmse": [60.0, 55.0], "test_rmse": [61.0, 57.0],
-        "train_seconds": [1.0, 2.0], "eval_seconds": [0.1, 0.1], "ask_seconds": [0.0, 0.0],
-        "tell_seconds": [0.0, 0.0], "elapsed_seconds": [1.1, 3.2], "params": ['{"epochs": 5}', '{"epochs": 10}'],
-        "tensorflow_version": ["2.16"] * 2})
+    v1 = pa.table(
+        {
+            "schema_version": pa.array([1, 1], pa.int32()),
+            "experiment": ["old", "old"],
+            "run_id": [run.name] * 2,
+            "strategy": ["random"] * 2,
+            "search_space": ["mlp"] * 2,
+            "dataset": ["diabetes"] * 2,
+            "task": ["regression"] * 2,
+            "seed": [0, 0],
+            "trial_id": [0, 1],
+            "status": ["ok", "ok"],
+            "budget_epochs": [5, 10],
+            "epochs_trained": [5, 10],
+            "objective": [-60.0, -55.0],
+            "val_accuracy": pa.nulls(2, pa.float64()),
+            "test_accuracy": pa.nulls(2, pa.float64()),
+            "val_rmse": [60.0, 55.0],
+            "test_rmse": [61.0, 57.0],
+            "train_seconds": [1.0, 2.0],
+            "eval_seconds": [0.1, 0.1],
+            "ask_seconds": [0.0, 0.0],
+            "tell_seconds": [0.0, 0.0],
+            "elapsed_seconds": [1.1, 3.2],
+            "params": ['{"epochs": 5}', '{"epochs": 10}'],
+            "tensorflow_version": ["2.16"] * 2,
+        }
+    )
     pq.write_table(v1, run / TRIALS_FILE)
     df = read_results(tmp_path / "old")
     assert list(df.objective) == [60.0, 55.0] and set(df.objective_direction) == {"minimize"}
@@ -350,8 +371,14 @@ def test_a_row_told_late_on_resume_is_journaled_so_the_next_resume_replays_the_s
             self.told += 1
 
     def row(tid, x):
-        return {"trial_id": tid, "params": {"x": x}, "objective": 1.0, "objective_direction": "maximize",
-                "status": "ok", "budget": None}
+        return {
+            "trial_id": tid,
+            "params": {"x": x},
+            "objective": 1.0,
+            "objective_direction": "maximize",
+            "status": "ok",
+            "budget": None,
+        }
 
     journal = [{"ask": 2, "ids": [0, 1]}, {"tell": 0}, {"ask": 1, "ids": [2]}]
     rows = [row(0, 0), row(1, 0)]
@@ -409,7 +436,7 @@ def test_a_signal_landing_in_a_finalizer_still_stops_the_run(tmp_path, monkeypat
     s = settings(tmp_path, "budget.trials=6", "worker.processes=false")
     with pytest.raises(RunInterrupted) as err:
         Runner(s, objective=SignalSwallowedObjective(at=1)).run()
-    assert swallowed == [RunInterrupted]                  # Python did swallow it where it landed
+    assert swallowed == [RunInterrupted]  # Python did swallow it where it landed
     assert err.value.signal_name == "SIGTERM"
     status = json.loads((s.run_dir / RUN_FILE).read_text())
     assert status["status"] == "interrupted" and status["n_trials"] < 6

@@ -4,6 +4,7 @@ SIGKILL gives the runner no chance to clean up: what survives is what the flushe
 writes put on disk (the rows of a running run are in `trials.part-*.parquet` files until it
 ends). SIGTERM (a scheduler's stop, Ctrl-C's cousin) is handled: status `interrupted`, exit 143.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,7 @@ import pytest
 
 from harness.results import RUN_FILE, TRIALS_FILE, read_results
 
-COMMAND = ["search_space=homl_mlp", "budget.trials=6", "budget.max_epochs=1", "progress=false",
-           "experiment=kill"]
+COMMAND = ["search_space=homl_mlp", "budget.trials=6", "budget.max_epochs=1", "progress=false", "experiment=kill"]
 
 
 def run_dir(tmp_path):
@@ -68,12 +68,14 @@ def test_sigkill_halfway_then_rerun_gives_every_trial_exactly_once(tmp_path, har
 
 @pytest.mark.slow
 def test_sigterm_saves_marks_the_run_interrupted_and_exits_143(tmp_path, harness_cmd, subprocess_env):
-    proc = subprocess.Popen(harness_cmd + COMMAND, cwd=tmp_path, env=subprocess_env,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(harness_cmd + COMMAND, cwd=tmp_path, env=subprocess_env, stderr=subprocess.PIPE, text=True)
     rows = wait_for_rows(proc, tmp_path, 1)
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    workers = [pid for pid in children  # not multiprocessing's resource tracker
-               if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()]
+    workers = [
+        pid
+        for pid in children  # not multiprocessing's resource tracker
+        if b"spawn_main" in open(f"/proc/{pid}/cmdline", "rb").read()
+    ]
     assert workers  # the trial worker process
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)

@@ -1,4 +1,5 @@
 """The runner in-process: failures become rows, budgets, resume and Parquet contents."""
+
 from __future__ import annotations
 
 import json
@@ -14,10 +15,16 @@ pytestmark = pytest.mark.slow
 
 
 def config(tmp_path, **overrides):
-    cfg = {"strategy": {"name": "random", "params": {}}, "search_space": TOY_SPACE,
-           "dataset": {"name": "iris", "split": {"val": 0.2, "test": 0.2}}, "seed": 0,
-           "experiment": "t", "budget": {"trials": 8, "seconds": None, "max_epochs": 1},
-           "results_dir": str(tmp_path), "progress": False}
+    cfg = {
+        "strategy": {"name": "random", "params": {}},
+        "search_space": TOY_SPACE,
+        "dataset": {"name": "iris", "split": {"val": 0.2, "test": 0.2}},
+        "seed": 0,
+        "experiment": "t",
+        "budget": {"trials": 8, "seconds": None, "max_epochs": 1},
+        "results_dir": str(tmp_path),
+        "progress": False,
+    }
     cfg.update(overrides)
     return cfg
 
@@ -66,11 +73,14 @@ def test_time_budget_stops_the_run(tmp_path):
     assert s.n_trials == 1 and "time budget" in s.stop_reason
 
 
-@pytest.mark.parametrize("budget, phrase", [
-    ({"trials": 0}, "budget.trials must be an integer >= 1"),
-    ({"trials": None, "seconds": None}, "the run has no budget"),
-    ({"trials": 2, "max_epochs": "x"}, "budget.max_epochs must be an integer"),
-])
+@pytest.mark.parametrize(
+    "budget, phrase",
+    [
+        ({"trials": 0}, "budget.trials must be an integer >= 1"),
+        ({"trials": None, "seconds": None}, "the run has no budget"),
+        ({"trials": 2, "max_epochs": "x"}, "budget.max_epochs must be an integer"),
+    ],
+)
 def test_bad_budgets_are_config_errors(tmp_path, budget, phrase):
     with pytest.raises(ConfigError, match=phrase):
         settings_from_config(config(tmp_path, budget=budget))
@@ -98,12 +108,18 @@ def test_best_predictions_are_saved_for_the_report(tmp_path):
 
 
 def test_max_epochs_caps_the_fidelity_multi_fidelity_strategies_plan_with(tmp_path):
-    space = {**TOY_SPACE, "fidelity": {"min": 1, "max": 9},
-             "params": {"x": {"type": "categorical", "choices": ["ok"]},
-                        "y": {"type": "int", "low": 1, "high": 50}}}
-    runner = Runner(settings_from_config(config(tmp_path, search_space=space,
-                                                strategy={"name": "hyperband", "params": {}},
-                                                budget={"trials": 1, "max_epochs": 3})))
+    space = {
+        **TOY_SPACE,
+        "fidelity": {"min": 1, "max": 9},
+        "params": {"x": {"type": "categorical", "choices": ["ok"]}, "y": {"type": "int", "low": 1, "high": 50}},
+    }
+    runner = Runner(
+        settings_from_config(
+            config(
+                tmp_path, search_space=space, strategy={"name": "hyperband", "params": {}}, budget={"trials": 1, "max_epochs": 3}
+            )
+        )
+    )
     assert runner.strategy.space.fidelity.max == 3
     assert all(s.budget <= 3 for s in runner.strategy.ask(5))
 
@@ -113,16 +129,31 @@ def test_the_summary_says_when_a_run_was_already_complete_and_what_was_trained(t
 
     from harness.runner import RunSummary
 
-    best = {"trial_id": 3, "objective_name": "val_accuracy", "objective": 0.9, "budget": 2, "budget_spent": 2,
-            "params": json.dumps({"layer_num": 2, "epochs": 50, "batch_size": 64}, sort_keys=True)}
-    summary = RunSummary("r", Path("/x"), "finished", 5, 0, 1.0, best, "trial budget of 5 reached",
-                         param_order=("layer_num", "batch_size", "epochs"), fidelity_param="epochs")
+    best = {
+        "trial_id": 3,
+        "objective_name": "val_accuracy",
+        "objective": 0.9,
+        "budget": 2,
+        "budget_spent": 2,
+        "params": json.dumps({"layer_num": 2, "epochs": 50, "batch_size": 64}, sort_keys=True),
+    }
+    summary = RunSummary(
+        "r",
+        Path("/x"),
+        "finished",
+        5,
+        0,
+        1.0,
+        best,
+        "trial budget of 5 reached",
+        param_order=("layer_num", "batch_size", "epochs"),
+        fidelity_param="epochs",
+    )
     text = summary.format()
     # The space's order (not the stored JSON's sorted one), and the epochs actually trained.
     assert "best params: {'layer_num': 2, 'batch_size': 64, 'epochs': 50} (epochs 50 asked, 2 trained)" in text
     assert "already complete" not in text
-    again = RunSummary("r", Path("/x"), "finished", 5, 0, 1.0, best, "trial budget of 5 reached",
-                       already_complete=True).format()
+    again = RunSummary("r", Path("/x"), "finished", 5, 0, 1.0, best, "trial budget of 5 reached", already_complete=True).format()
     assert again.startswith("run r: already complete (trial budget of 5 reached); nothing to run")
 
 

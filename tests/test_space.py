@@ -1,29 +1,32 @@
 """The declarative search-space model: loading, validation messages, the seed spaces' facts."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from harness.errors import SearchSpaceError, UnknownNameError
-from harness.space import (BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace,
-                           available_spaces, load_space, sample)
+from harness.space import BoolParam, CategoricalParam, FloatParam, IntParam, SearchSpace, available_spaces, load_space, sample
 
 
 def space(**params):
     return SearchSpace.from_config({"name": "toy", "params": params})
 
 
-@pytest.mark.parametrize("definition, phrase", [
-    ({"type": "int", "low": 5, "high": 2}, "low (5) must be < high (2)"),
-    ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "log scale needs low > 0"),
-    ({"type": "int", "low": 0, "high": 10, "step": 3}, "step (3) must be > 0 and divide"),
-    ({"type": "categorical", "choices": []}, "choices must be a non-empty list"),
-    ({"type": "categorical", "choices": [1, 1]}, "duplicates"),
-    ({"type": "integer", "low": 0, "high": 1}, "unknown type 'integer'"),
-    ({"type": "int", "high": 3}, "missing 'low'"),
-    ({"type": "int", "low": 0.5, "high": 3}, "low must be a finite int"),
-    ({"type": "int", "low": 0, "high": 3, "lgo": True}, "unknown keys ['lgo']"),
-])
+@pytest.mark.parametrize(
+    "definition, phrase",
+    [
+        ({"type": "int", "low": 5, "high": 2}, "low (5) must be < high (2)"),
+        ({"type": "float", "low": 0.0, "high": 1.0, "log": True}, "log scale needs low > 0"),
+        ({"type": "int", "low": 0, "high": 10, "step": 3}, "step (3) must be > 0 and divide"),
+        ({"type": "categorical", "choices": []}, "choices must be a non-empty list"),
+        ({"type": "categorical", "choices": [1, 1]}, "duplicates"),
+        ({"type": "integer", "low": 0, "high": 1}, "unknown type 'integer'"),
+        ({"type": "int", "high": 3}, "missing 'low'"),
+        ({"type": "int", "low": 0.5, "high": 3}, "low must be a finite int"),
+        ({"type": "int", "low": 0, "high": 3, "lgo": True}, "unknown keys ['lgo']"),
+    ],
+)
 def test_invalid_parameter_names_space_parameter_and_problem(definition, phrase):
     with pytest.raises(SearchSpaceError) as err:
         space(x=definition)
@@ -33,20 +36,25 @@ def test_invalid_parameter_names_space_parameter_and_problem(definition, phrase)
 
 def test_condition_parent_must_exist_before_the_child():
     with pytest.raises(SearchSpaceError, match="parent 'n' does not exist"):
-        space(u={"type": "int", "low": 1, "high": 4, "condition": {"parent": "n", "in": [2]}},
-              n={"type": "int", "low": 1, "high": 3})
+        space(
+            u={"type": "int", "low": 1, "high": 4, "condition": {"parent": "n", "in": [2]}},
+            n={"type": "int", "low": 1, "high": 3},
+        )
 
 
 def test_condition_values_must_be_values_of_the_parent():
     with pytest.raises(SearchSpaceError, match=r"condition values \[7\]"):
-        space(n={"type": "int", "low": 1, "high": 3},
-              u={"type": "int", "low": 1, "high": 4, "condition": {"parent": "n", "in": [7]}})
+        space(
+            n={"type": "int", "low": 1, "high": 3},
+            u={"type": "int", "low": 1, "high": 4, "condition": {"parent": "n", "in": [7]}},
+        )
 
 
 def test_fidelity_param_must_exist():
     with pytest.raises(SearchSpaceError, match="fidelity param 'epochs'"):
-        SearchSpace.from_config({"name": "toy", "fidelity": {"param": "epochs", "min": 1, "max": 5},
-                                 "params": {"x": {"type": "bool"}}})
+        SearchSpace.from_config(
+            {"name": "toy", "fidelity": {"param": "epochs", "min": 1, "max": 5}, "params": {"x": {"type": "bool"}}}
+        )
 
 
 def test_seed_spaces_carry_the_documented_facts():

@@ -1,4 +1,5 @@
 """The genetic strategy: decoding, generations, waiting, elitism and its private RNG."""
+
 from __future__ import annotations
 
 import random
@@ -63,8 +64,9 @@ def test_global_random_is_untouched_and_irrelevant():
     assert random.getstate() == before
 
 
-@pytest.mark.parametrize("bad", [{"population_size": 1}, {"elitism": 10}, {"cxpb": 1.5},
-                                 {"crossover": "blend"}, {"generations": -1}])
+@pytest.mark.parametrize(
+    "bad", [{"population_size": 1}, {"elitism": 10}, {"cxpb": 1.5}, {"crossover": "blend"}, {"generations": -1}]
+)
 def test_bad_options_are_config_errors(bad):
     with pytest.raises(ConfigError):
         make_strategy("genetic", load_space("mlp"), seed=0, **bad)

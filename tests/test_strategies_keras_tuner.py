@@ -1,4 +1,5 @@
 """Hyperband and Bayesian optimisation on keras-tuner oracles: bookkeeping, GP phase, pickling."""
+
 from __future__ import annotations
 
 import pickle
@@ -26,8 +27,7 @@ def run_hyperband(space, **options):
             pytest.fail("hyperband waits with nothing pending")
         for s in strategy.pending[:1]:
             sug = next(x for x in suggestions if x.trial_id == s)
-            strategy.tell(Observation(s, toy_value(space, sug.params, sug.budget),
-                                      budget_used=sug.budget))
+            strategy.tell(Observation(s, toy_value(space, sug.params, sug.budget), budget_used=sug.budget))
             told[s] = sug.budget
     return suggestions, told
 
@@ -81,6 +81,7 @@ def test_a_promotion_without_its_parent_checkpoint_fails_the_trial(tmp_path):
     missing = str(tmp_path / "trial_3_e*.weights.h5")
     with pytest.raises(FileNotFoundError, match=re.escape(missing)):
         objective._restore(FakeModel(), 3)
+
     # A trial's own error, not a HarnessError: the trial is a failed row naming the path, the
     # run goes on.
     class Restoring:  # a problem whose evaluation is just the restore
@@ -136,10 +137,13 @@ def test_bayesian_gp_phase_in_bounds_deterministic_and_picklable():
     every conformance check: 2 random trials, then a GP ask with a trial pending (which
     keras-tuner "hallucinates"), pickled in between."""
     space = load_space("homl_mlp")
-    a, _ = drive(BayesianOptimization(space, seed=1, num_initial_points=2), trials=4, workers=2,
-                 on_suggestion=lambda st, s: space.check(s.params))
-    b, _ = drive(BayesianOptimization(space, seed=1, num_initial_points=2), trials=4, workers=2,
-                 pickle_after=2)
+    a, _ = drive(
+        BayesianOptimization(space, seed=1, num_initial_points=2),
+        trials=4,
+        workers=2,
+        on_suggestion=lambda st, s: space.check(s.params),
+    )
+    b, _ = drive(BayesianOptimization(space, seed=1, num_initial_points=2), trials=4, workers=2, pickle_after=2)
     assert a == b
     assert len(a) == 4
 
@@ -151,10 +155,16 @@ def test_bayesian_gp_phase_after_failed_and_nan_trials():
     results are interleaved with completed ones until the GP suggests, with a trial pending."""
     # Three parameters keep each GP ask short (its acquisition search grows with dimensions);
     # seeds 2 and 3 are ones whose first, flat GP surface the L-BFGS-B starts leave quickly.
-    space = SearchSpace.from_config({"name": "gp3", "params": {
-        "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
-        "units": {"type": "int", "low": 16, "high": 256},
-        "opt": {"type": "categorical", "choices": ["sgd", "adam"]}}})
+    space = SearchSpace.from_config(
+        {
+            "name": "gp3",
+            "params": {
+                "lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+                "units": {"type": "int", "low": 16, "high": 256},
+                "opt": {"type": "categorical", "choices": ["sgd", "adam"]},
+            },
+        }
+    )
 
     def gp_phase(seed):
         gp = []  # suggestions made once the oracle had its 2 completed trials
@@ -166,8 +176,13 @@ def test_bayesian_gp_phase_after_failed_and_nan_trials():
                 assert any(t.status == "FAILED" for t in trials)  # failures were told before
                 gp.append(tuple(sorted(s.params.items())))
 
-        drive(BayesianOptimization(space, seed=seed, num_initial_points=2), trials=8, workers=2,
-              failures=True, on_suggestion=on_suggestion)
+        drive(
+            BayesianOptimization(space, seed=seed, num_initial_points=2),
+            trials=8,
+            workers=2,
+            failures=True,
+            on_suggestion=on_suggestion,
+        )
         return gp
 
     a, b = gp_phase(2), gp_phase(3)

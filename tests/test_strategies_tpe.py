@@ -1,4 +1,5 @@
 """TPE wraps Optuna: with the same seed and observations it suggests what Optuna itself does."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,7 @@ from harness.strategies.tpe import TPE
 
 def hand_written_optuna(space, seed, n, **sampler_options):
     """The loop a user would write with Optuna's ask/tell API and define-by-run conditionals."""
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed, **sampler_options))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, **sampler_options))
     out = []
     for i in range(n):
         trial = study.ask()
@@ -56,10 +56,12 @@ def via_harness(space, seed, n, **options):
     return out
 
 
-@pytest.mark.parametrize("space", [toy_space(), load_space("mlp"), load_space("nas_mlp")],
-                         ids=lambda s: s.name)
-@pytest.mark.parametrize("options", [{"n_startup_trials": 5}, {"n_startup_trials": 4,
-                                     "multivariate": True, "group": True}], ids=["default", "multivariate"])
+@pytest.mark.parametrize("space", [toy_space(), load_space("mlp"), load_space("nas_mlp")], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "options",
+    [{"n_startup_trials": 5}, {"n_startup_trials": 4, "multivariate": True, "group": True}],
+    ids=["default", "multivariate"],
+)
 def test_same_suggestions_as_optuna_directly(space, options):
     if options.get("multivariate"):  # Optuna flags multivariate/group as experimental
         with pytest.warns(optuna.exceptions.ExperimentalWarning):
@@ -78,7 +80,8 @@ def test_shipped_config_is_seed_002s_independent_tpe():
     assert cfg["params"] == {"multivariate": False, "constant_liar": False}
     space = load_space("homl_mlp")
     assert via_harness(space, 42, 15, **cfg["params"]) == hand_written_optuna(
-        space, 42, 15, multivariate=False, constant_liar=False)
+        space, 42, 15, multivariate=False, constant_liar=False
+    )
 
 
 def test_unknown_option_is_a_config_error_naming_it():
@@ -86,12 +89,15 @@ def test_unknown_option_is_a_config_error_naming_it():
         make_strategy("tpe", load_space("mlp"), seed=0, n_startup_trialz=3)
 
 
-@pytest.mark.parametrize("option, value, phrase", [
-    ("n_startup_trials", -3, "must be >= 0, but got -3"),
-    ("n_startup_trials", 2.5, "must be an integer"),
-    ("multivariate", "maybe", "must be true or false, but got 'maybe'"),
-    ("constant_liar", 1, "must be true or false"),
-])
+@pytest.mark.parametrize(
+    "option, value, phrase",
+    [
+        ("n_startup_trials", -3, "must be >= 0, but got -3"),
+        ("n_startup_trials", 2.5, "must be an integer"),
+        ("multivariate", "maybe", "must be true or false, but got 'maybe'"),
+        ("constant_liar", 1, "must be true or false"),
+    ],
+)
 def test_option_values_optuna_would_accept_silently_are_refused(option, value, phrase):
     # TPESampler itself runs with n_startup_trials=-3 or multivariate="maybe" (as nonsense).
     with pytest.raises(ConfigError, match=phrase):
@@ -102,17 +108,19 @@ def test_option_values_optuna_would_accept_silently_are_refused(option, value, p
 def test_pruned_and_failed_map_to_optuna_states():
     strategy = TPE(load_space("homl_mlp"), seed=0)
     a, b, c = strategy.ask(3)
-    strategy.tell([Observation(a.trial_id, 0.5, TrialStatus.PRUNED),
-                   Observation(b.trial_id, 0.7, TrialStatus.FAILED),
-                   Observation(c.trial_id, 0.9)])
+    strategy.tell(
+        [
+            Observation(a.trial_id, 0.5, TrialStatus.PRUNED),
+            Observation(b.trial_id, 0.7, TrialStatus.FAILED),
+            Observation(c.trial_id, 0.9),
+        ]
+    )
     states = [t.state for t in strategy.study.trials]
-    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL,
-                      optuna.trial.TrialState.COMPLETE]
+    assert states == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
 
 
 def test_median_pruner_stops_a_bad_trial():
-    strategy = TPE(load_space("homl_mlp"), seed=0, pruner={"name": "median", "n_startup_trials": 2,
-                                                           "n_warmup_steps": 0})
+    strategy = TPE(load_space("homl_mlp"), seed=0, pruner={"name": "median", "n_startup_trials": 2, "n_warmup_steps": 0})
     for _ in range(3):  # three good finished trials with intermediate values
         (s,) = strategy.ask(1)
         for epoch in range(1, 4):

@@ -1,6 +1,7 @@
 """Tabular benchmarks replayed in a simulated clock: exact and nearest lookups, promotions that
 pay only their extra epochs, simulated parallel workers, identical reruns, malformed tables
 refused, and `harness-tabulate` building a table from real grid runs."""
+
 from __future__ import annotations
 
 import json
@@ -16,10 +17,15 @@ from harness.runner import Runner
 from harness.settings import settings_from_config
 from harness.testing import problem_config
 
-SPACE = {"name": "toy_tab", "fidelity": {"param": "epochs", "min": 1, "max": 10},
-         "params": {"width": {"type": "categorical", "choices": [8, 16, 32]},
-                    "lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-1, "log": True},
-                    "epochs": {"type": "int", "low": 1, "high": 10}}}
+SPACE = {
+    "name": "toy_tab",
+    "fidelity": {"param": "epochs", "min": 1, "max": 10},
+    "params": {
+        "width": {"type": "categorical", "choices": [8, 16, 32]},
+        "lr": {"type": "float", "low": 1.0e-3, "high": 1.0e-1, "log": True},
+        "epochs": {"type": "int", "low": 1, "high": 10},
+    },
+}
 LRS = (1e-3, 1e-2, 1e-1)
 
 
@@ -32,15 +38,31 @@ def write_toy_table(folder, name: str = "toy", replicates=(0, 1, 2)) -> str:
                 for epoch in range(1, 11):
                     rate = lr * 10 * width / 32
                     val = 1 - math.exp(-epoch * rate) + 0.01 * rep
-                    rows.append({"config_id": cid, "replicate": rep, "epoch": epoch, "val": val,
-                                 "test": val - 0.02, "seconds": 0.1 * width / 8,
-                                 "param.width": width, "param.lr": lr})
+                    rows.append(
+                        {
+                            "config_id": cid,
+                            "replicate": rep,
+                            "epoch": epoch,
+                            "val": val,
+                            "test": val - 0.02,
+                            "seconds": 0.1 * width / 8,
+                            "param.width": width,
+                            "param.lr": lr,
+                        }
+                    )
             cid += 1
     folder.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_parquet(folder / f"{name}.parquet")
-    meta = {"format": "harness-tabular", "version": 1, "name": name, "space": SPACE, "epochs": 10,
-            "objective": {"name": "val_accuracy", "direction": "maximize"}, "replicates": list(replicates),
-            "identity_hash": "toy"}
+    meta = {
+        "format": "harness-tabular",
+        "version": 1,
+        "name": name,
+        "space": SPACE,
+        "epochs": 10,
+        "objective": {"name": "val_accuracy", "direction": "maximize"},
+        "replicates": list(replicates),
+        "identity_hash": "toy",
+    }
     (folder / f"{name}.json").write_text(json.dumps(meta))
     return str(folder / f"{name}.parquet")
 
@@ -99,17 +121,14 @@ def test_a_promotion_pays_only_its_extra_epochs(tmp_path):
 
 def test_parallel_workers_are_simulated_and_reruns_are_identical(tmp_path):
     table = write_toy_table(tmp_path / "tables")
-    a = rows(Runner(settings(tmp_path, table, "strategy=hyperband", "n_workers=4", "budget.trials=40",
-                             results="a")).run())
-    b = rows(Runner(settings(tmp_path, table, "strategy=hyperband", "n_workers=4", "budget.trials=40",
-                             results="b")).run())
+    a = rows(Runner(settings(tmp_path, table, "strategy=hyperband", "n_workers=4", "budget.trials=40", results="a")).run())
+    b = rows(Runner(settings(tmp_path, table, "strategy=hyperband", "n_workers=4", "budget.trials=40", results="b")).run())
     varying = ["finished_at", "ask_seconds", "tell_seconds"]
     pd.testing.assert_frame_equal(a.drop(columns=varying), b.drop(columns=varying))
     # Four simulated workers: the run's simulated span is well below the sum of trial costs.
     assert a.elapsed_seconds.max() < 0.6 * a.cost_seconds.sum()
     one = rows(Runner(settings(tmp_path, table, "strategy=random", "budget.trials=8", results="c")).run())
-    four = rows(Runner(settings(tmp_path, table, "strategy=random", "budget.trials=8", "n_workers=4",
-                                results="d")).run())
+    four = rows(Runner(settings(tmp_path, table, "strategy=random", "budget.trials=8", "n_workers=4", results="d")).run())
     assert list(one.params) == list(four.params)  # same suggestions, told in finish order
     assert four.elapsed_seconds.max() < one.elapsed_seconds.max()
 
@@ -120,13 +139,16 @@ def test_the_seed_chooses_the_replicate(tmp_path):
     assert reps == {0: 0, 1: 1, 2: 2, 3: 0}
 
 
-@pytest.mark.parametrize(("damage", "phrase"), [
-    ("no_json", "has no metadata file"),
-    ("no_column", "lacks the column\\(s\\) seconds"),
-    ("other_space", "was built for another space"),
-    ("gap", "needs epochs 1..10 exactly once"),
-    ("not_format", "is not harness-tabular metadata"),
-])
+@pytest.mark.parametrize(
+    ("damage", "phrase"),
+    [
+        ("no_json", "has no metadata file"),
+        ("no_column", "lacks the column\\(s\\) seconds"),
+        ("other_space", "was built for another space"),
+        ("gap", "needs epochs 1..10 exactly once"),
+        ("not_format", "is not harness-tabular metadata"),
+    ],
+)
 def test_a_malformed_table_is_refused_with_one_clear_error(tmp_path, damage, phrase):
     table = write_toy_table(tmp_path / "tables")
     path = tmp_path / "tables" / "toy.parquet"
@@ -147,24 +169,40 @@ def test_a_malformed_table_is_refused_with_one_clear_error(tmp_path, damage, phr
 
 
 def test_cli_refuses_a_missing_table_without_traceback(tmp_path, harness_cmd, subprocess_env):
-    proc = subprocess.run(harness_cmd + ["problem=tabular", "problem.table=nope"], capture_output=True,
-                          text=True, cwd=tmp_path, env=subprocess_env, timeout=120)
+    proc = subprocess.run(
+        harness_cmd + ["problem=tabular", "problem.table=nope"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     assert "harness-tabulate" in proc.stderr
 
 
 @pytest.mark.slow
 def test_harness_tabulate_builds_a_table_from_grid_runs_and_it_replays(tmp_path, harness_cmd, subprocess_env):
-    sweep = ["-m", "strategy=grid", "search_space=mlp", "dataset=iris", "problem.record_test_curve=true",
-             "seed=0,1", "search_space.params.layer_num.high=3", "search_space.params.first_layer_unit.choices=[64]",
-             "search_space.params.batch_size.choices=[64]", "budget.max_epochs=3", "experiment=tab",
-             "progress=false"]
-    proc = subprocess.run(harness_cmd + sweep, capture_output=True, text=True, cwd=tmp_path,
-                          env=subprocess_env, timeout=600)
+    sweep = [
+        "-m",
+        "strategy=grid",
+        "search_space=mlp",
+        "dataset=iris",
+        "problem.record_test_curve=true",
+        "seed=0,1",
+        "search_space.params.layer_num.high=3",
+        "search_space.params.first_layer_unit.choices=[64]",
+        "search_space.params.batch_size.choices=[64]",
+        "budget.max_epochs=3",
+        "experiment=tab",
+        "progress=false",
+    ]
+    proc = subprocess.run(harness_cmd + sweep, capture_output=True, text=True, cwd=tmp_path, env=subprocess_env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     tabulate = str(harness_cmd[0]).replace("harness", "harness-tabulate")
-    out = subprocess.run([tabulate, "results/tab", "--name", "tiny", "--out", "tables"], capture_output=True,
-                         text=True, cwd=tmp_path, timeout=300)
+    out = subprocess.run(
+        [tabulate, "results/tab", "--name", "tiny", "--out", "tables"], capture_output=True, text=True, cwd=tmp_path, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     frame = pd.read_parquet(tmp_path / "tables" / "tiny.parquet")
     meta = json.loads((tmp_path / "tables" / "tiny.json").read_text())
@@ -175,11 +213,9 @@ def test_harness_tabulate_builds_a_table_from_grid_runs_and_it_replays(tmp_path,
     final = frame[frame.epoch == 3].sort_values(["replicate", "param.layer_num"])
     real = runs.sort_values(["seed", "param.layer_num"])
     np.testing.assert_allclose(final.val.to_numpy(), real.objective.to_numpy())
-    replay = Runner(settings(tmp_path, str(tmp_path / "tables" / "tiny.parquet"), "strategy=random",
-                             "budget.trials=5")).run()
+    replay = Runner(settings(tmp_path, str(tmp_path / "tables" / "tiny.parquet"), "strategy=random", "budget.trials=5")).run()
     assert replay.n_trials == 5 and replay.status == "finished"
-    bad = subprocess.run([tabulate, "results/nothing", "--name", "x"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=120)
+    bad = subprocess.run([tabulate, "results/nothing", "--name", "x"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert bad.returncode == 2 and "error:" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -210,8 +246,7 @@ def test_the_shipped_tables_replay_every_card_strategy(tmp_path):
     frame, meta = read_table("nas_mlp_digits")
     assert meta["n_configs"] == 64 and meta["epochs"] == 10 and frame["param.units_2"].isna().any()
     for strategy in ("random", "tpe", "genetic", "hyperband"):
-        s = settings(tmp_path, "nas_mlp_digits", f"strategy={strategy}", "budget.trials=12", "n_workers=2",
-                     results=strategy)
+        s = settings(tmp_path, "nas_mlp_digits", f"strategy={strategy}", "budget.trials=12", "n_workers=2", results=strategy)
         df = rows(Runner(s).run())
         assert len(df) == 12 and (df.status == "ok").all() and df.objective.between(0, 1).all()
         assert (df["metric.surrogate_distance"] >= 0).all()
@@ -220,8 +255,7 @@ def test_the_shipped_tables_replay_every_card_strategy(tmp_path):
 
 def test_the_time_budget_counts_simulated_seconds(tmp_path):
     table = write_toy_table(tmp_path / "tables")
-    summary = Runner(settings(tmp_path, table, "strategy=random", "budget.trials=null", "budget.seconds=20",
-                              "n_workers=2")).run()
+    summary = Runner(settings(tmp_path, table, "strategy=random", "budget.trials=null", "budget.seconds=20", "n_workers=2")).run()
     df = rows(summary)
     assert summary.stop_reason == "time budget of 20 s reached" and summary.clock == "simulated"
     # No new trial starts once 20 simulated seconds have passed; the ones running then finish.

@@ -3,6 +3,7 @@
 The problem here is a toy (milliseconds per trial), pickled to each spawned worker and set up
 there exactly as the Keras problem is; `tests/` is on the workers' sys.path.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,7 @@ class ToyProblem:
         elif do == "sleep":  # metrics: when it ran, where (for overlap checks)
             start = time.time()
             time.sleep(p.get("seconds", 1.0))
-            return EvalResult(TrialStatus.OK, 1.0, metrics={"start": start, "end": time.time(),
-                                                            "pid": os.getpid()})
+            return EvalResult(TrialStatus.OK, 1.0, metrics={"start": start, "end": time.time(), "pid": os.getpid()})
         elif do == "report":
             stop = report(1, 0.25)
             return EvalResult(TrialStatus.PRUNED if stop else TrialStatus.OK, float(stop))

@@ -7,6 +7,7 @@ The search space is [-5, 5]^D (params `x0` .. `x<D-1>`), as COCO defines it; the
 The functions are IOHprofiler's implementation of COCO's (Hansen et al., 2009); nothing here
 re-implements them. Evaluations take microseconds, so runs stay in the runner's process.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -23,8 +24,7 @@ N_FUNCTIONS = 24
 def _integer(name: str, value: Any, low: int, high: int | None, example: int) -> int:
     if type(value) is not int or value < low or (high is not None and value > high):
         accepted = f"an integer in {low}..{high}" if high is not None else f"an integer >= {low}"
-        raise ValueError(f"problem.{name} must be {accepted}, but got {value!r}; "
-                         f"e.g. `problem.{name}={example}`")
+        raise ValueError(f"problem.{name} must be {accepted}, but got {value!r}; e.g. `problem.{name}={example}`")
     return value
 
 
@@ -34,8 +34,9 @@ class BBOB(Problem):
     name = "bbob"
     isolate = False
 
-    def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
-                 function: int = 1, dimension: int = 5, instance: int = 1):
+    def __init__(
+        self, *, seed: int = 0, config: Mapping[str, Any] | None = None, function: int = 1, dimension: int = 5, instance: int = 1
+    ):
         super().__init__(seed=seed, config=config)
         self.function = _integer("function", function, 1, N_FUNCTIONS, 7)
         self.dimension = _integer("dimension", dimension, 2, 40, 5)
@@ -43,7 +44,8 @@ class BBOB(Problem):
         self.space = SearchSpace(
             name=f"bbob_d{self.dimension}",
             params=tuple(FloatParam(f"x{i}", low=LOWER, high=UPPER) for i in range(self.dimension)),
-            description=f"[{LOWER:g}, {UPPER:g}]^{self.dimension}, COCO's BBOB domain")
+            description=f"[{LOWER:g}, {UPPER:g}]^{self.dimension}, COCO's BBOB domain",
+        )
         self.objective = ObjectiveInfo("f", "minimize")
         self.instance = f"bbob-f{self.function:02d}-d{self.dimension}-i{self.instance_id}"
         self._f: Any = None
@@ -52,13 +54,15 @@ class BBOB(Problem):
         self.function_name = str(self._f.meta_data.name)
 
     def identity(self) -> dict[str, Any]:
-        return {"problem": self.name, "function": self.function, "dimension": self.dimension,
-                "instance": self.instance_id}
+        return {"problem": self.name, "function": self.function, "dimension": self.dimension, "instance": self.instance_id}
 
     def describe(self) -> dict[str, Any]:
-        return {"search_space": self.space.name,
-                "dataset": f"f{self.function:02d}_{self.function_name}_i{self.instance_id}",
-                "task": None, "trainer": None}
+        return {
+            "search_space": self.space.name,
+            "dataset": f"f{self.function:02d}_{self.function_name}_i{self.instance_id}",
+            "task": None,
+            "trainer": None,
+        }
 
     @classmethod
     def library_version(cls) -> str:
@@ -75,8 +79,9 @@ class BBOB(Problem):
         if self._f is None:
             import ioh
 
-            self._f = ioh.get_problem(self.function, instance=self.instance_id, dimension=self.dimension,
-                                      problem_class=ioh.ProblemClass.BBOB)
+            self._f = ioh.get_problem(
+                self.function, instance=self.instance_id, dimension=self.dimension, problem_class=ioh.ProblemClass.BBOB
+            )
 
     def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
         x = [suggestion.params[f"x{i}"] for i in range(self.dimension)]

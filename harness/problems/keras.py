@@ -6,6 +6,7 @@ run ids. The objective is validation accuracy (classification, maximised) or val
 in the target's units (regression, minimised); the test metric is reported, never optimised.
 TensorFlow is imported in `setup()`, in the worker process.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,15 +32,23 @@ class KerasProblem(Problem):
     can_refit = True
     conformance_overrides = ["search_space=homl_mlp", "dataset=iris", "budget.max_epochs=1"]
 
-    def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
-                 objective_factory: Any = None, record_test_curve: bool = False,
-                 executions_per_trial: int = 1):
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        config: Mapping[str, Any] | None = None,
+        objective_factory: Any = None,
+        record_test_curve: bool = False,
+        executions_per_trial: int = 1,
+    ):
         super().__init__(seed=seed, config=config)
         if not isinstance(record_test_curve, bool):
             raise TypeError(f"problem.record_test_curve must be true or false, but got {record_test_curve!r}")
         if type(executions_per_trial) is not int or executions_per_trial < 1:
-            raise ValueError(f"problem.executions_per_trial must be an integer >= 1, but got "
-                             f"{executions_per_trial!r}; e.g. `problem.executions_per_trial=2`")
+            raise ValueError(
+                f"problem.executions_per_trial must be an integer >= 1, but got "
+                f"{executions_per_trial!r}; e.g. `problem.executions_per_trial=2`"
+            )
         self.record_test_curve = record_test_curve
         self.executions = executions_per_trial
         if executions_per_trial > 1:
@@ -49,8 +58,7 @@ class KerasProblem(Problem):
         cfg = dict(config or {})
         for section in ("search_space", "dataset"):
             if not isinstance(cfg.get(section), Mapping):
-                raise ConfigError(f"problem keras needs a `{section}` group; choose one with "
-                                  f"`{section}=<name>`")
+                raise ConfigError(f"problem keras needs a `{section}` group; choose one with `{section}=<name>`")
         self.dataset = {k: v for k, v in dict(cfg["dataset"]).items()}
         check_dataset_config(self.dataset)
         self.space_config = cfg["search_space"]
@@ -67,11 +75,13 @@ class KerasProblem(Problem):
 
             resolve_builder(self.space.builder)  # a bad `builder:` is one error, not N failed trials
         self.task = dataset_task(self.dataset)
-        self.objective = ObjectiveInfo("val_accuracy" if self.task == "classification" else "val_rmse",
-                                       "maximize" if self.task == "classification" else "minimize")
+        self.objective = ObjectiveInfo(
+            "val_accuracy" if self.task == "classification" else "val_rmse",
+            "maximize" if self.task == "classification" else "minimize",
+        )
         self.instance = f"{self.space.name}_{dataset_label(self.dataset)}"
         self.verbose = int(cfg.get("verbose", 0) or 0)
-        self.threads = ((cfg.get("worker") or {}).get("threads"))
+        self.threads = (cfg.get("worker") or {}).get("threads")
         self._factory = objective_factory
         self._objective: Callable[..., Any] | None = None
         self._data: Any = None
@@ -81,19 +91,30 @@ class KerasProblem(Problem):
         # hold: builders under their old module path, and no `loader:` where it is the default.
         space = dict(self.space_config)
         if str(space.get("builder", "")).startswith("harness.search_spaces."):
-            space["builder"] = str(space["builder"])[len("harness."):]
-        dataset = {k: v for k, v in self.dataset.items()
-                   if k != "cache_dir"  # where the files live is not what was run: resumable elsewhere
-                   and not (k == "loader" and v == BUILTIN_LOADERS.get(str(self.dataset.get("name"))))}
-        return {"search_space": space, "dataset": dataset,
-                "trainer": self.trainer, "trainer_options": self.trainer_options,
-                **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {}),
-                **({"record_test_curve": True} if self.record_test_curve else {}),
-                **({"executions_per_trial": self.executions} if self.executions > 1 else {})}
+            space["builder"] = str(space["builder"])[len("harness.") :]
+        dataset = {
+            k: v
+            for k, v in self.dataset.items()
+            if k != "cache_dir"  # where the files live is not what was run: resumable elsewhere
+            and not (k == "loader" and v == BUILTIN_LOADERS.get(str(self.dataset.get("name"))))
+        }
+        return {
+            "search_space": space,
+            "dataset": dataset,
+            "trainer": self.trainer,
+            "trainer_options": self.trainer_options,
+            **({"trainer_kind": self.trainer_kind} if self.trainer_kind != self.trainer else {}),
+            **({"record_test_curve": True} if self.record_test_curve else {}),
+            **({"executions_per_trial": self.executions} if self.executions > 1 else {}),
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task,
-                "trainer": self.trainer}
+        return {
+            "search_space": self.space.name,
+            "dataset": dataset_label(self.dataset),
+            "task": self.task,
+            "trainer": self.trainer,
+        }
 
     @classmethod
     def library_version(cls) -> str:
@@ -104,8 +125,10 @@ class KerasProblem(Problem):
     def seed_info(self) -> dict[str, Any]:
         from harness.objective import trial_seed
 
-        info = {"tensorflow_per_trial": "trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
-                "tensorflow_trial_0": trial_seed(self.seed, 0)}
+        info = {
+            "tensorflow_per_trial": "trial_seed(seed, trial_id) = (seed * 1000003 + trial_id) % (2**31 - 1)",
+            "tensorflow_trial_0": trial_seed(self.seed, 0),
+        }
         if self.executions > 1:
             info["tensorflow_per_execution"] = "(trial_seed(seed, trial_id) + execution * 7919) % (2**31 - 1)"
         return info
@@ -144,11 +167,18 @@ class KerasProblem(Problem):
         from harness.objective import KerasObjective
 
         checkpoints = self.workdir / "checkpoints" if self.workdir is not None and self.multi_fidelity else None
-        self._objective = KerasObjective(self.space, self._load_data(), seed=self.seed,
-                                         max_epochs=self.max_fidelity, checkpoint_dir=checkpoints,
-                                         trainer=self.trainer_kind, trainer_options=self.trainer_options,
-                                         verbose=self.verbose, record_test_curve=self.record_test_curve,
-                                         executions=self.executions)
+        self._objective = KerasObjective(
+            self.space,
+            self._load_data(),
+            seed=self.seed,
+            max_epochs=self.max_fidelity,
+            checkpoint_dir=checkpoints,
+            trainer=self.trainer_kind,
+            trainer_options=self.trainer_options,
+            verbose=self.verbose,
+            record_test_curve=self.record_test_curve,
+            executions=self.executions,
+        )
 
     def evaluate(self, suggestion: Suggestion, report: Report | None = None) -> EvalResult:
         self.setup()
@@ -179,11 +209,17 @@ class KerasProblem(Problem):
             metrics.update(executions=len(executions), objective_execution_sd=float(np.std(executions, ddof=1)))
         predictions = None
         if r.test_predictions is not None and self._data is not None:
-            predictions = {"y_true": self._data.y_test, "y_pred": r.test_predictions,
-                           "class_names": list(self._data.class_names)}
+            predictions = {"y_true": self._data.y_test, "y_pred": r.test_predictions, "class_names": list(self._data.class_names)}
         if objective is None or (isinstance(objective, float) and math.isnan(objective)):
             objective = math.nan
-        return EvalResult(status=TrialStatus(r.status), objective=float(objective),
-                          test_objective=test, budget=r.budget_epochs, budget_spent=r.epochs_trained,
-                          metrics=metrics, history=list(r.history), error=r.error,
-                          predictions=predictions)
+        return EvalResult(
+            status=TrialStatus(r.status),
+            objective=float(objective),
+            test_objective=test,
+            budget=r.budget_epochs,
+            budget_spent=r.epochs_trained,
+            metrics=metrics,
+            history=list(r.history),
+            error=r.error,
+            predictions=predictions,
+        )

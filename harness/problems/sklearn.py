@@ -17,6 +17,7 @@ or RMSE in the target's units (minimised). Test objective: the model refitted on
 training part, scored on the held-out test split. Folds and estimators are seeded by the run
 seed, so a configuration's scores are deterministic per seed.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,65 +45,80 @@ _TREE = {
 }
 MODELS: dict[str, dict[str, Any]] = {
     "svm": {
-        "params": {"C": {"type": "float", "low": 1.0, "high": 1.0e3, **LOG},
-                   "gamma": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, **LOG},
-                   "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG}},
+        "params": {
+            "C": {"type": "float", "low": 1.0, "high": 1.0e3, **LOG},
+            "gamma": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, **LOG},
+            "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
+        },
         "regression_params": {"epsilon": {"type": "float", "low": 1.0e-2, "high": 1.0, **LOG}},
-        "classifier": "sklearn.svm:SVC", "regressor": "sklearn.svm:SVR",
+        "classifier": "sklearn.svm:SVC",
+        "regressor": "sklearn.svm:SVR",
     },
     "knn": {
-        "params": {"n_neighbors": {"type": "int", "low": 1, "high": 25},
-                   "p": {"type": "int", "low": 1, "high": 4}},
+        "params": {"n_neighbors": {"type": "int", "low": 1, "high": 25}, "p": {"type": "int", "low": 1, "high": 4}},
         "classifier": "sklearn.neighbors:KNeighborsClassifier",
         "regressor": "sklearn.neighbors:KNeighborsRegressor",
     },
     "dt": {
         "params": _TREE,
         "classifier": "sklearn.tree:DecisionTreeClassifier",
-        "regressor": "sklearn.tree:DecisionTreeRegressor", "seeded": True,
+        "regressor": "sklearn.tree:DecisionTreeRegressor",
+        "seeded": True,
     },
     "rf": {
         "params": _TREE,
         "fidelity": {"param": None, "min": 4, "max": 64, "option": "n_estimators"},
         "classifier": "sklearn.ensemble:RandomForestClassifier",
-        "regressor": "sklearn.ensemble:RandomForestRegressor", "seeded": True,
+        "regressor": "sklearn.ensemble:RandomForestRegressor",
+        "seeded": True,
     },
     "mlp": {  # bayesmark's MLP-adam
-        "params": {"hidden_layer_sizes": {"type": "int", "low": 50, "high": 200},
-                   "alpha": {"type": "float", "low": 1.0e-5, "high": 1.0e1, **LOG},
-                   "batch_size": {"type": "int", "low": 10, "high": 250},
-                   "learning_rate_init": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
-                   "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
-                   "validation_fraction": {"type": "float", "low": 0.1, "high": 0.9},
-                   "beta_1": {"type": "float", "low": 0.5, "high": 0.99},
-                   "beta_2": {"type": "float", "low": 0.9, "high": 1.0 - 1.0e-6},
-                   "epsilon": {"type": "float", "low": 1.0e-9, "high": 1.0e-6, **LOG}},
+        "params": {
+            "hidden_layer_sizes": {"type": "int", "low": 50, "high": 200},
+            "alpha": {"type": "float", "low": 1.0e-5, "high": 1.0e1, **LOG},
+            "batch_size": {"type": "int", "low": 10, "high": 250},
+            "learning_rate_init": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
+            "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
+            "validation_fraction": {"type": "float", "low": 0.1, "high": 0.9},
+            "beta_1": {"type": "float", "low": 0.5, "high": 0.99},
+            "beta_2": {"type": "float", "low": 0.9, "high": 1.0 - 1.0e-6},
+            "epsilon": {"type": "float", "low": 1.0e-9, "high": 1.0e-6, **LOG},
+        },
         "fidelity": {"param": None, "min": 10, "max": 200, "option": "max_iter"},
         "fixed": {"solver": "adam", "early_stopping": True},
         "classifier": "sklearn.neural_network:MLPClassifier",
-        "regressor": "sklearn.neural_network:MLPRegressor", "seeded": True,
+        "regressor": "sklearn.neural_network:MLPRegressor",
+        "seeded": True,
     },
     "ada": {
-        "params": {"n_estimators": {"type": "int", "low": 10, "high": 100},
-                   "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e1, **LOG}},
+        "params": {
+            "n_estimators": {"type": "int", "low": 10, "high": 100},
+            "learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e1, **LOG},
+        },
         "classifier": "sklearn.ensemble:AdaBoostClassifier",
-        "regressor": "sklearn.ensemble:AdaBoostRegressor", "seeded": True,
+        "regressor": "sklearn.ensemble:AdaBoostRegressor",
+        "seeded": True,
     },
     "lasso": {
-        "params": {"alpha": {"type": "float", "low": 1.0e-2, "high": 1.0e2, **LOG},
-                   "fit_intercept": {"type": "bool"},
-                   "max_iter": {"type": "int", "low": 10, "high": 5000, **LOG},
-                   "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
-                   "positive": {"type": "bool"}},
-        "regressor": "sklearn.linear_model:Lasso", "seeded": True,
+        "params": {
+            "alpha": {"type": "float", "low": 1.0e-2, "high": 1.0e2, **LOG},
+            "fit_intercept": {"type": "bool"},
+            "max_iter": {"type": "int", "low": 10, "high": 5000, **LOG},
+            "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
+            "positive": {"type": "bool"},
+        },
+        "regressor": "sklearn.linear_model:Lasso",
+        "seeded": True,
     },
     "ridge": {
-        "params": {"alpha": {"type": "float", "low": 1.0e-2, "high": 1.0e2, **LOG},
-                   "fit_intercept": {"type": "bool"},
-                   "solver": {"type": "categorical",
-                              "choices": ["auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga"]},
-                   "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG}},
-        "regressor": "sklearn.linear_model:Ridge", "seeded": True,
+        "params": {
+            "alpha": {"type": "float", "low": 1.0e-2, "high": 1.0e2, **LOG},
+            "fit_intercept": {"type": "bool"},
+            "solver": {"type": "categorical", "choices": ["auto", "svd", "cholesky", "lsqr", "sparse_cg", "sag", "saga"]},
+            "tol": {"type": "float", "low": 1.0e-5, "high": 1.0e-1, **LOG},
+        },
+        "regressor": "sklearn.linear_model:Ridge",
+        "seeded": True,
     },
 }
 
@@ -113,8 +129,7 @@ def model_space(model: str, task: str) -> SearchSpace:
     params = dict(spec["params"])
     if task == "regression":
         params.update(spec.get("regression_params", {}))
-    cfg: dict[str, Any] = {"name": f"sklearn_{model}", "params": params,
-                           "description": f"bayesmark's {model} space"}
+    cfg: dict[str, Any] = {"name": f"sklearn_{model}", "params": params, "description": f"bayesmark's {model} space"}
     fidelity = spec.get("fidelity")
     if fidelity:
         cfg["fidelity"] = {"min": fidelity["min"], "max": fidelity["max"]}
@@ -135,15 +150,14 @@ class SklearnProblem(Problem):
     isolate = False
     conformance_overrides = ["problem.model=rf", "dataset=iris"]
 
-    def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
-                 model: str = "svm", cv_folds: int = 5):
+    def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None, model: str = "svm", cv_folds: int = 5):
         super().__init__(seed=seed, config=config)
         if model not in MODELS:
-            raise ValueError(f"problem.model must be one of {', '.join(sorted(MODELS))}, but got "
-                             f"{model!r}; e.g. `problem.model=svm`")
+            raise ValueError(
+                f"problem.model must be one of {', '.join(sorted(MODELS))}, but got {model!r}; e.g. `problem.model=svm`"
+            )
         if type(cv_folds) is not int or cv_folds < 2:
-            raise ValueError(f"problem.cv_folds must be an integer >= 2, but got {cv_folds!r}; "
-                             f"e.g. `problem.cv_folds=5`")
+            raise ValueError(f"problem.cv_folds must be an integer >= 2, but got {cv_folds!r}; e.g. `problem.cv_folds=5`")
         dataset = (config or {}).get("dataset")
         if not isinstance(dataset, Mapping):
             raise ConfigError("problem sklearn needs a `dataset` group; choose one with `dataset=<name>`")
@@ -155,22 +169,28 @@ class SklearnProblem(Problem):
         kind = "classifier" if self.task == "classification" else "regressor"
         if kind not in spec:
             options = sorted(m for m, s in MODELS.items() if kind in s)
-            raise ValueError(f"model {model!r} has no {self.task} estimator (dataset "
-                             f"{self.dataset['name']!r}); for {self.task} choose one of {', '.join(options)}")
+            raise ValueError(
+                f"model {model!r} has no {self.task} estimator (dataset "
+                f"{self.dataset['name']!r}); for {self.task} choose one of {', '.join(options)}"
+            )
         self.space = model_space(model, self.task)
         classification = self.task == "classification"
-        self.objective = ObjectiveInfo("cv_accuracy" if classification else "cv_rmse",
-                                       "maximize" if classification else "minimize")
+        self.objective = ObjectiveInfo(
+            "cv_accuracy" if classification else "cv_rmse", "maximize" if classification else "minimize"
+        )
         self.instance = f"{model}_{dataset_label(self.dataset)}"
         self._data: Any = None
 
     def identity(self) -> dict[str, Any]:
-        return {"problem": self.name, "model": self.model, "cv_folds": self.cv_folds,
-                "dataset": {k: v for k, v in self.dataset.items() if k != "cache_dir"}}
+        return {
+            "problem": self.name,
+            "model": self.model,
+            "cv_folds": self.cv_folds,
+            "dataset": {k: v for k, v in self.dataset.items() if k != "cache_dir"},
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task,
-                "trainer": None}
+        return {"search_space": self.space.name, "dataset": dataset_label(self.dataset), "task": self.task, "trainer": None}
 
     @classmethod
     def library_version(cls) -> str:
@@ -185,10 +205,12 @@ class SklearnProblem(Problem):
         if self.task == "classification":
             smallest = int(np.unique(self._data[1], return_counts=True)[1].min())
             if smallest < self.cv_folds:
-                raise ConfigError(f"problem.cv_folds={self.cv_folds} needs at least {self.cv_folds} rows "
-                                  f"of every class in the training part, but dataset "
-                                  f"{dataset_label(self.dataset)!r} has a class with {smallest}; "
-                                  f"lower problem.cv_folds")
+                raise ConfigError(
+                    f"problem.cv_folds={self.cv_folds} needs at least {self.cv_folds} rows "
+                    f"of every class in the training part, but dataset "
+                    f"{dataset_label(self.dataset)!r} has a class with {smallest}; "
+                    f"lower problem.cv_folds"
+                )
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_data": None}
@@ -243,7 +265,8 @@ class SklearnProblem(Problem):
         fidelity = self.fidelity_for(suggestion) if "fidelity" in MODELS[self.model] else None
         estimator = self._estimator(suggestion.params, fidelity)
         splitter = (StratifiedKFold if self.task == "classification" else KFold)(
-            n_splits=self.cv_folds, shuffle=True, random_state=self.seed)
+            n_splits=self.cv_folds, shuffle=True, random_state=self.seed
+        )
         scores = []
         with warnings.catch_warnings():
             # Short budgets and bayesmark's tolerances often stop before convergence: that is the
@@ -257,5 +280,11 @@ class SklearnProblem(Problem):
         if not math.isfinite(value):
             return EvalResult.failed("cross-validation score is not finite", budget=fidelity)
         test_name = "test_accuracy" if self.task == "classification" else "test_rmse"
-        return EvalResult(TrialStatus.OK, value, test_objective=test, budget=fidelity, budget_spent=fidelity,
-                          metrics={"cv_std": float(np.std(scores)), test_name: test})
+        return EvalResult(
+            TrialStatus.OK,
+            value,
+            test_objective=test,
+            budget=fidelity,
+            budget_spent=fidelity,
+            metrics={"cv_std": float(np.std(scores)), test_name: test},
+        )

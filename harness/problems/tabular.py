@@ -12,6 +12,7 @@ seed chooses the replicate (`replicates[seed % n]`), so seeds behave like indepe
 The runner keeps a simulated clock for this problem (`simulated_clock`): trials "take" their
 recorded seconds, `n_workers` are simulated, and two runs with one seed give identical rows.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,14 +34,22 @@ class TabularProblem(Problem):
     reports_steps = True  # the recorded curve, epoch by epoch
     conformance_overrides = ["problem.table=mlp_digits"]
 
-    def __init__(self, *, seed: int = 0, config: Mapping[str, Any] | None = None,
-                 table: str | None = "mlp_digits", surrogate: str = "nearest"):
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        config: Mapping[str, Any] | None = None,
+        table: str | None = "mlp_digits",
+        surrogate: str = "nearest",
+    ):
         super().__init__(seed=seed, config=config)
         from harness.tabular import read_table
 
         if not table or not isinstance(table, str):
-            raise ValueError(f"problem.table must name a shipped table or a <name>.parquet path, but got "
-                             f"{table!r}; e.g. `problem.table=mlp_digits`")
+            raise ValueError(
+                f"problem.table must name a shipped table or a <name>.parquet path, but got "
+                f"{table!r}; e.g. `problem.table=mlp_digits`"
+            )
         if surrogate not in SURROGATES:
             raise ValueError(f"problem.surrogate must be one of {', '.join(SURROGATES)}, but got {surrogate!r}")
         frame, meta = read_table(table)
@@ -57,12 +66,16 @@ class TabularProblem(Problem):
         self._reached: dict[int, int] = {}  # trial id -> epochs it ended at (parents of promotions)
 
     def identity(self) -> dict[str, Any]:
-        return {"problem": self.name, "table": self.meta.get("name"), "table_hash": self.meta.get("identity_hash"),
-                "surrogate": self.surrogate, "n_rows": len(self._frame)}
+        return {
+            "problem": self.name,
+            "table": self.meta.get("name"),
+            "table_hash": self.meta.get("identity_hash"),
+            "surrogate": self.surrogate,
+            "n_rows": len(self._frame),
+        }
 
     def describe(self) -> dict[str, Any]:
-        return {"search_space": self.space.name, "dataset": f"tab-{self.meta.get('name')}", "task": None,
-                "trainer": None}
+        return {"search_space": self.space.name, "dataset": f"tab-{self.meta.get('name')}", "task": None, "trainer": None}
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_curves": None}
@@ -78,12 +91,20 @@ class TabularProblem(Problem):
         names = searched.names
         configs = rows.drop_duplicates("config_id")
         self._ids = configs["config_id"].to_numpy()
-        self._keys = {self._key({n: _native(v) for n, v in zip(names, vals)}): cid
-                      for cid, vals in zip(self._ids, configs[[f"param.{n}" for n in names]].itertuples(index=False))}
-        self._coords = np.array([[_unit(searched[n], _native(v)) for n, v in zip(names, vals)]
-                                 for vals in configs[[f"param.{n}" for n in names]].itertuples(index=False)])
-        self._curves = {int(cid): (g["val"].to_numpy(float), g["test"].to_numpy(float), g["seconds"].to_numpy(float))
-                        for cid, g in rows.groupby("config_id", sort=False)}
+        self._keys = {
+            self._key({n: _native(v) for n, v in zip(names, vals)}): cid
+            for cid, vals in zip(self._ids, configs[[f"param.{n}" for n in names]].itertuples(index=False))
+        }
+        self._coords = np.array(
+            [
+                [_unit(searched[n], _native(v)) for n, v in zip(names, vals)]
+                for vals in configs[[f"param.{n}" for n in names]].itertuples(index=False)
+            ]
+        )
+        self._curves = {
+            int(cid): (g["val"].to_numpy(float), g["test"].to_numpy(float), g["seconds"].to_numpy(float))
+            for cid, g in rows.groupby("config_id", sort=False)
+        }
 
     def _key(self, params: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(params.get(n) for n in self._searched.names)
@@ -99,11 +120,10 @@ class TabularProblem(Problem):
         searched = self._searched
         point = np.array([_unit(searched[n], params.get(n)) for n in searched.names])
         diff = np.abs(self._coords - point)
-        categorical = [i for i, n in enumerate(searched.names)
-                       if isinstance(searched[n], (CategoricalParam, BoolParam))]
+        categorical = [i for i, n in enumerate(searched.names) if isinstance(searched[n], (CategoricalParam, BoolParam))]
         if categorical:
             diff[:, categorical] = (diff[:, categorical] > 0).astype(float)
-        dist = np.sqrt(np.nansum(diff ** 2, axis=1))
+        dist = np.sqrt(np.nansum(diff**2, axis=1))
         best = int(np.argmin(dist))  # ties: the lowest config id
         return int(self._ids[best]), float(dist[best])
 
@@ -123,12 +143,17 @@ class TabularProblem(Problem):
                     stop, status = epoch, TrialStatus.PRUNED
                     break
         self._reached[suggestion.trial_id] = stop
-        history = [{"epoch": e, "val": float(val[e - 1]), "seconds": float(seconds[e - 1])}
-                   for e in range(start + 1, stop + 1)]
-        return EvalResult(status, float(val[stop - 1]), test_objective=float(test[stop - 1]), budget=stop,
-                          budget_spent=stop - start, cost_seconds=float(seconds[start:stop].sum()),
-                          metrics={"config_id": cid, "replicate": self.replicate, "surrogate_distance": distance},
-                          history=history)
+        history = [{"epoch": e, "val": float(val[e - 1]), "seconds": float(seconds[e - 1])} for e in range(start + 1, stop + 1)]
+        return EvalResult(
+            status,
+            float(val[stop - 1]),
+            test_objective=float(test[stop - 1]),
+            budget=stop,
+            budget_spent=stop - start,
+            cost_seconds=float(seconds[start:stop].sum()),
+            metrics={"config_id": cid, "replicate": self.replicate, "surrogate_distance": distance},
+            history=history,
+        )
 
 
 def _native(v: Any) -> Any:

@@ -21,6 +21,7 @@ Definitions (docs/report.md documents them for users):
   those of failed and pruned trials, until the first usable trial whose validation metric reached
   the target (accuracy >= target, or RMSE <= target).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -34,14 +35,34 @@ import pandas as pd
 TASKS = ("classification", "regression")
 CELL_KEYS = ["dataset", "search_space", "strategy"]
 ROW_KEYS = ["dataset", "search_space"]
-RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "seed", "task", "metric",
-               "lower"]
+RUN_COLUMNS = ["experiment", "run_id", "dataset", "search_space", "strategy", "seed", "task", "metric", "lower"]
 
 # Columns the report needs; reading only these keeps large folders fast.
-NEEDED = ["experiment", "run_id", "problem", "instance", "dataset", "search_space", "strategy", "seed",
-          "task", "trial_id", "status", "budget", "budget_spent", "objective", "objective_name",
-          "objective_direction", "test_objective", "regret", "ask_seconds", "tell_seconds",
-          "elapsed_seconds", "trainer", "clock"]
+NEEDED = [
+    "experiment",
+    "run_id",
+    "problem",
+    "instance",
+    "dataset",
+    "search_space",
+    "strategy",
+    "seed",
+    "task",
+    "trial_id",
+    "status",
+    "budget",
+    "budget_spent",
+    "objective",
+    "objective_name",
+    "objective_direction",
+    "test_objective",
+    "regret",
+    "ask_seconds",
+    "tell_seconds",
+    "elapsed_seconds",
+    "trainer",
+    "clock",
+]
 
 
 def metric_kind(objective_name: str, regret: bool) -> str:
@@ -87,9 +108,12 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
         skipped = df[other]
         n_runs = len(skipped.drop_duplicates(["experiment", "run_id"]))
         names = ", ".join(map(repr, sorted(skipped["task"].unique())))
-        warnings.warn(f"skipping {len(skipped)} trial rows of {n_runs} runs with task {names}: the "
-                      "report compares runs of problems with an objective (classification, "
-                      "regression, or none)", stacklevel=2)
+        warnings.warn(
+            f"skipping {len(skipped)} trial rows of {n_runs} runs with task {names}: the "
+            "report compares runs of problems with an objective (classification, "
+            "regression, or none)",
+            stacklevel=2,
+        )
         df = df[~other].copy()
     # A problem without a dataset (plugins) is keyed by its instance.
     df["dataset"] = df["dataset"].astype("object").where(df["dataset"].notna(), df["instance"])
@@ -101,8 +125,13 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     # Regret-based where the problem knows its optimum (every ok row of such a problem has one).
     # Per problem, not per run: a run whose every trial failed has no regret value, yet is
     # measured in regret like the other runs of its problem.
-    has_regret = (df["regret"].notna().groupby([df["dataset"], df["search_space"]], sort=False, dropna=False)
-                  .transform("any").to_numpy(bool))
+    has_regret = (
+        df["regret"]
+        .notna()
+        .groupby([df["dataset"], df["search_space"]], sort=False, dropna=False)
+        .transform("any")
+        .to_numpy(bool)
+    )
     minimize = (df["objective_direction"].astype("object") == "minimize").to_numpy()
     lower = has_regret | minimize
     df["lower"] = lower
@@ -114,9 +143,12 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     # otherwise the test objective, or the objective again where the problem has none.
     # A problem that records a test metric keeps a run's missing (NaN) or diverged (inf) test value
     # as it is; only problems without any test metric fall back to the objective.
-    has_test = (pd.Series(np.isfinite(test_objective), index=df.index)
-                .groupby([df["dataset"], df["search_space"]], sort=False, dropna=False).transform("any")
-                .to_numpy(bool))
+    has_test = (
+        pd.Series(np.isfinite(test_objective), index=df.index)
+        .groupby([df["dataset"], df["search_space"]], sort=False, dropna=False)
+        .transform("any")
+        .to_numpy(bool)
+    )
     df["test"] = np.where(has_regret, regret, np.where(has_test, test_objective, objective))
     sign = np.where(lower, -1.0, 1.0)
     df["score_val"] = sign * df["val"].to_numpy()
@@ -131,8 +163,9 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     df["is_pruned"] = (status == "pruned").to_numpy()
     df["epochs_trained"] = pd.to_numeric(df["budget_spent"], errors="coerce").fillna(0.0)
     df["elapsed_seconds"] = pd.to_numeric(df["elapsed_seconds"], errors="coerce")
-    df["overhead_seconds"] = (pd.to_numeric(df["ask_seconds"], errors="coerce").fillna(0.0)
-                              + pd.to_numeric(df["tell_seconds"], errors="coerce").fillna(0.0))
+    df["overhead_seconds"] = pd.to_numeric(df["ask_seconds"], errors="coerce").fillna(0.0) + pd.to_numeric(
+        df["tell_seconds"], errors="coerce"
+    ).fillna(0.0)
 
     df["run"] = df.groupby(["experiment", "run_id"], sort=False, dropna=False).ngroup()
     # Two runs of one strategy on one problem and seed differ in config (a changed strategy
@@ -141,10 +174,12 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
     repeated = runs_per_seed[runs_per_seed > 1]
     if len(repeated):
         example = ", ".join(map(str, repeated.index[0]))
-        warnings.warn(f"{len(repeated)} (strategy, space, dataset, seed) combinations hold more than one "
-                      f"run with different configs (e.g. {example}); their numbers are pooled. Select "
-                      f"runs with --runs, or keep differing configs in separate experiments",
-                      stacklevel=2)
+        warnings.warn(
+            f"{len(repeated)} (strategy, space, dataset, seed) combinations hold more than one "
+            f"run with different configs (e.g. {example}); their numbers are pooled. Select "
+            f"runs with --runs, or keep differing configs in separate experiments",
+            stacklevel=2,
+        )
     df = df.sort_values(["run", "elapsed_seconds", "trial_id"], kind="stable", na_position="last")
     df = df.reset_index(drop=True)
     df["cum_epochs"] = df.groupby("run", sort=False)["epochs_trained"].cumsum()
@@ -155,8 +190,7 @@ def prepare(trials: pd.DataFrame) -> pd.DataFrame:
 NOT_APPLICABLE = "not_applicable"  # a run's status when its strategy cannot handle its problem
 
 
-def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
-                   run_records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
+def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(), run_records: Sequence[Mapping[str, Any]] = ()) -> pd.DataFrame:
     """One row per run: counts, cost, the selected configuration and time-to-target.
 
     `df` comes from `prepare`. `run_records` (the `_run.json` contents) add each run's status
@@ -174,9 +208,9 @@ def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
     runs["overhead_seconds"] = g["overhead_seconds"].sum()
 
     ok = df[df["usable"]]
-    best = (ok.sort_values(["run", "objective", "elapsed_seconds", "trial_id"],
-                           ascending=[True, False, True, True], kind="stable")
-              .drop_duplicates("run"))
+    best = ok.sort_values(
+        ["run", "objective", "elapsed_seconds", "trial_id"], ascending=[True, False, True, True], kind="stable"
+    ).drop_duplicates("run")
     best = best.set_index("run")
     runs["best_trial_id"] = best["trial_id"]
     runs["val"] = best["val"]
@@ -192,8 +226,9 @@ def summarize_runs(df: pd.DataFrame, targets: Targets = Targets(),
     first = ok[reached].drop_duplicates("run").set_index("run")  # ok is in time order
     runs["ttt_seconds"] = first["elapsed_seconds"]
     runs["ttt_epochs"] = first["cum_epochs"]
-    runs["target_applies"] = np.where(runs["metric"] == "rmse", targets.rmse is not None,
-                                      (runs["metric"] == "accuracy") & (targets.accuracy is not None))
+    runs["target_applies"] = np.where(
+        runs["metric"] == "rmse", targets.rmse is not None, (runs["metric"] == "accuracy") & (targets.accuracy is not None)
+    )
     runs["run_status"] = ""
     runs["run_note"] = ""  # why a run recorded as not applicable is
     runs["refit_test"] = np.nan  # test metric after retraining on train + validation (`refit`)
@@ -220,11 +255,14 @@ def _merge_run_records(runs: pd.DataFrame, records: Sequence[Mapping[str, Any]])
     orphans = orphans[orphans["task"].isna() | orphans["task"].isin(TASKS)]  # as in `prepare`
     if orphans.empty:
         return runs
-    orphans = orphans.assign(n_trials=0, n_ok=0, n_failed=0, n_pruned=0, epochs=0.0,
-                             wall_seconds=np.nan, overhead_seconds=0.0, target_applies=False)
-    return pd.concat([runs, orphans[[c for c in orphans.columns
-                                     if c in runs.columns or c in ("task", "run_note")]]],
-                     ignore_index=True, sort=False)
+    orphans = orphans.assign(
+        n_trials=0, n_ok=0, n_failed=0, n_pruned=0, epochs=0.0, wall_seconds=np.nan, overhead_seconds=0.0, target_applies=False
+    )
+    return pd.concat(
+        [runs, orphans[[c for c in orphans.columns if c in runs.columns or c in ("task", "run_note")]]],
+        ignore_index=True,
+        sort=False,
+    )
 
 
 def _run_record_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
@@ -279,8 +317,7 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     """
     # A run that stopped early counts as unfinished only if it has a result: one without any ok
     # trial is counted once, as such (a failure-rate stop is both, and was counted twice).
-    runs = runs.assign(unfinished=(~runs["run_status"].isin(["", "finished", NOT_APPLICABLE])
-                                   & runs["val"].notna()).astype(int))
+    runs = runs.assign(unfinished=(~runs["run_status"].isin(["", "finished", NOT_APPLICABLE]) & runs["val"].notna()).astype(int))
     g = runs.groupby(CELL_KEYS, sort=True)
     cells = g.agg(
         metric=("metric", "first"),
@@ -295,10 +332,16 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
         wall_per_run=("wall_seconds", "mean"),
         simulated=("simulated", "max"),
         overhead_per_run=("overhead_seconds", "mean"),
-        val_mean=("val", "mean"), val_std=("val", "std"), val_median=("val", "median"),
-        test_mean=("test", "mean"), test_std=("test", "std"), test_median=("test", "median"),
-        ttt_seconds_mean=("ttt_seconds", "mean"), ttt_epochs_mean=("ttt_epochs", "mean"),
-        ttt_reached=("ttt_seconds", "count"), target_applies=("target_applies", "max"),
+        val_mean=("val", "mean"),
+        val_std=("val", "std"),
+        val_median=("val", "median"),
+        test_mean=("test", "mean"),
+        test_std=("test", "std"),
+        test_median=("test", "median"),
+        ttt_seconds_mean=("ttt_seconds", "mean"),
+        ttt_epochs_mean=("ttt_epochs", "mean"),
+        ttt_reached=("ttt_seconds", "count"),
+        target_applies=("target_applies", "max"),
         unfinished=("unfinished", "sum"),
         not_applicable=("run_status", lambda s: int((s == NOT_APPLICABLE).sum())),
     )
@@ -309,15 +352,13 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     expected = runs.groupby(ROW_KEYS)["seed"].nunique().rename("expected_seeds")
     rows = runs.groupby(ROW_KEYS)[["metric", "lower"]].first()
     strategies = sorted(runs["strategy"].dropna().unique())
-    full = pd.MultiIndex.from_tuples(
-        [(d, s, st) for (d, s) in rows.index for st in strategies], names=CELL_KEYS)
+    full = pd.MultiIndex.from_tuples([(d, s, st) for (d, s) in rows.index for st in strategies], names=CELL_KEYS)
     cells = cells.reindex(full)
     row_of = cells.index.droplevel("strategy")
     cells["metric"] = rows["metric"].reindex(row_of).to_numpy()
     cells["lower_is_better"] = rows["lower"].reindex(row_of).fillna(False).astype(bool).to_numpy()
     cells["expected_seeds"] = expected.reindex(cells.index.droplevel("strategy")).to_numpy()
-    for col in ("n_runs", "n_seeds", "n_scored", "trials", "failed", "pruned", "ttt_reached", "unfinished",
-                "not_applicable"):
+    for col in ("n_runs", "n_seeds", "n_scored", "trials", "failed", "pruned", "ttt_reached", "unfinished", "not_applicable"):
         cells[col] = cells[col].fillna(0).astype(int)
     cells["target_applies"] = cells["target_applies"].fillna(False).astype(bool)
     cells["missing_seeds"] = cells["expected_seeds"] - cells["n_seeds"]
@@ -325,7 +366,9 @@ def summarize_cells(runs: pd.DataFrame) -> pd.DataFrame:
     dup = runs.duplicated(["dataset", "search_space", "strategy", "seed"], keep=False)
     if dup.any():
         names = ", ".join(sorted(runs.loc[dup, "run_id"].astype(str))[:6])
-        warnings.warn(f"several runs share dataset, search space, strategy and seed ({names}...); "
-                      "each is counted as its own run, paired tests average them per seed",
-                      stacklevel=2)
+        warnings.warn(
+            f"several runs share dataset, search space, strategy and seed ({names}...); "
+            "each is counted as its own run, paired tests average them per seed",
+            stacklevel=2,
+        )
     return cells.reset_index()

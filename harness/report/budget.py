@@ -24,6 +24,7 @@ Definitions (input: the trial frame of `harness.report.aggregate.prepare`):
   runs that never did), summed, divided by the number of runs that reached it. Speed-up = aRT of
   random search / aRT of the strategy (> 1: faster; 0: never reached).
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -35,16 +36,36 @@ import pandas as pd
 
 from harness.report import stats
 
-BUDGETS = {"trials": ("n_trial", "trials evaluated"),
-           "epochs": ("fidelity_equivalents", "full-fidelity-equivalent epochs"),
-           "seconds": ("elapsed_seconds", "seconds")}
+BUDGETS = {
+    "trials": ("n_trial", "trials evaluated"),
+    "epochs": ("fidelity_equivalents", "full-fidelity-equivalent epochs"),
+    "seconds": ("elapsed_seconds", "seconds"),
+}
 REFERENCE = "random"  # the speed-up baseline
 
 
 def best_so_far_normalised(trials: pd.DataFrame) -> pd.DataFrame:
     """Per trial row: the run's normalised regret of its best so far, and the budget columns."""
-    df = trials[["run", "experiment", "run_id", "dataset", "search_space", "strategy", "seed", "n_trial", "cum_epochs",
-                 "elapsed_seconds", "budget", "usable", "score_val", "metric", "lower", "clock"]].copy()
+    df = trials[
+        [
+            "run",
+            "experiment",
+            "run_id",
+            "dataset",
+            "search_space",
+            "strategy",
+            "seed",
+            "n_trial",
+            "cum_epochs",
+            "elapsed_seconds",
+            "budget",
+            "usable",
+            "score_val",
+            "metric",
+            "lower",
+            "clock",
+        ]
+    ].copy()
     scaled = stats.on_normalised_scale(df["score_val"].where(df["usable"]).astype(float), df["metric"])
     best = scaled.groupby(df["run"], sort=False).cummax()
     best = best.groupby(df["run"], sort=False).ffill()
@@ -80,9 +101,19 @@ def curves(frame: pd.DataFrame, budget: str, grid: np.ndarray | None = None) -> 
         idx = np.searchsorted(xs, grid, side="right") - 1
         vals = np.where(idx >= 0, nr[np.clip(idx, 0, None)], 1.0)
         first = c.iloc[0]
-        rows.append(pd.DataFrame({"dataset": first["dataset"], "search_space": first["search_space"],
-                                  "strategy": first["strategy"], "seed": first["seed"], "run": run,
-                                  "budget": grid, "nr": vals}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "dataset": first["dataset"],
+                    "search_space": first["search_space"],
+                    "strategy": first["strategy"],
+                    "seed": first["seed"],
+                    "run": run,
+                    "budget": grid,
+                    "nr": vals,
+                }
+            )
+        )
     if not rows:
         return pd.DataFrame(columns=["dataset", "search_space", "strategy", "seed", "run", "budget", "nr"])
     return pd.concat(rows, ignore_index=True)
@@ -92,8 +123,9 @@ def aggregate(long: pd.DataFrame) -> pd.DataFrame:
     """Per (strategy, budget): mean normalised regret and its standard error, average rank, and
     the number of problems (see the module docstring)."""
     long = complete_problems(long)
-    per_problem = (long.groupby(["dataset", "search_space", "strategy", "budget"], sort=True)["nr"]
-                   .mean().rename("nr").reset_index())
+    per_problem = (
+        long.groupby(["dataset", "search_space", "strategy", "budget"], sort=True)["nr"].mean().rename("nr").reset_index()
+    )
     n_problems = per_problem[["dataset", "search_space"]].drop_duplicates().shape[0]
     if n_problems >= 2:
         g = per_problem.groupby(["strategy", "budget"])["nr"]
@@ -121,12 +153,14 @@ def complete_problems(long: pd.DataFrame) -> pd.DataFrame:
 
 def budget_table(per_problem: pd.DataFrame) -> pd.DataFrame:
     """Problems x strategies table of seed-averaged normalised regret at one budget."""
-    return per_problem.pivot_table(index=["dataset", "search_space"], columns="strategy", values="nr",
-                                   aggfunc="mean").sort_index()
+    return per_problem.pivot_table(
+        index=["dataset", "search_space"], columns="strategy", values="nr", aggfunc="mean"
+    ).sort_index()
 
 
-def analyses_at_budgets(frame: pd.DataFrame, fractions: Sequence[float] = (0.1, 0.5, 1.0), *,
-                        alpha: float = 0.05) -> list[tuple[float, float, float, stats.RankAnalysis]]:
+def analyses_at_budgets(
+    frame: pd.DataFrame, fractions: Sequence[float] = (0.1, 0.5, 1.0), *, alpha: float = 0.05
+) -> list[tuple[float, float, float, stats.RankAnalysis]]:
     """Rank analyses of the validation metric after a fraction of the trial budget.
 
     `frame` comes from `best_so_far_normalised`. The budget is a fraction of the shortest run's
@@ -156,12 +190,15 @@ def speedup_over_random(frame: pd.DataFrame, reference: str = REFERENCE) -> pd.D
     bsf = score.groupby(frame["run"], sort=False).cummax()
     data = frame[["run", "dataset", "search_space", "strategy", "n_trial"]].assign(best=bsf)
     lower = frame.groupby(["dataset", "search_space"])["lower"].first().astype(bool)
-    final = data.groupby("run").agg(dataset=("dataset", "first"), search_space=("search_space", "first"),
-                                    strategy=("strategy", "first"), best=("best", "max"),
-                                    trials=("n_trial", "max"))
+    final = data.groupby("run").agg(
+        dataset=("dataset", "first"),
+        search_space=("search_space", "first"),
+        strategy=("strategy", "first"),
+        best=("best", "max"),
+        trials=("n_trial", "max"),
+    )
     keys = ["dataset", "search_space"]
-    targets = (final[final["strategy"] == reference].groupby(keys)["best"].median()
-               .dropna().rename("target").reset_index())
+    targets = final[final["strategy"] == reference].groupby(keys)["best"].median().dropna().rename("target").reset_index()
     if targets.empty:
         return pd.DataFrame()
     data = data.merge(targets, on=keys, how="inner")
@@ -170,8 +207,7 @@ def speedup_over_random(frame: pd.DataFrame, reference: str = REFERENCE) -> pd.D
     final["hit"] = final["run"].map(first_hit)
     final["spent"] = final["hit"].fillna(final["trials"])
     g = final.groupby(keys + ["strategy"], sort=True)
-    out = g.agg(target=("target", "first"), spent=("spent", "sum"), reached=("hit", "count"),
-                runs=("run", "size")).reset_index()
+    out = g.agg(target=("target", "first"), spent=("spent", "sum"), reached=("hit", "count"), runs=("run", "size")).reset_index()
     # The target in the metric's units (an accuracy, an RMSE, a regret), as the tables show them.
     flip = pd.MultiIndex.from_frame(out[keys]).map(lambda k: bool(lower.get(k, False)))
     out["target"] = np.where(np.asarray(flip, bool), -out["target"], out["target"])
@@ -190,15 +226,22 @@ def speedup_summary(per_problem: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for strategy, g in per_problem.groupby("strategy", sort=True):
         ok = g["speedup"][g["speedup"] > 0]
-        rows.append({"strategy": strategy, "problems": len(g), "problems_reached": int((g["reached"] > 0).sum()),
-                     "speedup_median": float(g["speedup"].median()),
-                     "speedup_geomean_reached": float(np.exp(np.log(ok).mean())) if len(ok) else float("nan")})
+        rows.append(
+            {
+                "strategy": strategy,
+                "problems": len(g),
+                "problems_reached": int((g["reached"] > 0).sum()),
+                "speedup_median": float(g["speedup"].median()),
+                "speedup_geomean_reached": float(np.exp(np.log(ok).mean())) if len(ok) else float("nan"),
+            }
+        )
     return pd.DataFrame(rows).set_index("strategy")
 
 
 # -- figures ------------------------------------------------------------------------------------
-def budget_figure(agg: dict[str, pd.DataFrame], out: Path, colors: Mapping[str, str],
-                  markers: Mapping[str, str] | None = None) -> list[Path]:
+def budget_figure(
+    agg: dict[str, pd.DataFrame], out: Path, colors: Mapping[str, str], markers: Mapping[str, str] | None = None
+) -> list[Path]:
     """One figure per budget kind: mean normalised regret ± SE and average rank vs budget."""
     from harness.report import figures
 
@@ -211,8 +254,7 @@ def budget_figure(agg: dict[str, pd.DataFrame], out: Path, colors: Mapping[str, 
     return paths
 
 
-def _figure_for(frame: pd.DataFrame, budget: str, colors: Mapping[str, str],
-                markers: Mapping[str, str]) -> Any:
+def _figure_for(frame: pd.DataFrame, budget: str, colors: Mapping[str, str], markers: Mapping[str, str]) -> Any:
     from harness.report import figures
     import matplotlib
 
@@ -230,12 +272,28 @@ def _figure_for(frame: pd.DataFrame, budget: str, colors: Mapping[str, str],
             x = g["budget"].to_numpy(float)
             m, se = g["nr_mean"].to_numpy(float), g["nr_se"].fillna(0).to_numpy(float)
             every = max(1, len(x) // 6)
-            ax_nr.plot(x, m, color=color, marker=markers.get(strategy), markevery=(0, every), ms=3.5,
-                       lw=1.2, label=strategy, drawstyle="steps-post")
-            ax_nr.fill_between(x, np.clip(m - se, 0, 1), np.clip(m + se, 0, 1), color=color, alpha=0.18,
-                               step="post", lw=0)
-            ax_rank.plot(x, g["rank_mean"].to_numpy(float), color=color, marker=markers.get(strategy),
-                         markevery=every, ms=3.5, lw=1.2, drawstyle="steps-post")
+            ax_nr.plot(
+                x,
+                m,
+                color=color,
+                marker=markers.get(strategy),
+                markevery=(0, every),
+                ms=3.5,
+                lw=1.2,
+                label=strategy,
+                drawstyle="steps-post",
+            )
+            ax_nr.fill_between(x, np.clip(m - se, 0, 1), np.clip(m + se, 0, 1), color=color, alpha=0.18, step="post", lw=0)
+            ax_rank.plot(
+                x,
+                g["rank_mean"].to_numpy(float),
+                color=color,
+                marker=markers.get(strategy),
+                markevery=every,
+                ms=3.5,
+                lw=1.2,
+                drawstyle="steps-post",
+            )
         n, over = int(frame["problems"].iloc[0]), str(frame["se_over"].iloc[0])
         budgets = frame["budget"].to_numpy(float)
         for ax in (ax_nr, ax_rank):
@@ -249,6 +307,8 @@ def _figure_for(frame: pd.DataFrame, budget: str, colors: Mapping[str, str],
         ax_rank.set_ylabel("average rank (1 = best)")
         ax_rank.set_ylim(k + 0.3, 0.7)  # best at the top
         fig.legend(*ax_nr.get_legend_handles_labels(), loc="outside right center", frameon=False)
-        fig.suptitle(f"Over {n} problem{'s' if n != 1 else ''} (SE over {over}): normalised regret of the "
-                     f"best validation value so far, and average rank")
+        fig.suptitle(
+            f"Over {n} problem{'s' if n != 1 else ''} (SE over {over}): normalised regret of the "
+            f"best validation value so far, and average rank"
+        )
     return fig

@@ -3,6 +3,7 @@
 `compute` does the numbers (fast, no plotting); `write` renders the chosen formats and, unless
 asked not to, the figures.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -23,26 +24,26 @@ ALL_FORMATS = ("markdown", "latex", "csv", "parquet")
 @dataclass(frozen=True)
 class Options:
     formats: tuple[str, ...] = ALL_FORMATS
-    target: float | None = 0.95           # validation accuracy, as a fraction
+    target: float | None = 0.95  # validation accuracy, as a fraction
     target_rmse: float | None = None
-    spread: str = "std"                   # std or iqr
-    rank_on: str = "test"                 # test or val
+    spread: str = "std"  # std or iqr
+    rank_on: str = "test"  # test or val
     alpha: float = 0.05
     figures: bool = True
     run_figures: bool = True
-    runs: str = "*"                        # fnmatch pattern of run ids (or experiment/run_id)
+    runs: str = "*"  # fnmatch pattern of run ids (or experiment/run_id)
     importance: str = "fanova"
-    blocks: str = "problems"              # problems (seeds averaged) or seeds
-    latex_width: str = "column"           # column (table) or page (table*)
-    iohprofiler: bool = False             # export BBOB runs for IOHanalyzer (reads the params)
+    blocks: str = "problems"  # problems (seeds averaged) or seeds
+    latex_width: str = "column"  # column (table) or page (table*)
+    iohprofiler: bool = False  # export BBOB runs for IOHanalyzer (reads the params)
 
 
 @dataclass
 class Report:
     options: Options
-    trials: pd.DataFrame                  # prepared trial rows
-    runs: pd.DataFrame                    # one row per run
-    cells: pd.DataFrame                   # one row per (dataset, space, strategy)
+    trials: pd.DataFrame  # prepared trial rows
+    runs: pd.DataFrame  # one row per run
+    cells: pd.DataFrame  # one row per (dataset, space, strategy)
     significance: dict[str, pd.DataFrame]
     analysis: stats.RankAnalysis
     main: tables.Table
@@ -52,8 +53,8 @@ class Report:
     cost: tables.Table
     skipped: list[str] = field(default_factory=list)
     sources: dict[tuple[str, str], Path] = field(default_factory=dict)  # (experiment, run_id)
-    class_reports: dict[str, str] = field(default_factory=dict)   # "experiment/run_id" -> text
-    notes: list[str] = field(default_factory=list)                 # what report.md should say
+    class_reports: dict[str, str] = field(default_factory=dict)  # "experiment/run_id" -> text
+    notes: list[str] = field(default_factory=list)  # what report.md should say
 
     def colors(self) -> dict[str, str]:
         """One colour per strategy for every figure of the report."""
@@ -66,9 +67,14 @@ class Report:
         significantly worse, bold). Accuracies are fractions and RMSE in target units."""
         out = self.cells.copy()
         for metric in ("val", "test"):
-            sig = self.significance[metric].rename(columns={
-                "best": f"{metric}_best_strategy", "p": f"{metric}_p_vs_best",
-                "worse": f"{metric}_significantly_worse", "bold": f"{metric}_bold"})
+            sig = self.significance[metric].rename(
+                columns={
+                    "best": f"{metric}_best_strategy",
+                    "p": f"{metric}_p_vs_best",
+                    "worse": f"{metric}_significantly_worse",
+                    "bold": f"{metric}_bold",
+                }
+            )
             out = out.merge(sig, on=["dataset", "search_space", "strategy"], how="left")
         return out
 
@@ -89,8 +95,7 @@ class Report:
         return s
 
 
-def compute(results_dir: str | Path, options: Options = Options(), *,
-            exclude: str | Path | None = None) -> Report:
+def compute(results_dir: str | Path, options: Options = Options(), *, exclude: str | Path | None = None) -> Report:
     """Everything the tables need, from a results folder (figures excluded).
 
     `exclude`: a folder not to read (the report's output folder inside `results_dir`)."""
@@ -100,8 +105,10 @@ def compute(results_dir: str | Path, options: Options = Options(), *,
     records = load.read_run_records(results_dir)
     if loaded.trials.empty and not records:
         where = f" ({len(loaded.skipped)} unreadable or foreign files skipped)" if loaded.skipped else ""
-        raise ReportInputError(f"no harness trial files under {str(results_dir)!r}{where}; pass the "
-                               "folder a `harness` run or sweep wrote (e.g. results/<experiment>)")
+        raise ReportInputError(
+            f"no harness trial files under {str(results_dir)!r}{where}; pass the "
+            "folder a `harness` run or sweep wrote (e.g. results/<experiment>)"
+        )
     trials = aggregate.prepare(loaded.trials)
     targets = aggregate.Targets(accuracy=options.target, rmse=options.target_rmse)
     runs = aggregate.summarize_runs(trials, targets, records)
@@ -112,17 +119,39 @@ def compute(results_dir: str | Path, options: Options = Options(), *,
     # Pairings recorded as not applicable are shown as N/A; they are not failures to rank last.
     applicable = runs[runs["run_status"] != aggregate.NOT_APPLICABLE]
     significance = {m: stats.row_significance(applicable, m, options.alpha, statistic) for m in ("val", "test")}
-    analysis = stats.analyse(applicable, metric=options.rank_on, alpha=options.alpha,
-                             blocks=options.blocks,
-                             not_applicable=runs[runs["run_status"] == aggregate.NOT_APPLICABLE])
-    main = tables.main_table(cells, significance, spread=options.spread, target_acc=options.target,
-                             target_rmse=options.target_rmse, alpha=options.alpha)
-    results = tables.results_table(cells, significance[options.rank_on], metric=options.rank_on,
-                                   spread=options.spread, alpha=options.alpha)
-    return Report(options=options, trials=trials, runs=runs, cells=cells, significance=significance,
-                  analysis=analysis, main=main, ranks=tables.rank_table(analysis),
-                  pairwise=tables.pairwise_table(analysis), results=results,
-                  cost=tables.cost_table(cells, runs), skipped=loaded.skipped, sources=loaded.sources)
+    analysis = stats.analyse(
+        applicable,
+        metric=options.rank_on,
+        alpha=options.alpha,
+        blocks=options.blocks,
+        not_applicable=runs[runs["run_status"] == aggregate.NOT_APPLICABLE],
+    )
+    main = tables.main_table(
+        cells,
+        significance,
+        spread=options.spread,
+        target_acc=options.target,
+        target_rmse=options.target_rmse,
+        alpha=options.alpha,
+    )
+    results = tables.results_table(
+        cells, significance[options.rank_on], metric=options.rank_on, spread=options.spread, alpha=options.alpha
+    )
+    return Report(
+        options=options,
+        trials=trials,
+        runs=runs,
+        cells=cells,
+        significance=significance,
+        analysis=analysis,
+        main=main,
+        ranks=tables.rank_table(analysis),
+        pairwise=tables.pairwise_table(analysis),
+        results=results,
+        cost=tables.cost_table(cells, runs),
+        skipped=loaded.skipped,
+        sources=loaded.sources,
+    )
 
 
 def write(report: Report, out: Path) -> list[Path]:
@@ -130,8 +159,13 @@ def write(report: Report, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     opts = report.options
     written: list[Path] = []
-    named = {"main": report.main, "results": report.results, "cost": report.cost,
-             "ranks": report.ranks, "pairwise": report.pairwise}
+    named = {
+        "main": report.main,
+        "results": report.results,
+        "cost": report.cost,
+        "ranks": report.ranks,
+        "pairwise": report.pairwise,
+    }
     refit = tables.refit_table(report.runs)
     if refit is not None:
         named["refit"] = refit
@@ -145,17 +179,22 @@ def write(report: Report, out: Path) -> list[Path]:
             if name != "main":
                 (out / f"{name}.tex").write_text(tables.to_latex(t, label=f"tab:{name}", width=opts.latex_width))
                 written.append(out / f"{name}.tex")
-    frames = {"main": report.main_frame(), "runs": report.runs, "ranks": report.rank_frame(),
-              "pairwise": report.analysis.pairwise_p.rename_axis("strategy").reset_index(),
-              "problems": report.problems_frame()}
+    frames = {
+        "main": report.main_frame(),
+        "runs": report.runs,
+        "ranks": report.rank_frame(),
+        "pairwise": report.analysis.pairwise_p.rename_axis("strategy").reset_index(),
+        "problems": report.problems_frame(),
+    }
     over = over_budget(report)
     frames.update({f"budget_{k}": v for k, v in over.aggregated.items()})
     if not over.speedup.empty:
         frames["speedup"] = over.speedup
         speed = tables.speedup_table(budget.speedup_summary(over.speedup))
-        for fmt, ext, render in (("markdown", "md", tables.to_markdown),
-                                 ("latex", "tex", lambda t: tables.to_latex(t, label="tab:speedup",
-                                                                            width=opts.latex_width))):
+        for fmt, ext, render in (
+            ("markdown", "md", tables.to_markdown),
+            ("latex", "tex", lambda t: tables.to_latex(t, label="tab:speedup", width=opts.latex_width)),
+        ):
             if fmt in opts.formats:
                 (out / f"speedup.{ext}").write_text(render(speed))
                 written.append(out / f"speedup.{ext}")
@@ -167,9 +206,11 @@ def write(report: Report, out: Path) -> list[Path]:
 
         exported = ecdf.export_iohprofiler(report.trials, out / "iohprofiler")
         written += exported
-        report.notes.append(f"IOHprofiler export: {len(exported)} files under `iohprofiler/` (zip the "
-                            "folder and upload it to IOHanalyzer)" if exported else
-                            "IOHprofiler export: no BBOB runs with recorded params")
+        report.notes.append(
+            f"IOHprofiler export: {len(exported)} files under `iohprofiler/` (zip the folder and upload it to IOHanalyzer)"
+            if exported
+            else "IOHprofiler export: no BBOB runs with recorded params"
+        )
     figures: list[Path] = []
     run_notes: list[str] = []
     if opts.figures:
@@ -197,9 +238,13 @@ def write_figures(report: Report, out: Path, over: "OverBudget | None" = None) -
     # A CD diagram says which differences are significant: drawn only with 3 or more strategies,
     # enough problems, and where the omnibus test rejects (RankAnalysis.cd_diagram_meaningful).
     for name, analysis, title in [("cd_diagram", report.analysis, None)] + [
-            (f"cd_diagram_{round(100 * asked)}pct", a, f"After {int(b)} trials ({100 * used:.0f} % of "
-                                                       "the shortest run), best validation value")
-            for asked, used, b, a in over.at_budgets]:
+        (
+            f"cd_diagram_{round(100 * asked)}pct",
+            a,
+            f"After {int(b)} trials ({100 * used:.0f} % of the shortest run), best validation value",
+        )
+        for asked, used, b, a in over.at_budgets
+    ]:
         why = analysis.cd_diagram_meaningful
         if why is None:
             paths += figures.cd_diagram(analysis, out, title=title, stem_name=name, colors=colors)
@@ -231,8 +276,8 @@ def write_figures(report: Report, out: Path, over: "OverBudget | None" = None) -
                 sel = trials[trials["trial_id"] == best_trial.get(key)]
                 acc = f", test acc. {100 * sel['test'].iloc[0]:.2f}%" if len(sel) else ""
                 table, text, figs = figures.classification_report(
-                    npz, stem / "classification_report",
-                    f"Classification report (test set), {name}{acc}")
+                    npz, stem / "classification_report", f"Classification report (test set), {name}{acc}"
+                )
             except Exception as exc:
                 warnings.warn(f"skipping unreadable predictions file {str(npz)!r}: {exc}", stacklevel=2)
                 continue
@@ -245,8 +290,11 @@ def write_figures(report: Report, out: Path, over: "OverBudget | None" = None) -
                 saved = int(data["trial_id"]) if "trial_id" in data else None
             expected = best_trial.get(key)
             if saved is not None and expected is not None and not pd.isna(expected) and saved != int(expected):
-                warnings.warn(f"{str(npz)!r} holds trial {saved}, but the report selects trial "
-                              f"{int(expected)} on validation for run {name!r}", stacklevel=2)
+                warnings.warn(
+                    f"{str(npz)!r} holds trial {saved}, but the report selects trial "
+                    f"{int(expected)} on validation for run {name!r}",
+                    stacklevel=2,
+                )
     return paths, notes
 
 
@@ -256,23 +304,27 @@ def _data_notes(report: Report) -> list[str]:
     c = report.cells
     same = c[(c["n_scored"] >= 2) & (c["val_std"] == 0) & (c["test_std"] == 0)]
     for strategy, g in same.groupby("strategy"):
-        notes.append(f"{strategy} gave the same result on every seed in {len(g)} of "
-                     f"{int((c['strategy'] == strategy).sum())} problems (a deterministic optimiser, or "
-                     "one that ignores the seed): its seeds are one observation repeated there.")
+        notes.append(
+            f"{strategy} gave the same result on every seed in {len(g)} of "
+            f"{int((c['strategy'] == strategy).sum())} problems (a deterministic optimiser, or "
+            "one that ignores the seed): its seeds are one observation repeated there."
+        )
     r = report.runs
     unfinished = r[~r["run_status"].isin(["", "finished", aggregate.NOT_APPLICABLE])]
     if len(unfinished):
-        notes.append(f"{len(unfinished)} run(s) did not finish ({', '.join(sorted(set(unfinished['run_status'])))}): "
-                     "they enter the tables and ranks with the trials they recorded.")
+        notes.append(
+            f"{len(unfinished)} run(s) did not finish ({', '.join(sorted(set(unfinished['run_status'])))}): "
+            "they enter the tables and ranks with the trials they recorded."
+        )
     return notes
 
 
 @dataclass
 class OverBudget:
-    aggregated: dict[str, pd.DataFrame]   # budget kind -> per (strategy, budget) aggregate
+    aggregated: dict[str, pd.DataFrame]  # budget kind -> per (strategy, budget) aggregate
     at_budgets: list[tuple[float, float, float, stats.RankAnalysis]]  # asked, used, trials, ranks
-    speedup: pd.DataFrame                 # per (problem, strategy)
-    ecdf: pd.DataFrame                    # runtime ECDFs (problems with a known optimum)
+    speedup: pd.DataFrame  # per (problem, strategy)
+    ecdf: pd.DataFrame  # runtime ECDFs (problems with a known optimum)
 
 
 def over_budget(report: Report) -> OverBudget:
@@ -307,10 +359,23 @@ def report_markdown(report: Report, out: Path, figures: Sequence[Path], notes: S
     if report.skipped:
         parts += ["Skipped files (unreadable or not harness trial files):", ""]
         parts += [f"- `{p}`" for p in report.skipped] + [""]
-    parts += ["## Results", "", tables.to_markdown(report.results), "## Cost", "", tables.to_markdown(report.cost),
-              "## Main table (results and bookkeeping per problem)", "", tables.to_markdown(report.main),
-              "## Ranks", "", tables.to_markdown(report.ranks), "## Pairwise tests", "",
-              tables.to_markdown(report.pairwise)]
+    parts += [
+        "## Results",
+        "",
+        tables.to_markdown(report.results),
+        "## Cost",
+        "",
+        tables.to_markdown(report.cost),
+        "## Main table (results and bookkeeping per problem)",
+        "",
+        tables.to_markdown(report.main),
+        "## Ranks",
+        "",
+        tables.to_markdown(report.ranks),
+        "## Pairwise tests",
+        "",
+        tables.to_markdown(report.pairwise),
+    ]
     refit = tables.refit_table(report.runs)
     if refit is not None:
         parts += ["## Refit on training + validation data", "", tables.to_markdown(refit)]

@@ -29,6 +29,7 @@ Definitions (input: the trial frame of `harness.report.aggregate.prepare`):
 `export_iohprofiler` writes BBOB runs in IOHprofiler's format by replaying them through the real
 functions (the `ioh` package); see its docstring.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,28 +44,42 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["COCO_TARGETS", "default_grid", "ecdf_figure", "export_iohprofiler", "first_hits",
-           "runtime_ecdf"]
+__all__ = ["COCO_TARGETS", "default_grid", "ecdf_figure", "export_iohprofiler", "first_hits", "runtime_ecdf"]
 
 COCO_TARGETS = 10.0 ** np.linspace(2, -8, 51)
 
 RUN_INFO = ["experiment", "run_id", "strategy", "dataset", "search_space", "seed"]
 HIT_COLUMNS = ["run", *RUN_INFO, "target", "first_hit", "budget_used", "x"]
-ECDF_COLUMNS = ["scope", "panel", "dataset", "search_space", "strategy", "budget", "fraction", "solved",
-                "n_pairs", "n_runs", "n_problems", "n_targets", "max_budget", "x"]
+ECDF_COLUMNS = [
+    "scope",
+    "panel",
+    "dataset",
+    "search_space",
+    "strategy",
+    "budget",
+    "fraction",
+    "solved",
+    "n_pairs",
+    "n_runs",
+    "n_problems",
+    "n_targets",
+    "max_budget",
+    "x",
+]
 ALL_PANEL = "all problems"
 
-X_LABELS = {"n_trial": "trials evaluated (function evaluations)",
-            "elapsed_seconds": "wall time (s)",
-            "cum_epochs": "cumulative epochs trained"}
+X_LABELS = {
+    "n_trial": "trials evaluated (function evaluations)",
+    "elapsed_seconds": "wall time (s)",
+    "cum_epochs": "cumulative epochs trained",
+}
 
 BBOB_INSTANCE = re.compile(r"^bbob-f(\d+)-d(\d+)-i(\d+)$")
 REL_TOL = 1e-9  # replayed vs recorded f: same library, same point, so only the last bits may differ
 
 
 # -- first hits ---------------------------------------------------------------------------------
-def first_hits(trials: pd.DataFrame, targets: Sequence[float] | np.ndarray = COCO_TARGETS,
-               x: str = "n_trial") -> pd.DataFrame:
+def first_hits(trials: pd.DataFrame, targets: Sequence[float] | np.ndarray = COCO_TARGETS, x: str = "n_trial") -> pd.DataFrame:
     """Per run with a ``regret`` metric and per target, the first budget at which it was hit.
 
     Returns one row per (run, target) with ``first_hit`` (the `x` value of the first trial whose
@@ -78,8 +93,9 @@ def first_hits(trials: pd.DataFrame, targets: Sequence[float] | np.ndarray = COC
         raise ValueError("first_hits needs the frame of harness.report.aggregate.prepare (no 'metric' column)")
     df = trials.loc[trials["metric"] == "regret"]
     if df.empty or not len(targets):
-        return pd.DataFrame({c: pd.Series(dtype=float if c in ("target", "first_hit", "budget_used") else object)
-                             for c in HIT_COLUMNS})
+        return pd.DataFrame(
+            {c: pd.Series(dtype=float if c in ("target", "first_hit", "budget_used") else object) for c in HIT_COLUMNS}
+        )
     order = ["run", "n_trial"] if "n_trial" in df.columns else ["run"]
     df = df.sort_values(order, kind="stable")  # prepare() already did; cheap when sorted
 
@@ -137,37 +153,51 @@ def runtime_ecdf(hits: pd.DataFrame, grid: Sequence[float] | np.ndarray | None =
     frames: list[pd.DataFrame] = []
     if len(hits) and len(grid):
         problems = hits.groupby("strategy")[["dataset", "search_space"]].apply(
-            lambda g: frozenset(zip(g["dataset"], g["search_space"])))
+            lambda g: frozenset(zip(g["dataset"], g["search_space"]))
+        )
         if problems.nunique() > 1:
-            warnings.warn("the strategies' runs cover different problems; their aggregated ECDFs are "
-                          "not over the same (run, target) pairs, compare the per-problem panels",
-                          stacklevel=2)
+            warnings.warn(
+                "the strategies' runs cover different problems; their aggregated ECDFs are "
+                "not over the same (run, target) pairs, compare the per-problem panels",
+                stacklevel=2,
+            )
         for strategy, group in hits.groupby("strategy", sort=True):
             frames.append(_curve(group, grid, "all", ALL_PANEL, "", "", str(strategy)))
         for (dataset, space, strategy), group in hits.groupby(["dataset", "search_space", "strategy"], sort=True):
-            frames.append(_curve(group, grid, "problem", f"{dataset} / {space}", str(dataset), str(space),
-                                 str(strategy)))
+            frames.append(_curve(group, grid, "problem", f"{dataset} / {space}", str(dataset), str(space), str(strategy)))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ECDF_COLUMNS)
 
 
-def _curve(group: pd.DataFrame, grid: np.ndarray, scope: str, panel: str, dataset: str, space: str,
-           strategy: str) -> pd.DataFrame:
+def _curve(
+    group: pd.DataFrame, grid: np.ndarray, scope: str, panel: str, dataset: str, space: str, strategy: str
+) -> pd.DataFrame:
     hit = np.sort(group["first_hit"].to_numpy(float))  # inf (and NaN) sort last: never counted
     solved = np.searchsorted(hit, grid, side="right")
     n_pairs = len(hit)
-    return pd.DataFrame({
-        "scope": scope, "panel": panel, "dataset": dataset, "search_space": space, "strategy": strategy,
-        "budget": grid, "fraction": solved / n_pairs, "solved": solved, "n_pairs": n_pairs,
-        "n_runs": group["run"].nunique(),
-        "n_problems": len(group[["dataset", "search_space"]].drop_duplicates()),
-        "n_targets": group["target"].nunique(),
-        "max_budget": float(group["budget_used"].max()), "x": group["x"].iloc[0],
-    })
+    return pd.DataFrame(
+        {
+            "scope": scope,
+            "panel": panel,
+            "dataset": dataset,
+            "search_space": space,
+            "strategy": strategy,
+            "budget": grid,
+            "fraction": solved / n_pairs,
+            "solved": solved,
+            "n_pairs": n_pairs,
+            "n_runs": group["run"].nunique(),
+            "n_problems": len(group[["dataset", "search_space"]].drop_duplicates()),
+            "n_targets": group["target"].nunique(),
+            "max_budget": float(group["budget_used"].max()),
+            "x": group["x"].iloc[0],
+        }
+    )
 
 
 # -- figures ------------------------------------------------------------------------------------
-def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
-                markers: Mapping[str, str] | None = None) -> list[Path]:
+def ecdf_figure(
+    ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str], markers: Mapping[str, str] | None = None
+) -> list[Path]:
     """The aggregated runtime ECDF (one axis, a paper column wide) at `out_stem` and the
     per-problem grid at `out_stem` + ``_problems``, each as PNG and PDF.
 
@@ -198,8 +228,7 @@ def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
             ax.set_ylabel("fraction of (run, target) pairs solved")
             n_problems = int(agg["n_problems"].max())
             n_runs = int(agg.groupby("strategy")["n_runs"].first().sum())
-            ax.set_title(f"Runtime ECDF: {n_problems} problem{'s' * (n_problems != 1)}, {n_runs} runs, "
-                         f"{n_targets} targets")
+            ax.set_title(f"Runtime ECDF: {n_problems} problem{'s' * (n_problems != 1)}, {n_runs} runs, {n_targets} targets")
             ax.legend(loc="best", frameon=True, framealpha=0.9)
             paths += _save(fig, out_stem)
         panels = list(dict.fromkeys(per_problem.sort_values("panel")["panel"]))
@@ -222,7 +251,7 @@ def ecdf_figure(ecdf: pd.DataFrame, out_stem: Path, colors: Mapping[str, str],
                 if i % ncol == 0:
                     ax.set_ylabel("fraction of pairs solved")
             legend: dict[str, Any] = {}  # every strategy once, even where one ran on some panels only
-            for ax in axes[:len(panels)]:
+            for ax in axes[: len(panels)]:
                 for handle, label in zip(*ax.get_legend_handles_labels()):
                     legend.setdefault(label, handle)
             labels = sorted(legend)
@@ -247,10 +276,18 @@ def _draw(ax: Any, frame: pd.DataFrame, colors: Mapping[str, str], markers: Mapp
         budgets = curve["budget"].to_numpy(float)
         xs = np.append(budgets, edge)
         ys = np.append(curve["fraction"].to_numpy(float), curve["fraction"].iloc[-1])
-        ax.plot(xs, ys, drawstyle="steps-post", color=colors.get(str(strategy)), linewidth=1.4,
-                marker=markers.get(str(strategy), "o"), markersize=4,
-                markevery=_marker_positions(budgets, left, right, k, len(strategies)), label=str(strategy),
-                clip_on=False)  # the limits hold every point; markers on the frame stay whole
+        ax.plot(
+            xs,
+            ys,
+            drawstyle="steps-post",
+            color=colors.get(str(strategy)),
+            linewidth=1.4,
+            marker=markers.get(str(strategy), "o"),
+            markersize=4,
+            markevery=_marker_positions(budgets, left, right, k, len(strategies)),
+            label=str(strategy),
+            clip_on=False,
+        )  # the limits hold every point; markers on the frame stay whole
     ax.set_xscale("log")
     ax.set_xlim(left, edge)
     plain_log_ticks(ax, left, edge)
@@ -303,8 +340,11 @@ def export_iohprofiler(trials: pd.DataFrame, out_dir: Path) -> list[Path]:
     if not runs:
         return []
     if "params" not in trials.columns and "param.x0" not in trials.columns:
-        warnings.warn("IOHprofiler export: no run written, the trials have no 'params' column; read "
-                      "them with load.read_trials(path, columns=aggregate.NEEDED + ['params'])", stacklevel=2)
+        warnings.warn(
+            "IOHprofiler export: no run written, the trials have no 'params' column; read "
+            "them with load.read_trials(path, columns=aggregate.NEEDED + ['params'])",
+            stacklevel=2,
+        )
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -317,16 +357,19 @@ def export_iohprofiler(trials: pd.DataFrame, out_dir: Path) -> list[Path]:
         _clear_previous_export(folder)
         experiments = sorted({r["experiment"] for r in by_strategy[strategy]})
         logger = ioh.logger.Analyzer(
-            triggers=[ioh.logger.trigger.ALWAYS], root=str(out_dir), folder_name=folder.name,
+            triggers=[ioh.logger.trigger.ALWAYS],
+            root=str(out_dir),
+            folder_name=folder.name,
             algorithm_name=strategy,
-            algorithm_info=f"automl-harness strategy {strategy}; replayed from recorded trials")
+            algorithm_info=f"automl-harness strategy {strategy}; replayed from recorded trials",
+        )
         logger.full_precision = True  # %.17g: raw_y round-trips exactly
         logger.add_experiment_attribute("harness_experiments", ",".join(experiments) or "-")
         logger.add_run_attribute("seed", 0.0)
         by_problem: dict[tuple[int, int, int], list[dict[str, Any]]] = {}
         for run in by_strategy[strategy]:
             by_problem.setdefault(run["problem_key"], []).append(run)
-        for (fid, dim, iid) in sorted(by_problem):
+        for fid, dim, iid in sorted(by_problem):
             problem = ioh.get_problem(fid, instance=iid, dimension=dim, problem_class=ioh.ProblemClass.BBOB)
             f_opt = float(problem.optimum.y)
             problem.attach_logger(logger)
@@ -343,9 +386,12 @@ def export_iohprofiler(trials: pd.DataFrame, out_dir: Path) -> list[Path]:
         logger.close()
         written += sorted(p for p in Path(logger.output_directory).rglob("*") if p.is_file())
     if skipped_trials:
-        warnings.warn(f"IOHprofiler export: {skipped_trials} failed or non-usable trials were not "
-                      "replayed (no function value was recorded for them); IOH's evaluation counts "
-                      "are usable trials only", stacklevel=2)
+        warnings.warn(
+            f"IOHprofiler export: {skipped_trials} failed or non-usable trials were not "
+            "replayed (no function value was recorded for them); IOH's evaluation counts "
+            "are usable trials only",
+            stacklevel=2,
+        )
     return written
 
 
@@ -373,16 +419,21 @@ def _bbob_runs(trials: pd.DataFrame) -> list[dict[str, Any]]:
     for (experiment, run_id), rows in df.groupby(["experiment", "run_id"], sort=True):
         usable = rows[rows["usable"].to_numpy(bool)]
         first = rows.iloc[0]
-        runs.append({
-            "experiment": str(experiment), "run_id": str(run_id), "strategy": str(first["strategy"]),
-            "seed": int(first["seed"]) if pd.notna(first["seed"]) else 0,
-            "problem_key": (int(first["_fid"]), int(first["_dim"]), int(first["_iid"])),
-            "rows": usable, "n_unusable": len(rows) - len(usable),
-            "recorded_f": (pd.to_numeric(usable["objective"], errors="coerce").to_numpy(float)
-                           if raw_objective else None),
-            "regret": pd.to_numeric(usable["regret"], errors="coerce").to_numpy(float)
-            if "regret" in usable.columns else None,
-        })
+        runs.append(
+            {
+                "experiment": str(experiment),
+                "run_id": str(run_id),
+                "strategy": str(first["strategy"]),
+                "seed": int(first["seed"]) if pd.notna(first["seed"]) else 0,
+                "problem_key": (int(first["_fid"]), int(first["_dim"]), int(first["_iid"])),
+                "rows": usable,
+                "n_unusable": len(rows) - len(usable),
+                "recorded_f": (pd.to_numeric(usable["objective"], errors="coerce").to_numpy(float) if raw_objective else None),
+                "regret": pd.to_numeric(usable["regret"], errors="coerce").to_numpy(float)
+                if "regret" in usable.columns
+                else None,
+            }
+        )
     return runs
 
 
@@ -403,8 +454,11 @@ def _points(run: dict[str, Any], dim: int) -> np.ndarray | None:
             return rows[columns].to_numpy(float)
     except (KeyError, TypeError, ValueError):
         pass
-    warnings.warn(f"IOHprofiler export: skipping {where}: its trials' params x0..x{dim - 1} are "
-                  "missing (read the results with the 'params' column)", stacklevel=3)
+    warnings.warn(
+        f"IOHprofiler export: skipping {where}: its trials' params x0..x{dim - 1} are "
+        "missing (read the results with the 'params' column)",
+        stacklevel=3,
+    )
     return None
 
 
@@ -418,10 +472,13 @@ def _check_replay(run: dict[str, Any], replayed: np.ndarray, f_opt: float) -> No
     off |= ~np.isfinite(recorded)
     if off.any():
         i = int(np.argmax(off))
-        warnings.warn(f"IOHprofiler export: run {run['run_id']}: {int(off.sum())} of {len(off)} replayed "
-                      f"f values differ from the recorded objective (e.g. usable trial {i + 1}: replayed "
-                      f"{replayed[i]!r}, recorded {recorded[i]!r}); another ioh version? The file holds "
-                      "the replayed values", stacklevel=3)
+        warnings.warn(
+            f"IOHprofiler export: run {run['run_id']}: {int(off.sum())} of {len(off)} replayed "
+            f"f values differ from the recorded objective (e.g. usable trial {i + 1}: replayed "
+            f"{replayed[i]!r}, recorded {recorded[i]!r}); another ioh version? The file holds "
+            "the replayed values",
+            stacklevel=3,
+        )
 
 
 def _folder_name(strategy: str) -> str:
@@ -435,5 +492,6 @@ def _clear_previous_export(folder: Path) -> None:
     if folder.is_dir() and any(folder.glob("IOHprofiler_f*.json")):
         shutil.rmtree(folder)
         return
-    raise FileExistsError(f"{str(folder)!r} exists and is not an IOHprofiler export; choose an empty "
-                          "folder for export_iohprofiler")
+    raise FileExistsError(
+        f"{str(folder)!r} exists and is not an IOHprofiler export; choose an empty folder for export_iohprofiler"
+    )

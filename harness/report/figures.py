@@ -12,6 +12,7 @@ off. Each strategy keeps one colour in every figure (`style.strategy_colors`); t
 draw strategies take `colors`, so a report passes one mapping to all of them. Each `*_figure`
 function returns the `Figure`; the public functions save it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,12 +31,22 @@ from harness.report.style import COLUMN_WIDTH, PAGE_WIDTH, strategy_colors, stra
 
 FORMATS = ("png", "pdf")
 DPI = 150
-FONT = 8.0     # titles, axis labels, strategy labels (pt at the saved size)
-SMALL = 7.0    # tick labels, legends, annotations: the smallest text of any figure
-_RC = {"font.size": FONT, "axes.titlesize": FONT, "axes.labelsize": FONT, "xtick.labelsize": SMALL,
-       "ytick.labelsize": SMALL, "legend.fontsize": SMALL, "legend.title_fontsize": SMALL,
-       "figure.titlesize": FONT, "axes.linewidth": 0.6, "lines.linewidth": 1.2,
-       "xtick.major.width": 0.6, "ytick.major.width": 0.6}
+FONT = 8.0  # titles, axis labels, strategy labels (pt at the saved size)
+SMALL = 7.0  # tick labels, legends, annotations: the smallest text of any figure
+_RC = {
+    "font.size": FONT,
+    "axes.titlesize": FONT,
+    "axes.labelsize": FONT,
+    "xtick.labelsize": SMALL,
+    "ytick.labelsize": SMALL,
+    "legend.fontsize": SMALL,
+    "legend.title_fontsize": SMALL,
+    "figure.titlesize": FONT,
+    "axes.linewidth": 0.6,
+    "lines.linewidth": 1.2,
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+}
 # Regret 0 (the optimum hit) on a log axis is drawn at this floor: BBOB's usual final target.
 LOG_FLOOR = 1e-8
 # Failed trials have no value: the run history draws them on a strip this high (axes fraction).
@@ -46,12 +57,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _styled(fn: F) -> F:
     """Run `fn` under the report's font sizes (rcParams are read when artists are made)."""
+
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         import matplotlib
 
         with matplotlib.rc_context(_RC):
             return fn(*args, **kwargs)
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -101,7 +114,7 @@ def _wrap(text: str, width: float, size: float = FONT) -> str:
                 lines.append(line)
             while len(word) > 1 and _text_width(word, size) > width:
                 fit = 1
-                while fit < len(word) and _text_width(word[:fit + 1], size) <= width:
+                while fit < len(word) and _text_width(word[: fit + 1], size) <= width:
                     fit += 1
                 cut = max((i + 1 for i, c in enumerate(word[:fit]) if c in "_/-,."), default=fit)
                 cut = cut if cut > fit // 2 else fit  # a break early in the line would waste it
@@ -129,9 +142,11 @@ def _style_axes(ax: Any) -> None:
 
 
 # -- anytime curves -----------------------------------------------------------------------------
-ANYTIME_AXES = (("n_trial", "trials evaluated", "anytime_trials"),
-                ("elapsed_seconds", "wall time (s)", "anytime_time"),
-                ("cum_epochs", "cumulative epochs trained", "anytime_epochs"))
+ANYTIME_AXES = (
+    ("n_trial", "trials evaluated", "anytime_trials"),
+    ("elapsed_seconds", "wall time (s)", "anytime_time"),
+    ("cum_epochs", "cumulative epochs trained", "anytime_epochs"),
+)
 
 
 def best_so_far(df: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -145,9 +160,18 @@ def best_so_far(df: pd.DataFrame, x: str) -> pd.DataFrame:
     best = score.groupby(df["run"], sort=False).cummax()
     best = best.groupby(df["run"], sort=False).ffill()  # cummax leaves NaN at unusable trials
     sign = np.where(df["lower"].astype(bool), -1.0, 1.0)
-    return pd.DataFrame({"run": df["run"], "x": df[x], "best": best * sign,
-                         "dataset": df["dataset"], "search_space": df["search_space"],
-                         "strategy": df["strategy"], "metric": df["metric"], "lower": df["lower"]})
+    return pd.DataFrame(
+        {
+            "run": df["run"],
+            "x": df[x],
+            "best": best * sign,
+            "dataset": df["dataset"],
+            "search_space": df["search_space"],
+            "strategy": df["strategy"],
+            "metric": df["metric"],
+            "lower": df["lower"],
+        }
+    )
 
 
 def metric_label(frame: pd.DataFrame, prefix: str) -> tuple[str, float, bool]:
@@ -174,8 +198,7 @@ def _on_grid(curve: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def center_and_band(mat: np.ndarray, spread: str = "std", log: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def center_and_band(mat: np.ndarray, spread: str = "std", log: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Centre line and band over the runs (rows) of a runs x grid matrix.
 
     Linear axis: mean ± one sample std (ddof=1, as the tables), or median and IQR. Log axis: the
@@ -194,7 +217,7 @@ def center_and_band(mat: np.ndarray, spread: str = "std", log: bool = False
             sd = np.nanstd(v, axis=0, ddof=1)
             lo, hi = mid - sd, mid + sd
     if log:
-        return 10.0 ** mid, 10.0 ** lo, 10.0 ** hi
+        return 10.0**mid, 10.0**lo, 10.0**hi
     return mid, lo, hi
 
 
@@ -206,8 +229,7 @@ def _band_words(spread: str, log: bool) -> str:
     return "mean, band ± 1 std"
 
 
-def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std",
-                   colors: Mapping[str, str] | None = None) -> list[Path]:
+def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std", colors: Mapping[str, str] | None = None) -> list[Path]:
     """Best-so-far validation metric vs trials, wall time and cumulative epochs (where any were
     trained), one panel per (dataset, space) row; see `anytime_figure`."""
     paths: list[Path] = []
@@ -219,8 +241,7 @@ def anytime_curves(df: pd.DataFrame, out: Path, *, spread: str = "std",
 
 
 @_styled
-def anytime_figure(df: pd.DataFrame, x: str, *, spread: str = "std",
-                   colors: Mapping[str, str] | None = None) -> Any | None:
+def anytime_figure(df: pd.DataFrame, x: str, *, spread: str = "std", colors: Mapping[str, str] | None = None) -> Any | None:
     """Best-so-far validation metric against `x` (``n_trial``, ``elapsed_seconds`` or
     ``cum_epochs`` of `aggregate.prepare`) over seeds, one panel per (dataset, space), strategies
     overlaid, one legend below the panels. None when no row has a positive `x` (no epochs: bbob).
@@ -286,8 +307,7 @@ def anytime_figure(df: pd.DataFrame, x: str, *, spread: str = "std",
             end = np.nanmax(sc["x"].to_numpy(float))
             j = int(np.searchsorted(grid, end, side="right")) - 1
             if j >= 0 and np.isfinite(mid[j]):  # where this strategy's runs end, and their value
-                ax.plot([end], [mid[j]], ls="none", marker=markers.get(strategy, "o"), ms=4,
-                        color=color, zorder=3)
+                ax.plot([end], [mid[j]], ls="none", marker=markers.get(strategy, "o"), ms=4, color=color, zorder=3)
         ax.set_xlim(x0, x1 + pad)
         if x != "elapsed_seconds":  # trials and epochs are counts
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -315,11 +335,13 @@ def anytime_figure(df: pd.DataFrame, x: str, *, spread: str = "std",
         text = f"n={ns[0]}" if min(ns) == max(ns) else f"n={min(ns)}–{max(ns)}"
         return f"{strategy} ({text}" + (f", {failed} without ok trial)" if failed else ")")
 
-    handles = [Line2D([], [], color=colors.get(s, "0.35"), marker=markers.get(s, "o"), ms=4, label=count(s))
-               for s in sorted(counts)]
+    handles = [
+        Line2D([], [], color=colors.get(s, "0.35"), marker=markers.get(s, "o"), ms=4, label=count(s)) for s in sorted(counts)
+    ]
     # One legend below the panels: inside, it would cover curves.
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4 if ncol > 1 else 2),
-               frameon=False, fontsize=SMALL)
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(len(handles), 4 if ncol > 1 else 2), frameon=False, fontsize=SMALL
+    )
     kinds = sorted(set(logs))
     words = [("log axes: " if len(kinds) > 1 and log else "") + _band_words(spread, log) for log in kinds]
     title = f"Best validation metric so far (n = runs per panel): {'; '.join(words)}"
@@ -343,8 +365,14 @@ def _cliques(vals: np.ndarray, cd: float) -> list[tuple[int, int]]:
     return cliques
 
 
-def cd_diagram(analysis: RankAnalysis, out: Path, *, title: str | None = None,
-               stem_name: str = "cd_diagram", colors: Mapping[str, str] | None = None) -> list[Path]:
+def cd_diagram(
+    analysis: RankAnalysis,
+    out: Path,
+    *,
+    title: str | None = None,
+    stem_name: str = "cd_diagram",
+    colors: Mapping[str, str] | None = None,
+) -> list[Path]:
     """Demsar-style critical-difference diagram saved as `out/stem_name`; [] for fewer than 3
     ranked strategies. `title` replaces the first title line (e.g. "At 25 % of the budget")."""
     fig = cd_figure(analysis, title=title, colors=colors)
@@ -352,8 +380,7 @@ def cd_diagram(analysis: RankAnalysis, out: Path, *, title: str | None = None,
 
 
 @_styled
-def cd_figure(analysis: RankAnalysis, *, title: str | None = None,
-              colors: Mapping[str, str] | None = None) -> Any | None:
+def cd_figure(analysis: RankAnalysis, *, title: str | None = None, colors: Mapping[str, str] | None = None) -> Any | None:
     """Average ranks on an axis, the Nemenyi CD bar, bars joining strategies not significantly
     different. Laid out in inches: the rank axis is as wide for long names as for short ones,
     the figure grows by the label columns. None for fewer than 3 ranked strategies."""
@@ -388,10 +415,15 @@ def cd_figure(analysis: RankAnalysis, *, title: str | None = None,
     idp = getattr(analysis, "iman_davenport_p", None)
     if idp is not None and np.isfinite(idp):
         cd_test += f", Iman–Davenport p = {idp:.3g}"
-    head = title if title is not None else (f"Average ranks ({analysis.metric} metric, 1 = best) "
-                                            f"over {analysis.n_complete} {getattr(analysis, 'block_name', 'problems')}")
-    text = (f"{head}\n{cd_test}; thick bars join strategies not significantly different "
-            f"(Nemenyi, α = {analysis.alpha:g})")
+    head = (
+        title
+        if title is not None
+        else (
+            f"Average ranks ({analysis.metric} metric, 1 = best) "
+            f"over {analysis.n_complete} {getattr(analysis, 'block_name', 'problems')}"
+        )
+    )
+    text = f"{head}\n{cd_test}; thick bars join strategies not significantly different (Nemenyi, α = {analysis.alpha:g})"
     text = _wrap(text, width - 2 * margin)
     title_y = top + 0.12
     y_top = title_y + line_h * (text.count("\n") + 1) + margin
@@ -420,8 +452,7 @@ def cd_figure(analysis: RankAnalysis, *, title: str | None = None,
         if 1 + cd > k:
             ax.plot([end], [top - 0.12], marker=">", ms=5, color="black")
         note = "" if 1 + cd <= k else " (longer than the rank axis)"
-        ax.text((1 + end) / 2, top - 0.07, f"CD = {cd:.2f}{note}", ha="center", va="bottom",
-                fontsize=FONT)
+        ax.text((1 + end) / 2, top - 0.07, f"CD = {cd:.2f}{note}", ha="center", va="bottom", fontsize=FONT)
     for y, (i, j) in zip(clique_y, cliques):
         ax.hlines(y, vals[i] - 0.04 * u, vals[j] + 0.04 * u, color="black", lw=2.5, gid="clique")
     for i, (name, r, label) in enumerate(zip(names, vals, labels)):
@@ -430,8 +461,16 @@ def cd_figure(analysis: RankAnalysis, *, title: str | None = None,
         xe = 1 - elbow * u if left else k + elbow * u
         color = colors.get(name, "black")
         ax.plot([r, r, xe], [0, y, y], color=color, lw=1)
-        ax.text(xe - gap * u if left else xe + gap * u, y, label, ha="right" if left else "left",
-                va="center", fontsize=FONT, color=color, gid=f"label:{name}")
+        ax.text(
+            xe - gap * u if left else xe + gap * u,
+            y,
+            label,
+            ha="right" if left else "left",
+            va="center",
+            fontsize=FONT,
+            color=color,
+            gid=f"label:{name}",
+        )
     ax.text((x0 + x1) / 2, title_y, text, ha="center", va="bottom", fontsize=FONT)
     return fig
 
@@ -475,12 +514,25 @@ def history_figure(trials: pd.DataFrame) -> Any:
     if usable.any():
         ax.scatter(n[usable], val[usable], s=14, color="tab:blue", label="ok trial", zorder=3)
     if pruned.any():
-        ax.scatter(n[pruned], val[pruned], s=14, color="tab:gray", marker="s",
-                   label=f"pruned ({int(pruned.sum())}, last value)", zorder=3)
+        ax.scatter(
+            n[pruned],
+            val[pruned],
+            s=14,
+            color="tab:gray",
+            marker="s",
+            label=f"pruned ({int(pruned.sum())}, last value)",
+            zorder=3,
+        )
     # Held half a trial past the last one, so a final improvement is not a zero-width step.
     if np.isfinite(best).any():
-        ax.plot(np.append(n, n[-1] + 0.5), np.append(best, best[-1]), color="tab:red",
-                drawstyle="steps-post", label="best so far", zorder=2)
+        ax.plot(
+            np.append(n, n[-1] + 0.5),
+            np.append(best, best[-1]),
+            color="tab:red",
+            drawstyle="steps-post",
+            label="best so far",
+            zorder=2,
+        )
     if not np.isfinite(val).any():  # every trial failed: a value axis would only show noise
         ax.set_yticks([])
         ax.text(0.5, 0.5, "no trial with a value", transform=ax.transAxes, ha="center", va="center")
@@ -491,13 +543,24 @@ def history_figure(trials: pd.DataFrame) -> Any:
     if failed.any():
         _reserve_bottom(ax, FAILED_STRIP + 0.04)
         ax.add_patch(Rectangle((0, 0), 1, FAILED_STRIP, transform=ax.transAxes, color="0.92", lw=0, zorder=1))
-        ax.scatter(n[failed], np.full(int(failed.sum()), FAILED_STRIP / 2), transform=ax.get_xaxis_transform(),
-                   marker="x", s=18, color="black", label=f"failed ({int(failed.sum())}, no value)", zorder=3)
+        ax.scatter(
+            n[failed],
+            np.full(int(failed.sum()), FAILED_STRIP / 2),
+            transform=ax.get_xaxis_transform(),
+            marker="x",
+            s=18,
+            color="black",
+            label=f"failed ({int(failed.sum())}, no value)",
+            zorder=3,
+        )
     ax.set_xlabel("trial (in order of completion)")
     ax.set_ylabel(ylabel)
     first = trials.iloc[0]
-    fig.suptitle(_wrap(f"Optimisation history: {first['strategy']} on {first['dataset']}/"
-                       f"{first['search_space']}, seed {first['seed']}", 4.8))
+    fig.suptitle(
+        _wrap(
+            f"Optimisation history: {first['strategy']} on {first['dataset']}/{first['search_space']}, seed {first['seed']}", 4.8
+        )
+    )
     _style_axes(ax)
     if ax.get_legend_handles_labels()[0]:  # below the axes: inside, it could cover trials
         fig.legend(loc="outside lower center", ncols=4, frameon=False, fontsize=SMALL)
@@ -561,23 +624,25 @@ def importances(trials: pd.DataFrame, *, evaluator: str = "fanova", seed: int = 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per run
-    from optuna.importance import (FanovaImportanceEvaluator, MeanDecreaseImpurityImportanceEvaluator,
-                                   PedAnovaImportanceEvaluator)
+    from optuna.importance import FanovaImportanceEvaluator, MeanDecreaseImpurityImportanceEvaluator, PedAnovaImportanceEvaluator
 
     ok = trials[trials["usable"]]
-    params = [{k: v for k, v in json.loads(p).items() if v is not None} if isinstance(p, str) else {}
-              for p in ok["params"]]
+    params = [{k: v for k, v in json.loads(p).items() if v is not None} if isinstance(p, str) else {} for p in ok["params"]]
     if len(params) < 2:
         raise ValueError(f"needs at least 2 ok trials, got {len(params)}")
     dists = _distributions(str(ok["search_space"].iloc[0]), params)
     study = optuna.create_study(direction="maximize")
-    study.add_trials([
-        optuna.trial.create_trial(params=p, distributions={k: dists[k] for k in p}, value=float(v))
-        for p, v in zip(params, ok["objective"])
-    ])
-    cls = {"fanova": lambda: FanovaImportanceEvaluator(seed=seed),
-           "mdi": lambda: MeanDecreaseImpurityImportanceEvaluator(seed=seed),
-           "ped-anova": lambda: PedAnovaImportanceEvaluator()}[evaluator]
+    study.add_trials(
+        [
+            optuna.trial.create_trial(params=p, distributions={k: dists[k] for k in p}, value=float(v))
+            for p, v in zip(params, ok["objective"])
+        ]
+    )
+    cls = {
+        "fanova": lambda: FanovaImportanceEvaluator(seed=seed),
+        "mdi": lambda: MeanDecreaseImpurityImportanceEvaluator(seed=seed),
+        "ped-anova": lambda: PedAnovaImportanceEvaluator(),
+    }[evaluator]
     return pd.Series(optuna.importance.get_param_importances(study, evaluator=cls()))
 
 
@@ -597,8 +662,13 @@ def _importance_figure(imp: pd.Series, trials: pd.DataFrame, evaluator: str) -> 
     ax.set_xlabel(f"importance ({evaluator}, {int(trials['usable'].sum())} ok trials; sums to 1)")
     first = trials.iloc[0]
     # A figure title, centred on the figure: an axes title is pushed right by long parameter names.
-    fig.suptitle(_wrap(f"Hyperparameter importances: {first['strategy']} on {first['dataset']}/"
-                       f"{first['search_space']}, seed {first['seed']}", width - 0.2))
+    fig.suptitle(
+        _wrap(
+            f"Hyperparameter importances: {first['strategy']} on {first['dataset']}/"
+            f"{first['search_space']}, seed {first['seed']}",
+            width - 0.2,
+        )
+    )
     ax.set_xlim(0, max(1.0, float(imp.max()) * 1.15) if len(imp) else 1.0)
     _style_axes(ax)
     fig.draw_without_rendering()
@@ -640,8 +710,7 @@ def classification_figure(per_class: pd.DataFrame, title: str) -> Any:
     ax.set_yticks(range(n), [str(c) for c in per_class.index])
     ax.set_ylabel("class")
     for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=SMALL,
-                color="white" if v < 0.5 else "black")
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=SMALL, color="white" if v < 0.5 else "black")
     ax.tick_params(labelsize=SMALL, length=0)
     cbar = fig.colorbar(im, ax=ax)
     cbar.ax.tick_params(labelsize=SMALL)

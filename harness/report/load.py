@@ -5,6 +5,7 @@ are large JSON strings, so the report reads only `aggregate.NEEDED` with pyarrow
 projection and converts to pandas once. The skipping rules are the same: unreadable files and
 Parquet files that are not harness trial files are skipped with a warning naming them.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,13 +30,14 @@ class ReportInputError(HarnessError):
 
 @dataclass
 class Loaded:
-    trials: pd.DataFrame                 # one row per trial, `aggregate.NEEDED` columns
-    skipped: list[str]                   # files skipped (unreadable or foreign), named
-    sources: dict[tuple[str, str], Path] # (experiment, run_id) -> its trials file
+    trials: pd.DataFrame  # one row per trial, `aggregate.NEEDED` columns
+    skipped: list[str]  # files skipped (unreadable or foreign), named
+    sources: dict[tuple[str, str], Path]  # (experiment, run_id) -> its trials file
 
 
-def read_trials(root: str | os.PathLike[str], columns: list[str] | None = None, *,
-                exclude: str | os.PathLike[str] | None = None) -> Loaded:
+def read_trials(
+    root: str | os.PathLike[str], columns: list[str] | None = None, *, exclude: str | os.PathLike[str] | None = None
+) -> Loaded:
     """Trial rows under `root` (only `columns`, default the report's), skipped files, sources.
 
     Files under `exclude` (the report's own output folder, whose Parquet files are not trial
@@ -45,8 +47,7 @@ def read_trials(root: str | os.PathLike[str], columns: list[str] | None = None, 
     try:
         paths = find_trial_files(root)
     except FileNotFoundError as exc:
-        raise ReportInputError(f"{exc}; pass the folder a `harness` run or sweep wrote "
-                               f"(e.g. results/<experiment>)") from None
+        raise ReportInputError(f"{exc}; pass the folder a `harness` run or sweep wrote (e.g. results/<experiment>)") from None
     if exclude is not None:
         ex = Path(exclude).resolve()
         paths = [p for p in paths if ex not in p.resolve().parents]
@@ -85,12 +86,14 @@ def _read_one(path: Path, columns: list[str]) -> tuple[pa.Table | None, str]:
         pf = pq.ParquetFile(path)
         names = pf.schema_arrow.names
         if "schema_version" not in names or "run_id" not in names:
-            return None, (f"skipping {str(path)!r}: not a harness trials file "
-                          "(no schema_version/run_id columns)")
+            return None, (f"skipping {str(path)!r}: not a harness trials file (no schema_version/run_id columns)")
         wanted = [c for c in columns if c in names]
         if "objective_name" not in names:  # schema version 1: read what the upgrade derives from
-            wanted += [c for c in (*V1_RENAMED, *V1_METRICS, "objective", "task", "dataset", "search_space")
-                       if c in names and c not in wanted]
+            wanted += [
+                c
+                for c in (*V1_RENAMED, *V1_METRICS, "objective", "task", "dataset", "search_space")
+                if c in names and c not in wanted
+            ]
         # Small files: pyarrow's thread pool costs more than it saves (measured, 250-row files).
         table = upgrade_v1(pf.read(columns=wanted, use_threads=False))
     except Exception as exc:  # corrupt, truncated, not Parquet at all

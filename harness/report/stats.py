@@ -41,6 +41,7 @@ JMLR 2016; the HPO benchmark papers, e.g. HPOBench and YAHPO Gym, which average 
   (k - 1) * 2 * 2**-n < alpha (`min_seeds`): at alpha 0.05, 6 seeds for 2 strategies, 7 for 3
   or 4, 8 for 5. With fewer seeds every strategy is bold.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,7 @@ def on_normalised_scale(score: pd.Series, metric: pd.Series) -> pd.Series:
     return score.where(~regret, pd.Series(logged, index=score.index))
 
 
-def normalise(values: pd.Series, problem: pd.Series | pd.DataFrame,
-              reference: pd.Series | None = None) -> pd.Series:
+def normalise(values: pd.Series, problem: pd.Series | pd.DataFrame, reference: pd.Series | None = None) -> pd.Series:
     """``(best - v) / (best - worst)`` per problem, best and worst over the finite `reference`
     values (default: `values` themselves; oriented, higher better).
 
@@ -156,7 +156,7 @@ def friedman_from_ranks(average_rank: np.ndarray, n: int) -> tuple[float, float,
     k = len(r)
     if k < 3 or n < 2 or not np.isfinite(r).all():
         return (float("nan"),) * 4
-    chi2 = 12.0 * n / (k * (k + 1)) * (float(np.sum(r ** 2)) - k * (k + 1) ** 2 / 4.0)
+    chi2 = 12.0 * n / (k * (k + 1)) * (float(np.sum(r**2)) - k * (k + 1) ** 2 / 4.0)
     chi2 = max(chi2, 0.0)  # rounding: equal ranks give -1e-15
     p_chi2 = float(stats.chi2.sf(chi2, k - 1))
     denominator = n * (k - 1) - chi2
@@ -185,7 +185,7 @@ def friedman_permutation_p(values: np.ndarray, *, resamples: int = 20_000, seed:
     return float((1 + np.sum(null >= observed - 1e-12)) / (1 + resamples))
 
 
-EXACT_BELOW = 10   # blocks: fewer, and the omnibus p-value is a permutation test's
+EXACT_BELOW = 10  # blocks: fewer, and the omnibus p-value is a permutation test's
 CD_DIAGRAM_MIN_BLOCKS = 5  # fewer, and a CD spans most of the rank axis: the diagram says nothing
 
 
@@ -204,28 +204,27 @@ class RankAnalysis:
     metric: str
     alpha: float
     strategies: list[str]
-    n_problems: int                      # all blocks seen
-    n_complete: int                      # blocks where every strategy has a run
-    incomplete: pd.Series                # per strategy: blocks where it has no run
-    failed_runs: pd.Series               # per strategy: runs without any usable trial
+    n_problems: int  # all blocks seen
+    n_complete: int  # blocks where every strategy has a run
+    incomplete: pd.Series  # per strategy: blocks where it has no run
+    failed_runs: pd.Series  # per strategy: runs without any usable trial
     average_rank: pd.Series
-    blocks: str = "problems"             # "problems" (seeds averaged) or "seeds"
+    blocks: str = "problems"  # "problems" (seeds averaged) or "seeds"
     not_applicable: pd.Series = field(default_factory=pd.Series)  # per strategy: problems N/A
     excluded: list[str] = field(default_factory=list)  # N/A on some problems: not ranked
-    permutation_p: float = float("nan")    # Friedman permutation p-value, with few blocks
+    permutation_p: float = float("nan")  # Friedman permutation p-value, with few blocks
     friedman_statistic: float = float("nan")
     friedman_p: float = float("nan")
     iman_davenport_statistic: float = float("nan")
     iman_davenport_p: float = float("nan")
     critical_difference: float = float("nan")
-    pairwise_p: pd.DataFrame = field(default_factory=pd.DataFrame)   # Holm-adjusted, two-sided
-    regret: pd.DataFrame = field(default_factory=pd.DataFrame)       # normalised, block x strategy
-    effects: pd.DataFrame = field(default_factory=pd.DataFrame)      # per strategy vs the best
+    pairwise_p: pd.DataFrame = field(default_factory=pd.DataFrame)  # Holm-adjusted, two-sided
+    regret: pd.DataFrame = field(default_factory=pd.DataFrame)  # normalised, block x strategy
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)  # per strategy vs the best
 
     @property
     def block_name(self) -> str:
-        return "(dataset, space) problems, seeds averaged" if self.blocks == "problems" \
-            else "(dataset, space, seed) blocks"
+        return "(dataset, space) problems, seeds averaged" if self.blocks == "problems" else "(dataset, space, seed) blocks"
 
     @property
     def omnibus_p(self) -> float:
@@ -251,8 +250,7 @@ class RankAnalysis:
         if n < CD_DIAGRAM_MIN_BLOCKS:
             return f"{n} complete {self.block_unit} (needs {CD_DIAGRAM_MIN_BLOCKS} or more)"
         if not self.significant:
-            return (f"{self.omnibus_name} p = {self.omnibus_p:.3g} >= alpha {self.alpha:g}: "
-                    "no significant difference to draw")
+            return f"{self.omnibus_name} p = {self.omnibus_p:.3g} >= alpha {self.alpha:g}: no significant difference to draw"
         return None
 
     @property
@@ -264,22 +262,26 @@ class RankAnalysis:
         best-ranked strategy, blocks used, failed and missing runs."""
         reg = self.regret.dropna()  # the complete blocks, as for the ranks
         na = self.not_applicable.reindex(self.strategies).fillna(0).astype(int)
-        out = pd.DataFrame({
-            "average_rank": self.average_rank,
-            "regret_mean": reg.mean(),
-            "regret_median": reg.median(),
-            "problems": self.n_complete,
-            "failed_runs": self.failed_runs,
-            "missing_runs": self.incomplete - na,
-            "not_applicable": na,
-        }, index=pd.Index(self.strategies, name="strategy"))
+        out = pd.DataFrame(
+            {
+                "average_rank": self.average_rank,
+                "regret_mean": reg.mean(),
+                "regret_median": reg.median(),
+                "problems": self.n_complete,
+                "failed_runs": self.failed_runs,
+                "missing_runs": self.incomplete - na,
+                "not_applicable": na,
+            },
+            index=pd.Index(self.strategies, name="strategy"),
+        )
         if len(self.effects):
             out = out.join(self.effects)
         return out.sort_values("average_rank", na_position="last")
 
 
-def rank_analysis(table: pd.DataFrame, *, metric: str, alpha: float = 0.05,
-                  blocks: str = "problems", failed_runs: pd.Series | None = None) -> RankAnalysis:
+def rank_analysis(
+    table: pd.DataFrame, *, metric: str, alpha: float = 0.05, blocks: str = "problems", failed_runs: pd.Series | None = None
+) -> RankAnalysis:
     """Ranks, Friedman/Iman-Davenport, Nemenyi CD, pairwise Wilcoxon-Holm and effect sizes of a
     blocks x strategies table of normalised regret (lower is better; NaN: no run)."""
     strategies = list(table.columns)
@@ -287,18 +289,28 @@ def rank_analysis(table: pd.DataFrame, *, metric: str, alpha: float = 0.05,
     complete = table.dropna()
     n = len(complete)
     incomplete = table.isna().sum().reindex(strategies).astype(int)
-    failed = (failed_runs if failed_runs is not None else pd.Series(0, index=strategies))
+    failed = failed_runs if failed_runs is not None else pd.Series(0, index=strategies)
     failed = failed.reindex(strategies).fillna(0).astype(int)
     values = complete.to_numpy(float)
     if n:
         avg = pd.Series(stats.rankdata(values, method="average", axis=1).mean(axis=0), index=strategies)
     else:
         avg = pd.Series(np.nan, index=strategies)
-    result = RankAnalysis(metric=metric, alpha=alpha, strategies=strategies, n_problems=len(table),
-                          n_complete=n, incomplete=incomplete, failed_runs=failed, average_rank=avg,
-                          blocks=blocks, regret=table)
-    (result.friedman_statistic, result.friedman_p,
-     result.iman_davenport_statistic, result.iman_davenport_p) = friedman_from_ranks(avg.to_numpy(), n)
+    result = RankAnalysis(
+        metric=metric,
+        alpha=alpha,
+        strategies=strategies,
+        n_problems=len(table),
+        n_complete=n,
+        incomplete=incomplete,
+        failed_runs=failed,
+        average_rank=avg,
+        blocks=blocks,
+        regret=table,
+    )
+    (result.friedman_statistic, result.friedman_p, result.iman_davenport_statistic, result.iman_davenport_p) = (
+        friedman_from_ranks(avg.to_numpy(), n)
+    )
     if k >= 3 and 2 <= n < EXACT_BELOW:
         result.permutation_p = friedman_permutation_p(values)
     result.critical_difference = nemenyi_cd(k, n, alpha)
@@ -313,8 +325,9 @@ def rank_analysis(table: pd.DataFrame, *, metric: str, alpha: float = 0.05,
     return result
 
 
-def effect_sizes(table: pd.DataFrame, reference: str, *, confidence: float = 0.95,
-                 n_resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
+def effect_sizes(
+    table: pd.DataFrame, reference: str, *, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> pd.DataFrame:
     """Per strategy against `reference`: mean difference of normalised regret over the blocks
     (positive: worse than the reference) with a bootstrap CI, and wins/ties/losses."""
     ref = table[reference].to_numpy(float)
@@ -325,21 +338,39 @@ def effect_sizes(table: pd.DataFrame, reference: str, *, confidence: float = 0.9
         if name != reference and len(d) >= MIN_BLOCKS_FOR_CI and np.ptp(d) > 0:
             with warnings.catch_warnings():  # BCa warns on degenerate resamples; falls back to NaN
                 warnings.simplefilter("ignore")
-                ci = stats.bootstrap((d,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                                     method="BCa", random_state=np.random.default_rng(seed)).confidence_interval
+                ci = stats.bootstrap(
+                    (d,),
+                    np.mean,
+                    confidence_level=confidence,
+                    n_resamples=n_resamples,
+                    method="BCa",
+                    random_state=np.random.default_rng(seed),
+                ).confidence_interval
             lo, hi = float(ci.low), float(ci.high)
         elif name != reference and len(d) >= MIN_BLOCKS_FOR_CI:  # every difference equal
             lo = hi = float(d.mean())
-        rows[name] = {"vs": reference, "diff_mean": float(d.mean()) if len(d) else float("nan"),
-                      "diff_ci_low": lo, "diff_ci_high": hi,
-                      "wins": int((d < 0).sum()), "ties": int((d == 0).sum()), "losses": int((d > 0).sum())}
+        rows[name] = {
+            "vs": reference,
+            "diff_mean": float(d.mean()) if len(d) else float("nan"),
+            "diff_ci_low": lo,
+            "diff_ci_high": hi,
+            "wins": int((d < 0).sum()),
+            "ties": int((d == 0).sum()),
+            "losses": int((d > 0).sum()),
+        }
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "strategy"
     return out
 
 
-def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05, blocks: str = "problems",
-            not_applicable: pd.DataFrame | None = None) -> RankAnalysis:
+def analyse(
+    runs: pd.DataFrame,
+    *,
+    metric: str = "test",
+    alpha: float = 0.05,
+    blocks: str = "problems",
+    not_applicable: pd.DataFrame | None = None,
+) -> RankAnalysis:
     """The rank analysis of `runs` (one row per run, from `aggregate.summarize_runs`).
 
     `not_applicable`: runs recorded as not applicable. Their problems are incomplete for their
@@ -369,8 +400,7 @@ def analyse(runs: pd.DataFrame, *, metric: str = "test", alpha: float = 0.05, bl
     return result
 
 
-def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05,
-                     statistic: str = "mean") -> pd.DataFrame:
+def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05, statistic: str = "mean") -> pd.DataFrame:
     """Per (dataset, space, strategy): whether the strategy is the row's best by `statistic`
     (mean or median over its runs, as the table shows) and whether it is significantly worse
     than that best (module docstring).
@@ -388,8 +418,7 @@ def row_significance(runs: pd.DataFrame, metric: str, alpha: float = 0.05,
             continue
         best = shown.idxmax()
         # -inf: a run without usable trial (it loses every pairing); NaN: no run for that seed.
-        table = (grp.assign(score=grp[col].fillna(-np.inf))
-                 .groupby(["seed", "strategy"])["score"].mean().unstack("strategy"))
+        table = grp.assign(score=grp[col].fillna(-np.inf)).groupby(["seed", "strategy"])["score"].mean().unstack("strategy")
         others = [s for s in table.columns if s != best]
         x = table[best].to_numpy(float)
         diffs = [_paired_differences(x, table[o].to_numpy(float)) for o in others]

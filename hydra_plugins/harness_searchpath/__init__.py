@@ -3,6 +3,7 @@
 `harness.cli.main()` also registers it explicitly, because setuptools' editable installs hide
 this namespace package from Hydra's pkgutil scan.
 """
+
 from harness.hydra_searchpath import HarnessSearchPathPlugin
 
 __all__ = ["HarnessSearchPathPlugin"]

@@ -14,6 +14,7 @@
 tests/benchmarks/conftest.py fails a benchmark that passes without printing a GOAL line and
 lists every line at the end of the run (the figure table the README shows).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ T = TypeVar("T")
 
 SMOKE = os.environ.get("HARNESS_BENCH_SMOKE", "") not in ("", "0")
 LINES: list[tuple[str, str, str]] = []  # (test node id, GOAL line, why unmet or ""), as printed
-CURRENT: list[str] = [""]           # node id of the running test (set by conftest.py)
+CURRENT: list[str] = [""]  # node id of the running test (set by conftest.py)
 
 
 def smoke(full: T, tiny: T) -> T:
@@ -44,8 +45,7 @@ def goal(name: str, measured: str, target: str, met: bool) -> None:
     elif met:
         _emit(f"GOAL {name}: measured {measured}; goal {target}; met")
     else:
-        _emit(f"GOAL {name}: measured {measured}; goal {target}; unmet",
-              unmet=f"goal unmet: {name}: {measured} (goal {target})")
+        _emit(f"GOAL {name}: measured {measured}; goal {target}; unmet", unmet=f"goal unmet: {name}: {measured} (goal {target})")
 
 
 def reported(name: str, measured: str) -> None:

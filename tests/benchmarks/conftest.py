@@ -8,6 +8,7 @@
 - `HARNESS_BENCH_SMOKE=1` shrinks every benchmark to tiny sizes and does not check goals
   (tests/test_benchmarks_smoke.py runs them so in the normal test suite).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -35,8 +36,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     lines = [(line, unmet) for nodeid, line, unmet in _goals.LINES if nodeid == item.nodeid]
     if not lines:
         report.outcome = "failed"
-        report.longrepr = (f"{item.nodeid} printed no GOAL line: every benchmark checks its goal with "
-                           "_goals.goal(...) or prints its figure with _goals.reported(...)")
+        report.longrepr = (
+            f"{item.nodeid} printed no GOAL line: every benchmark checks its goal with "
+            "_goals.goal(...) or prints its figure with _goals.reported(...)"
+        )
         return
     unmet = [why for _, why in lines if why]
     if unmet:

@@ -14,6 +14,7 @@
 
 Each prints GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs tiny sizes.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,17 +31,29 @@ from _goals import goal, reported, smoke
 # Smoke: asha alone (Optuna's, no TensorFlow import in its `harness` process).
 MULTI_FIDELITY = smoke(("hyperband", "asha", "tpe_hyperband", "smac_mf"), ("asha",))
 SEEDS = smoke(range(20), range(1))
-RANDOM_TRIALS = 15                 # random search's budget, as in the Hyperband measurement of the README
-MF_TRIALS = smoke(300, 20)         # enough for every multi-fidelity strategy to reach random's best (or finish)
+RANDOM_TRIALS = 15  # random search's budget, as in the Hyperband measurement of the README
+MF_TRIALS = smoke(300, 20)  # enough for every multi-fidelity strategy to reach random's best (or finish)
 
 
 def _run(tmp_path, strategy: str, seed: int, trials: int) -> pd.DataFrame:
     """One run through the `harness` command, which fixes PYTHONHASHSEED: SMAC's suggestions
     depend on string hashes, so in this (pytest) process they would differ from run to run."""
     harness = str(Path(sys.executable).with_name("harness"))
-    proc = subprocess.run([harness, "problem=tabular", "problem.table=mlp_digits", f"strategy={strategy}",
-                           f"seed={seed}", f"budget.trials={trials}", "progress=false",
-                           f"results_dir={tmp_path}", "experiment=mf"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            harness,
+            "problem=tabular",
+            "problem.table=mlp_digits",
+            f"strategy={strategy}",
+            f"seed={seed}",
+            f"budget.trials={trials}",
+            "progress=false",
+            f"results_dir={tmp_path}",
+            "experiment=mf",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (path,) = Path(tmp_path, "mf").glob(f"{strategy}_tab-mlp_digits_s{seed}_*/trials.parquet")
     df = pd.read_parquet(path)
@@ -75,17 +88,22 @@ def test_multi_fidelity_epochs_to_random_search_best(benchmark, tmp_path):
         # the quartiles defined when some are infinite).
         q1, med, q3 = np.percentile(v, [25, 50, 75], method="nearest")
         medians[strategy] = med
-        lines.append(f"{strategy:>14}: median {med:.0%} of random's epochs (IQR {q1:.0%}-{q3:.0%}), "
-                     f"reached on {reached.sum()}/{len(v)} seeds")
+        lines.append(
+            f"{strategy:>14}: median {med:.0%} of random's epochs (IQR {q1:.0%}-{q3:.0%}), "
+            f"reached on {reached.sum()}/{len(v)} seeds"
+        )
     benchmark.extra_info.update(fractions=fractions)
-    print(f"\nepochs to reach random search's final best ({RANDOM_TRIALS} trials), mlp_digits table, "
-          f"{len(SEEDS)} seeds:")
+    print(f"\nepochs to reach random search's final best ({RANDOM_TRIALS} trials), mlp_digits table, {len(SEEDS)} seeds:")
     print("\n".join(lines))
     best = min(medians, key=lambda s: medians[s])
-    goal(f"multi-fidelity epochs to random search's best ({RANDOM_TRIALS} trials), mlp_digits table, "
-         f"{len(SEEDS)} seeds", f"best median {best} {medians[best]:.0%} of random's epochs ("
-         + ", ".join(f"{s} {m:.0%}" for s, m in medians.items()) + ")", "best median <= 40 %",
-         medians[best] <= 0.40)
+    goal(
+        f"multi-fidelity epochs to random search's best ({RANDOM_TRIALS} trials), mlp_digits table, {len(SEEDS)} seeds",
+        f"best median {best} {medians[best]:.0%} of random's epochs ("
+        + ", ".join(f"{s} {m:.0%}" for s, m in medians.items())
+        + ")",
+        "best median <= 40 %",
+        medians[best] <= 0.40,
+    )
 
 
 def _table_sizes() -> tuple[str, str, int]:
@@ -97,14 +115,23 @@ def _table_sizes() -> tuple[str, str, int]:
 def test_full_bbob_table_through_harness_and_the_report(benchmark, tmp_path):
     functions, seeds, trials = _table_sizes()
     # Smoke: one strategy that runs and one recorded not applicable (multi-fidelity on BBOB).
-    strategies = smoke("random,tpe,genetic,grid,cmaes,nevergrad,smac,hyperband,asha,tpe_hyperband,smac_mf",
-                       "random,asha")
+    strategies = smoke("random,tpe,genetic,grid,cmaes,nevergrad,smac,hyperband,asha,tpe_hyperband,smac_mf", "random,asha")
     if os.environ.get("HARNESS_BENCH_TABLE_BAYESIAN"):
         strategies += ",bayesian"
     harness = [str(Path(sys.executable).with_name("harness"))]
-    sweep = [*harness, "-m", "problem=bbob", f"problem.function={functions}", f"seed={seeds}",
-             f"strategy={strategies}", f"budget.trials={trials}", "experiment=baselines_bbob",
-             "progress=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    sweep = [
+        *harness,
+        "-m",
+        "problem=bbob",
+        f"problem.function={functions}",
+        f"seed={seeds}",
+        f"strategy={strategies}",
+        f"budget.trials={trials}",
+        "experiment=baselines_bbob",
+        "progress=false",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    ]
     walls = {}
 
     def measure() -> None:
@@ -113,8 +140,12 @@ def test_full_bbob_table_through_harness_and_the_report(benchmark, tmp_path):
         walls["sweep"] = time.perf_counter() - t0
         assert proc.returncode == 0, proc.stderr[-3000:]
         t0 = time.perf_counter()
-        proc = subprocess.run([str(Path(sys.executable).with_name("harness-report")), "results/baselines_bbob",
-                               *smoke([], ["--no-figures"])], cwd=tmp_path, capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("harness-report")), "results/baselines_bbob", *smoke([], ["--no-figures"])],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
         walls["report"] = time.perf_counter() - t0
         assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -122,6 +153,8 @@ def test_full_bbob_table_through_harness_and_the_report(benchmark, tmp_path):
     runs = pd.read_csv(tmp_path / "results/baselines_bbob/_report/runs.csv")
     benchmark.extra_info.update(walls=walls, runs=len(runs))
     print((tmp_path / "results/baselines_bbob/_report/ranks.md").read_text())
-    reported(f"every strategy x bbob functions {functions} 5-D x seeds {seeds} x {trials} trials, joblib n_jobs=2",
-             f"{len(runs)} runs ({(runs.run_status == 'not_applicable').sum()} not applicable): sweep "
-             f"{walls['sweep']:.0f} s, harness-report {walls['report']:.1f} s")
+    reported(
+        f"every strategy x bbob functions {functions} 5-D x seeds {seeds} x {trials} trials, joblib n_jobs=2",
+        f"{len(runs)} runs ({(runs.run_status == 'not_applicable').sum()} not applicable): sweep "
+        f"{walls['sweep']:.0f} s, harness-report {walls['report']:.1f} s",
+    )

@@ -7,6 +7,7 @@ every 50 generations, next to the same scores for real held-out images. Goal: th
 distance of the last 20 generations below 0.8x the random generator's, and a higher classifier
 score. HARNESS_BENCH_SMOKE=1 runs 3 generations of 8 agents (goal not checked).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,19 +26,34 @@ def test_gan_quality_improves(benchmark, tmp_path):
     h = result.history
     fd = np.array([g["frechet_distance"] for g in h])
     cs = np.array([g["classifier_score"] for g in h])
-    print(f"\nreal held-out images: Fréchet {h[0]['real_frechet_distance']:.2f}, "
-          f"classifier score {h[0]['real_classifier_score']:.2f}")
+    print(
+        f"\nreal held-out images: Fréchet {h[0]['real_frechet_distance']:.2f}, "
+        f"classifier score {h[0]['real_classifier_score']:.2f}"
+    )
     for g in h[::50] + ([h[-1]] if len(h) % 50 != 1 else []):
-        print(f"generation {g['generation']:4d}: Fréchet {g['frechet_distance']:.2f}, "
-              f"classifier score {g['classifier_score']:.2f}")
+        print(
+            f"generation {g['generation']:4d}: Fréchet {g['frechet_distance']:.2f}, classifier score {g['classifier_score']:.2f}"
+        )
     last = slice(-20, None)  # the last 20 generations: the score is noisy generation to generation
-    benchmark.extra_info.update(frechet_random=float(fd[0]), frechet_last20=float(fd[last].mean()),
-                                frechet_best=float(fd.min()), classifier_random=float(cs[0]),
-                                classifier_last20=float(cs[last].mean()), seconds=h[-1]["elapsed_seconds"])
-    goal(f"GA-GAN on {s.dataset}, population {s.population}: Fréchet distance, random generator -> "
-         f"mean of the last 20 of {s.generations} generations", f"{fd[0]:.2f} -> {fd[last].mean():.2f} "
-         f"({fd[last].mean() / fd[0]:.2f}x; {h[-1]['elapsed_seconds']:.0f} s)", "< 0.8x",
-         bool(fd[last].mean() < 0.8 * fd[0]))
-    goal(f"GA-GAN on {s.dataset}, population {s.population}: classifier score, random generator -> "
-         f"mean of the last 20 of {s.generations} generations", f"{cs[0]:.2f} -> {cs[last].mean():.2f}", "improves",
-         bool(cs[last].mean() > cs[0]))
+    benchmark.extra_info.update(
+        frechet_random=float(fd[0]),
+        frechet_last20=float(fd[last].mean()),
+        frechet_best=float(fd.min()),
+        classifier_random=float(cs[0]),
+        classifier_last20=float(cs[last].mean()),
+        seconds=h[-1]["elapsed_seconds"],
+    )
+    goal(
+        f"GA-GAN on {s.dataset}, population {s.population}: Fréchet distance, random generator -> "
+        f"mean of the last 20 of {s.generations} generations",
+        f"{fd[0]:.2f} -> {fd[last].mean():.2f} ({fd[last].mean() / fd[0]:.2f}x; {h[-1]['elapsed_seconds']:.0f} s)",
+        "< 0.8x",
+        bool(fd[last].mean() < 0.8 * fd[0]),
+    )
+    goal(
+        f"GA-GAN on {s.dataset}, population {s.population}: classifier score, random generator -> "
+        f"mean of the last 20 of {s.generations} generations",
+        f"{cs[0]:.2f} -> {cs[last].mean():.2f}",
+        "improves",
+        bool(cs[last].mean() > cs[0]),
+    )

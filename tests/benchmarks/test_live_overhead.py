@@ -10,6 +10,7 @@ into an Optuna storage (`live.enabled=true`, harness.live). Skipped by default; 
 
 Each prints GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs tiny sizes.
 """
+
 from __future__ import annotations
 
 import time
@@ -26,8 +27,9 @@ def harness_run(trials: int, results_dir: Path, *live: str) -> float:
     from harness.settings import settings_from_config
     from harness.testing import problem_config
 
-    cfg = problem_config("bbob", "problem.function=1", "problem.dimension=5", "strategy=random",
-                         f"budget.trials={trials}", "progress=false", *live)
+    cfg = problem_config(
+        "bbob", "problem.function=1", "problem.dimension=5", "strategy=random", f"budget.trials={trials}", "progress=false", *live
+    )
     cfg["results_dir"] = str(results_dir)
     runner = Runner(settings_from_config(cfg))
     t0 = time.perf_counter()
@@ -49,18 +51,24 @@ def test_live_view_overhead_per_trial(benchmark, tmp_path):
             walls["journal"].append(harness_run(TRIALS, tmp_path / f"journal{k}", "live.enabled=true"))
         walls["off_sqlite"].append(harness_run(SQLITE_TRIALS, tmp_path / "off_sqlite"))
         url = f"sqlite:///{tmp_path / 'live.db'}"
-        walls["sqlite"].append(harness_run(SQLITE_TRIALS, tmp_path / "sqlite", "live.enabled=true",
-                                           f"live.storage={url}"))
+        walls["sqlite"].append(harness_run(SQLITE_TRIALS, tmp_path / "sqlite", "live.enabled=true", f"live.storage={url}"))
 
     benchmark.pedantic(measure, rounds=1, iterations=1)
     off, on = min(walls["off"]), min(walls["journal"])
     overhead_ms = 1000 * (on - off) / TRIALS
     sqlite_ms = 1000 * (walls["sqlite"][0] - walls["off_sqlite"][0]) / SQLITE_TRIALS
     benchmark.extra_info.update(walls=walls, overhead_ms=overhead_ms, sqlite_ms=sqlite_ms)
-    goal(f"live view, {TRIALS:,} random trials on bbob f1 5-D mirrored into the journal file: overhead per trial",
-         f"{overhead_ms:.2f} ms (best of 3: {on:.2f} s with, {off:.2f} s without; "
-         f"{1000 * off / TRIALS:.3f} ms per trial without)", "<= 2 ms", overhead_ms <= 2.0)
-    reported(f"live view, {TRIALS:,} random trials on bbob f1 5-D: wall time with the journal mirror / without",
-             f"{on / off:.1f}x")
-    reported(f"live view, {SQLITE_TRIALS:,} random trials on bbob f1 5-D mirrored into SQLite (live.storage=sqlite:///...): "
-             f"overhead per trial", f"{sqlite_ms:.2f} ms")
+    goal(
+        f"live view, {TRIALS:,} random trials on bbob f1 5-D mirrored into the journal file: overhead per trial",
+        f"{overhead_ms:.2f} ms (best of 3: {on:.2f} s with, {off:.2f} s without; {1000 * off / TRIALS:.3f} ms per trial without)",
+        "<= 2 ms",
+        overhead_ms <= 2.0,
+    )
+    reported(
+        f"live view, {TRIALS:,} random trials on bbob f1 5-D: wall time with the journal mirror / without", f"{on / off:.1f}x"
+    )
+    reported(
+        f"live view, {SQLITE_TRIALS:,} random trials on bbob f1 5-D mirrored into SQLite (live.storage=sqlite:///...): "
+        f"overhead per trial",
+        f"{sqlite_ms:.2f} ms",
+    )

@@ -11,6 +11,7 @@ machine: other TensorFlow processes on the same cores distort the ratio. An unme
 xfail carrying the figure (its GOAL line says `unmet`); HARNESS_BENCH_SMOKE=1 runs 2 trials of
 1 epoch (goal not checked).
 """
+
 from __future__ import annotations
 
 import os
@@ -33,10 +34,18 @@ def wall_seconds(tmp_path: Path, n_workers: int, threads: str) -> float:
     from harness.runner import Runner, settings_from_config
 
     with initialize_config_module("harness.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "search_space=homl_mlp", f"budget.trials={TRIALS}", f"budget.max_epochs={EPOCHS}", "progress=false",
-            f"n_workers={n_workers}", f"worker.threads={threads}",
-            f"experiment=speed_{n_workers}_{threads}"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "search_space=homl_mlp",
+                f"budget.trials={TRIALS}",
+                f"budget.max_epochs={EPOCHS}",
+                "progress=false",
+                f"n_workers={n_workers}",
+                f"worker.threads={threads}",
+                f"experiment=speed_{n_workers}_{threads}",
+            ],
+        )
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["results_dir"] = str(tmp_path / "results")
     t0 = time.perf_counter()
@@ -51,11 +60,19 @@ def test_two_workers_vs_one(benchmark, tmp_path, threads):
     def both() -> dict:
         one = wall_seconds(tmp_path, 1, threads)
         two = wall_seconds(tmp_path, 2, threads)
-        return {"threads": threads, "one_worker_s": round(one, 1), "two_workers_s": round(two, 1),
-                "speedup": round(one / two, 2), "cpus": os.cpu_count()}
+        return {
+            "threads": threads,
+            "one_worker_s": round(one, 1),
+            "two_workers_s": round(two, 1),
+            "speedup": round(one / two, 2),
+            "cpus": os.cpu_count(),
+        }
 
     result = benchmark.pedantic(both, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    goal(f"2 parallel trial workers / 1, {TRIALS} trials, worker.threads={threads}, {result['cpus']} CPUs",
-         f"{result['speedup']:.2f}x ({result['one_worker_s']} s -> {result['two_workers_s']} s)",
-         f">= {GOAL}x", result["speedup"] >= GOAL)
+    goal(
+        f"2 parallel trial workers / 1, {TRIALS} trials, worker.threads={threads}, {result['cpus']} CPUs",
+        f"{result['speedup']:.2f}x ({result['one_worker_s']} s -> {result['two_workers_s']} s)",
+        f">= {GOAL}x",
+        result["speedup"] >= GOAL,
+    )

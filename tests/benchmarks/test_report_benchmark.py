@@ -18,6 +18,7 @@ against `pandas.read_parquet` of the same columns timed in the same test (same r
 there (the ratios are reported, not checked, above 100,000 rows). Each test prints
 GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs 800 rows, one round.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,7 @@ from _goals import goal, reported, smoke
 
 ROWS = int(os.environ.get("HARNESS_BENCH_ROWS", smoke(100_000, 800)))
 LIMIT_SECONDS = 2.0 if ROWS <= 100_000 else 10.0
-RATIO_GOAL = 6.0                     # x a bare pandas read of the same columns, at 100,000 rows
+RATIO_GOAL = 6.0  # x a bare pandas read of the same columns, at 100,000 rows
 ROUNDS, WARMUP = smoke((5, 1), (1, 0))
 
 
@@ -74,10 +75,12 @@ def _ratio_goal(name: str, seconds: float, baseline: str, baseline_seconds: floa
 
 def _command(root: Path, out: Path) -> None:
     script = Path(sys.executable).with_name("harness-report")
-    cmd = [str(script)] if script.exists() else [
-        sys.executable, "-c", "import sys; from harness.report import main; sys.exit(main())"]
-    proc = subprocess.run([*cmd, str(root), "--out", str(out), "--no-figures"],
-                          capture_output=True, text=True)
+    cmd = (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "import sys; from harness.report import main; sys.exit(main())"]
+    )
+    proc = subprocess.run([*cmd, str(root), "--out", str(out), "--no-figures"], capture_output=True, text=True)
     assert proc.returncode == 0 and "| Dataset" in proc.stdout, proc.stderr
 
 
@@ -94,8 +97,7 @@ def test_command_end_to_end_100k_rows(benchmark, big_results: Path, tmp_path: Pa
     command = benchmark.stats.stats.mean
     fresh_read = _mean_seconds(_bare_read, big_results)  # the command's floor
     benchmark.extra_info.update(fresh_read_s=fresh_read, ratio=command / fresh_read)
-    _ratio_goal("harness-report --no-figures command", command, "python -c 'pandas.read_parquet' (fresh interpreter)",
-                fresh_read)
+    _ratio_goal("harness-report --no-figures command", command, "python -c 'pandas.read_parquet' (fresh interpreter)", fresh_read)
 
 
 def make_tables(root: Path) -> int:
@@ -117,6 +119,10 @@ def test_tables_for_100k_rows(benchmark, big_results: Path) -> None:
     seconds = benchmark.stats.stats.mean
     read_seconds = _mean_seconds(read)
     benchmark.extra_info.update(read_s=read_seconds, ratio=seconds / read_seconds)
-    goal(f"harness-report table work in process, {ROWS:,} rows", f"{seconds:.2f} s", f"< {LIMIT_SECONDS:.0f} s",
-         seconds < LIMIT_SECONDS)
+    goal(
+        f"harness-report table work in process, {ROWS:,} rows",
+        f"{seconds:.2f} s",
+        f"< {LIMIT_SECONDS:.0f} s",
+        seconds < LIMIT_SECONDS,
+    )
     _ratio_goal("harness-report table work in process", seconds, "pandas.read_parquet in process", read_seconds)

@@ -12,6 +12,7 @@ An unmet goal is an xfail carrying the figure (its GOAL line says `unmet`); HARN
 runs a 2-run grid of 1 trial of 1 epoch each, evaluated in the jobs' own processes (goal not
 checked).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,15 +24,30 @@ import pytest
 from _goals import goal, smoke
 
 GOAL = 1.8
-GRID = ["-m", smoke("strategy=random,tpe", "strategy=random"), "seed=0,1", "search_space=homl_mlp",
-        smoke("budget.trials=6", "budget.trials=1"), smoke("budget.max_epochs=2", "budget.max_epochs=1"),
-        "progress=false", "worker.threads=1", "hydra/launcher=joblib", *smoke([], ["worker.processes=false"])]
+GRID = [
+    "-m",
+    smoke("strategy=random,tpe", "strategy=random"),
+    "seed=0,1",
+    "search_space=homl_mlp",
+    smoke("budget.trials=6", "budget.trials=1"),
+    smoke("budget.max_epochs=2", "budget.max_epochs=1"),
+    "progress=false",
+    "worker.threads=1",
+    "hydra/launcher=joblib",
+    *smoke([], ["worker.processes=false"]),
+]
 
 
 def sweep_seconds(cmd, cwd, env, n_jobs: int) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd + GRID + [f"hydra.launcher.n_jobs={n_jobs}", f"experiment=jobs{n_jobs}"],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        cmd + GRID + [f"hydra.launcher.n_jobs={n_jobs}", f"experiment=jobs{n_jobs}"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return time.perf_counter() - t0
 
@@ -41,11 +57,13 @@ def test_sweep_with_two_parallel_jobs_vs_one(benchmark, tmp_path, harness_cmd, s
     def both() -> dict:
         one = sweep_seconds(harness_cmd, tmp_path, subprocess_env, 1)
         two = sweep_seconds(harness_cmd, tmp_path, subprocess_env, 2)
-        return {"one_job_s": round(one, 1), "two_jobs_s": round(two, 1), "speedup": round(one / two, 2),
-                "cpus": os.cpu_count()}
+        return {"one_job_s": round(one, 1), "two_jobs_s": round(two, 1), "speedup": round(one / two, 2), "cpus": os.cpu_count()}
 
     result = benchmark.pedantic(both, rounds=1, iterations=1)
     benchmark.extra_info.update(result)
-    goal(f"sweep of {' x '.join(GRID[1:3])} runs, joblib n_jobs=2 / 1, {result['cpus']} CPUs",
-         f"{result['speedup']:.2f}x ({result['one_job_s']} s -> {result['two_jobs_s']} s)", f">= {GOAL}x",
-         result["speedup"] >= GOAL)
+    goal(
+        f"sweep of {' x '.join(GRID[1:3])} runs, joblib n_jobs=2 / 1, {result['cpus']} CPUs",
+        f"{result['speedup']:.2f}x ({result['one_job_s']} s -> {result['two_jobs_s']} s)",
+        f">= {GOAL}x",
+        result["speedup"] >= GOAL,
+    )

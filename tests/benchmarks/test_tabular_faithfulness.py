@@ -8,6 +8,7 @@ spread across the table's replicates (the noise a real rerun has). Reported, no 
 tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs 2 strategies x 1 seed x 2 trials of 1 epoch,
 the real ones in the `harness -m` process itself (one TensorFlow import instead of one per job).
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -20,8 +21,15 @@ from _goals import reported, smoke
 
 STRATEGIES = smoke("random,tpe,hyperband,bayesian,genetic", "random,tpe")
 SEEDS, TRIALS, EPOCHS = smoke(("0,1,2,3,4", 20, 10), ("0", 2, 1))
-COMMON = ["search_space=mlp", "dataset=digits", f"strategy={STRATEGIES}", f"seed={SEEDS}",
-          f"budget.trials={TRIALS}", f"budget.max_epochs={EPOCHS}", "progress=false"]
+COMMON = [
+    "search_space=mlp",
+    "dataset=digits",
+    f"strategy={STRATEGIES}",
+    f"seed={SEEDS}",
+    f"budget.trials={TRIALS}",
+    f"budget.max_epochs={EPOCHS}",
+    "progress=false",
+]
 
 
 def best_per_strategy(folder: Path) -> pd.Series:
@@ -48,14 +56,21 @@ def test_table_vs_real_training(benchmark, tmp_path):
     from scipy.stats import spearmanr
 
     harness = str(Path(sys.executable).with_name("harness"))
-    runs = {"real": smoke(["worker.threads=1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                          ["worker.processes=false"]),
-            "table": ["problem=tabular", "problem.table=mlp_digits"]}
+    runs = {
+        "real": smoke(["worker.threads=1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["worker.processes=false"]),
+        "table": ["problem=tabular", "problem.table=mlp_digits"],
+    }
     means = {}
+
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
         for kind, extra in runs.items():
-            proc = subprocess.run([harness, "-m", *COMMON, *extra, f"experiment={kind}", f"results_dir={tmp_path}"],
-                                  capture_output=True, text=True, cwd=tmp_path, timeout=3600)
+            proc = subprocess.run(
+                [harness, "-m", *COMMON, *extra, f"experiment={kind}", f"results_dir={tmp_path}"],
+                capture_output=True,
+                text=True,
+                cwd=tmp_path,
+                timeout=3600,
+            )
             assert proc.returncode == 0, proc.stderr[-3000:]
             means[kind] = best_per_strategy(tmp_path / kind)
 
@@ -69,7 +84,9 @@ def test_table_vs_real_training(benchmark, tmp_path):
     print(both.round(4).to_string())
     for name, value in spread.items():
         print(f"table replicate spread, {name}: {value:.4f}")
-    reported(f"mlp_digits table vs real training, {len(both)} strategies x {n_seeds} seeds x {TRIALS} trials, "
-             f"<= {EPOCHS} epochs", "mean best val accuracy real / table: " + ", ".join(
-                 f"{name} {row.real:.4f} / {row.table:.4f}" for name, row in both.iterrows())
-             + f"; Spearman rank correlation of the orderings {rho:.2f}")
+    reported(
+        f"mlp_digits table vs real training, {len(both)} strategies x {n_seeds} seeds x {TRIALS} trials, <= {EPOCHS} epochs",
+        "mean best val accuracy real / table: "
+        + ", ".join(f"{name} {row.real:.4f} / {row.table:.4f}" for name, row in both.iterrows())
+        + f"; Spearman rank correlation of the orderings {rho:.2f}",
+    )

@@ -6,6 +6,7 @@ machine and the ratio of simulated to wall seconds (goal >= 1,000x), one test pe
 the five together (goals: <= 60 s of wall time, >= 1,000x), from the figures of those tests.
 Each prints GOAL lines (tests/benchmarks/_goals.py); HARNESS_BENCH_SMOKE=1 runs 1 seed x 5 trials.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,13 +31,21 @@ def test_replay_10_seeds_100_trials(benchmark, tmp_path, strategy):
     wall: dict[str, float] = {}
     simulated: dict[str, float] = {}
     best: dict[str, list[float]] = {}
+
     def measure() -> None:  # the work measured, timed once by pytest-benchmark
         for name in (strategy,):
             wall[name] = simulated[name] = 0.0
             best[name] = []
             for seed in SEEDS:
-                cfg = problem_config("tabular", "problem.table=mlp_digits", f"strategy={name}", f"seed={seed}",
-                                     "n_workers=4", f"budget.trials={TRIALS}", "progress=false")
+                cfg = problem_config(
+                    "tabular",
+                    "problem.table=mlp_digits",
+                    f"strategy={name}",
+                    f"seed={seed}",
+                    "n_workers=4",
+                    f"budget.trials={TRIALS}",
+                    "progress=false",
+                )
                 cfg["results_dir"] = str(tmp_path)
                 t0 = time.perf_counter()
                 summary = Runner(settings_from_config(cfg)).run()
@@ -49,10 +58,14 @@ def test_replay_10_seeds_100_trials(benchmark, tmp_path, strategy):
     ratio = simulated[strategy] / wall[strategy]
     MEASURED[strategy] = (wall[strategy], simulated[strategy])
     benchmark.extra_info.update(wall=wall, simulated=simulated, ratio=ratio)
-    goal(f"replay of {strategy} on the mlp_digits table, {len(SEEDS)} seeds x {TRIALS} trials, n_workers=4, "
-         "simulated / wall seconds", f"{ratio:,.0f}x ({simulated[strategy]:,.0f} simulated s in {wall[strategy]:.1f} s; "
-         f"mean best val accuracy {sum(best[strategy]) / len(best[strategy]):.4f})", f">= {RATIO_GOAL:,}x",
-         ratio >= RATIO_GOAL)
+    goal(
+        f"replay of {strategy} on the mlp_digits table, {len(SEEDS)} seeds x {TRIALS} trials, n_workers=4, "
+        "simulated / wall seconds",
+        f"{ratio:,.0f}x ({simulated[strategy]:,.0f} simulated s in {wall[strategy]:.1f} s; "
+        f"mean best val accuracy {sum(best[strategy]) / len(best[strategy]):.4f})",
+        f">= {RATIO_GOAL:,}x",
+        ratio >= RATIO_GOAL,
+    )
 
 
 # Nothing is timed here: the figures are the tests' above. The benchmark fixture only makes the

@@ -12,6 +12,7 @@ growth is the peak after trial 10 minus the mean over trials 5-10 (everything wa
 lines (tests/benchmarks/_goals.py): the defaults against the goal, never replacing workers as
 reported. HARNESS_BENCH_SMOKE=1 runs 4 trials (growth: peak after trial 2 minus trials 1-2).
 """
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ import pytest
 from _goals import goal, reported, smoke
 
 TRIALS = int(os.environ.get("HARNESS_BENCH_TRIALS", smoke("200", "4")))
-WARM = (5, 10) if TRIALS > 20 else (1, 2)   # the trials over which the warm baseline is taken
+WARM = (5, 10) if TRIALS > 20 else (1, 2)  # the trials over which the warm baseline is taken
 GOAL_MB = 200
 
 
@@ -57,9 +58,17 @@ def measure(tmp_path: Path, recycling: str) -> dict:
     from harness.runner import Runner, settings_from_config
 
     with initialize_config_module("harness.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[
-            "search_space=homl_mlp", f"budget.trials={TRIALS}", "budget.max_epochs=1", "progress=false",
-            *RECYCLING[recycling], f"experiment=mem_{recycling}"])
+        cfg = compose(
+            "config",
+            overrides=[
+                "search_space=homl_mlp",
+                f"budget.trials={TRIALS}",
+                "budget.max_epochs=1",
+                "progress=false",
+                *RECYCLING[recycling],
+                f"experiment=mem_{recycling}",
+            ],
+        )
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["results_dir"] = str(tmp_path / "results")
     runner = Runner(settings_from_config(plain))
@@ -82,11 +91,17 @@ def measure(tmp_path: Path, recycling: str) -> dict:
     warm = [mb for n, mb in samples if WARM[0] <= n <= WARM[1]] or [samples[0][1]]
     base = sum(warm) / len(warm)
     peak = max([mb for n, mb in samples if n > WARM[1]] or [samples[-1][1]])
-    return {"recycling": recycling, "workers_started": runner.workers_started,
-            "trials": summary.n_trials, "failed": summary.n_failed,
-            "seconds": round(time.perf_counter() - t0, 1), "baseline_mb": round(base, 1),
-            "peak_mb": round(peak, 1), "growth_mb": round(peak - base, 1),
-            "end_mb": round(samples[-1][1], 1)}
+    return {
+        "recycling": recycling,
+        "workers_started": runner.workers_started,
+        "trials": summary.n_trials,
+        "failed": summary.n_failed,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "baseline_mb": round(base, 1),
+        "peak_mb": round(peak, 1),
+        "growth_mb": round(peak - base, 1),
+        "end_mb": round(samples[-1][1], 1),
+    }
 
 
 @pytest.mark.slow
@@ -97,8 +112,7 @@ def test_peak_memory_over_200_trials(benchmark, tmp_path, recycling):
     print(f"\nmemory: {result}")
     assert result["trials"] == TRIALS
     name = f"memory growth over {TRIALS} small Keras trials, worker recycling: {recycling}"
-    measured = (f"{result['growth_mb']:,.0f} MB ({result['workers_started']} workers started, "
-                f"{result['seconds']:.0f} s)")
+    measured = f"{result['growth_mb']:,.0f} MB ({result['workers_started']} workers started, {result['seconds']:.0f} s)"
     if recycling == "defaults":
         goal(name, measured, f"< {GOAL_MB} MB", result["growth_mb"] < GOAL_MB)
     else:

@@ -3,6 +3,7 @@
 Each point of a low-discrepancy sequence in [0, 1)^d is decoded into one configuration, so the
 space is covered more evenly than by independent random draws. scipy is imported on first ask.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,8 +45,7 @@ class Sobol(Strategy):
     name = "sobol"
     capabilities = Capabilities(conditional=True, multi_fidelity=False, batch=True)
 
-    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None,
-                 scramble: bool = True):
+    def __init__(self, space: SearchSpace, *, seed: int = 0, max_trials: int | None = None, scramble: bool = True):
         super().__init__(space, seed=seed, max_trials=max_trials)
         if not isinstance(scramble, bool):
             raise TypeError(f"scramble must be a bool, but got {scramble!r}")
@@ -63,8 +63,7 @@ class Sobol(Strategy):
         if self._engine is None:
             from scipy.stats import qmc
 
-            self._engine = qmc.Sobol(d=len(self.space.params), scramble=self.scramble,
-                                     seed=self.seed)
+            self._engine = qmc.Sobol(d=len(self.space.params), scramble=self.scramble, seed=self.seed)
         while len(self._buffer) < n:
             # Draw in blocks that keep the total a power of two (Sobol's balance properties).
             self._buffer.extend(self._engine.random(max(64, self._engine.num_generated)))

@@ -1,4 +1,5 @@
 """A Keras model builder for the plugin's `tiny_mlp` search space (conf/search_space/tiny_mlp.yaml)."""
+
 from __future__ import annotations
 
 from typing import Any
