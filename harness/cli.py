@@ -4,8 +4,10 @@ User mistakes (unknown names, bad values, invalid spaces) print one clear messag
 status 2, without a traceback. Nothing here imports TensorFlow: `--help` and config errors are
 fast; the `keras` problem imports it in its worker processes.
 """
+
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,6 +24,19 @@ ERROR_MARKER = "harness_error.txt"  # written into a failed sweep job's Hydra ou
 NA_MARKER = "harness_not_applicable.txt"  # ... and into a job whose pairing is not applicable
 _failed_jobs: list[str] = []
 _not_applicable_jobs: list[str] = []
+
+
+def _path_in(path: str, cwd: str) -> str:
+    """`${harness.path:${results_dir},${hydra.runtime.cwd}}` in conf/config.yaml: Hydra's output
+    folders under `results_dir` taken relative to the folder `harness` was started in, as the
+    results are, not to the job's own working directory. A Ray worker's is the one `ray start`
+    ran in, so a relative sweep folder would put a job's logs and its failure marker there, and
+    `harness -m` would miss the failure. Registered on import: every process that runs a job
+    imports this module to get `_app`."""
+    return os.path.join(cwd, os.path.expanduser(path))  # an absolute path stays as it is
+
+
+OmegaConf.register_new_resolver("harness.path", _path_in, replace=True)
 
 
 class SweepOutcome(Callback):
@@ -63,8 +78,11 @@ def _app(cfg: DictConfig) -> float | None:
         return None
     except OSError as exc:  # the disk filled up, a folder became read-only during the run
         where = exc.filename or cfg.get("results_dir", "results")
-        print(f"error: cannot write {str(where)!r}: {exc.strerror or exc}; free some space or pass "
-              "results_dir=<another folder>, then rerun the same command to resume", file=sys.stderr)
+        print(
+            f"error: cannot write {str(where)!r}: {exc.strerror or exc}; free some space or pass "
+            "results_dir=<another folder>, then rerun the same command to resume",
+            file=sys.stderr,
+        )
         if not multirun:
             sys.exit(EXIT_USAGE)
         _job_marker(ERROR_MARKER, f"{where}: {exc.strerror or exc}")
@@ -72,14 +90,15 @@ def _app(cfg: DictConfig) -> float | None:
     except KeyboardInterrupt as exc:
         # SIGINT -> 130, SIGTERM -> 143 (128 + signal number, the shell's convention).
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"interrupted by {signal.Signals(signum).name}: finished trials are saved; rerun the "
-              f"same command to resume", file=sys.stderr)
+        print(
+            f"interrupted by {signal.Signals(signum).name}: finished trials are saved; rerun the same command to resume",
+            file=sys.stderr,
+        )
         sys.exit(128 + signum)
     if summary.status == "not_applicable":
         # Recorded, so the report shows N/A; a sweep goes on, a single run says it did nothing.
         if not multirun:
-            print(f"error: {summary.stop_reason} (recorded as not applicable in "
-                  f"{summary.run_dir})", file=sys.stderr)
+            print(f"error: {summary.stop_reason} (recorded as not applicable in {summary.run_dir})", file=sys.stderr)
             sys.exit(EXIT_USAGE)
         print(summary.format())
         _job_marker(NA_MARKER, f"{summary.run_id}: {summary.stop_reason}")
@@ -88,9 +107,11 @@ def _app(cfg: DictConfig) -> float | None:
     best = summary.best
     if summary.n_trials and best is None:
         # A run that produced no result is a failure, even when every trial was recorded.
-        message = (f"none of the {summary.n_trials} trials of run {summary.run_id} succeeded"
-                   + (f"; the first error: {summary.first_error}" if summary.first_error else "")
-                   + f"; see the `error` column of {summary.run_dir / 'trials.parquet'}")
+        message = (
+            f"none of the {summary.n_trials} trials of run {summary.run_id} succeeded"
+            + (f"; the first error: {summary.first_error}" if summary.first_error else "")
+            + f"; see the `error` column of {summary.run_dir / 'trials.parquet'}"
+        )
         print(f"error: {message}", file=sys.stderr)
         if not multirun:
             sys.exit(EXIT_NO_RESULT)
@@ -103,8 +124,7 @@ def _app(cfg: DictConfig) -> float | None:
 
 
 GROUPS = ("problem", "strategy", "search_space", "dataset", "trainer", "preset")
-EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath",
-                     "++hydra.searchpath")
+EXTRA_CONFIG_ARGS = ("--config-dir", "-cd", "--config-path", "-cp", "hydra.searchpath", "+hydra.searchpath", "++hydra.searchpath")
 
 
 def config_options(group: str) -> list[str]:
@@ -177,8 +197,7 @@ def check_override_keys(argv: list[str]) -> None:
 
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
             hint = f"did you mean {', '.join(close)}? " if close else ""
-            add = (f" (`++{key}=...` adds an option the config does not list)" if key.startswith(OPEN_SECTIONS)
-                   else "")
+            add = f" (`++{key}=...` adds an option the config does not list)" if key.startswith(OPEN_SECTIONS) else ""
             raise ConfigError(f"unknown config key {key!r}; {hint}`harness --cfg job` lists every key{add}")
 
 
@@ -194,7 +213,7 @@ def check_results_dir(argv: list[str]) -> None:
     import os
 
     values = [v for k, _, v in (a.partition("=") for a in argv) if k.lstrip("+") == "results_dir"]
-    for value in (values[-1].split(",") if values else ["results"]):
+    for value in values[-1].split(",") if values else ["results"]:
         if not value or "$" in value or "(" in value:
             continue  # interpolations and sweep functions: Hydra resolves them
         path = Path(value).expanduser()
@@ -207,8 +226,7 @@ def check_results_dir(argv: list[str]) -> None:
             continue
         from harness.errors import ConfigError
 
-        raise ConfigError(f"results_dir {value!r} cannot hold results: {problem}; pass "
-                          "results_dir=<a writable folder>")
+        raise ConfigError(f"results_dir {value!r} cannot hold results: {problem}; pass results_dir=<a writable folder>")
 
 
 def _leaf_keys(node: object, prefix: str = "") -> list[str]:
@@ -255,8 +273,11 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
     _app()
     if _not_applicable_jobs:
-        print(f"note: {len(_not_applicable_jobs)} sweep job(s) not applicable (strategy and problem "
-              f"do not fit; recorded, harness-report shows N/A)", file=sys.stderr)
+        print(
+            f"note: {len(_not_applicable_jobs)} sweep job(s) not applicable (strategy and problem "
+            f"do not fit; recorded, harness-report shows N/A)",
+            file=sys.stderr,
+        )
     if _failed_jobs:
         print(f"error: {len(_failed_jobs)} sweep job(s) failed (see messages above)", file=sys.stderr)
         sys.exit(EXIT_USAGE)

@@ -2,6 +2,7 @@
 
 Everything here reads package metadata and the OS; nothing imports TensorFlow.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,10 +15,27 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("automl-harness", "tensorflow", "keras", "optuna", "keras-tuner", "deap", "hydra-core",
-            "omegaconf", "numpy", "pandas", "pyarrow", "scikit-learn",
-            # launchers: which one ran a sweep is in the config; their versions are here
-            "hydra-joblib-launcher", "joblib", "hydra-submitit-launcher", "submitit")
+PACKAGES = (
+    "automl-harness",
+    "tensorflow",
+    "keras",
+    "optuna",
+    "keras-tuner",
+    "deap",
+    "hydra-core",
+    "omegaconf",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    # launchers: which one ran a sweep is in the config; their versions are here
+    "hydra-joblib-launcher",
+    "joblib",
+    "hydra-submitit-launcher",
+    "submitit",
+    "hydra-ray-launcher",
+    "ray",
+)
 
 
 def package_version(name: str) -> str:
@@ -34,15 +52,16 @@ def git_revision() -> str:
     try:
         # Only when this very file is tracked: an installed copy inside a venv that sits in some
         # other git project must not report that project's revision.
-        tracked = subprocess.run(["git", "-C", str(here), "ls-files", "--error-unmatch", "provenance.py"],
-                                 capture_output=True, text=True, timeout=5)
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5)
+        tracked = subprocess.run(
+            ["git", "-C", str(here), "ls-files", "--error-unmatch", "provenance.py"], capture_output=True, text=True, timeout=5
+        )
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if tracked.returncode != 0 or out.returncode != 0:
             return ""
         rev = out.stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -61,8 +80,9 @@ def cpu_description() -> str:
 def gpu_description() -> str:
     """GPU names from nvidia-smi when present ('' on CPU-only machines); no TensorFlow import."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
         return "; ".join(line.strip() for line in out.stdout.splitlines() if line.strip())
     except (OSError, subprocess.SubprocessError):
         return ""
