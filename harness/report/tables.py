@@ -569,9 +569,9 @@ def refit_table(runs: pd.DataFrame, *, spread: str = "std") -> Table | None:
         "final step). Mean ± sample std over seeds; Δ: mean of refit minus search.",
     )
     return Table(
-        ["Dataset", "Space", "Strategy", "Runs", f"Search test {unit}", f"Refit test {unit}", "Δ"],
+        ["Dataset", "Space", "Strategy", "Runs", "Search", "Refit", "Δ"],
         rows,
-        caption="Selected configurations retrained on training + validation data",
+        caption=f"Test {unit} of the selected configurations, retrained on training + validation data",
         notes=notes,
         align="lllrrrr",
         block_starts=tuple(starts[1:]),
