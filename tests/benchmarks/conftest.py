@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import _goals
@@ -20,6 +22,21 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if _goals.SMOKE:
         return "benchmarks: smoke mode (HARNESS_BENCH_SMOKE=1): tiny sizes, goals not checked"
     return None
+
+
+# Full-size benchmarks train for many minutes (the table-vs-training comparison ~12 min, the
+# BBOB table ~45 min), past the suite's 600 s per-test timeout meant to catch hangs; they get
+# a limit of their own. Smoke mode keeps the suite's default.
+FULL_SIZE_TIMEOUT_S = 3 * 3600
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _goals.SMOKE:
+        return
+    here = Path(__file__).parent
+    for item in items:  # this hook sees the whole session's items: only ours get the limit
+        if here in item.path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(FULL_SIZE_TIMEOUT_S))
 
 
 @pytest.hookimpl(tryfirst=True)
