@@ -50,6 +50,30 @@ class TrialResult:
     executions: list[float] | None = None  # each execution's objective, when a trial averages several
 
 
+def _forget_old_custom_gradients(at_start: frozenset[str] | None) -> frozenset[str]:
+    """Unregister the gradient functions earlier trials' training graphs left in TensorFlow's
+    global gradient registry; returns the names registered before the first trial, to keep.
+
+    Keras's optimizer sums gradients through `tf.custom_gradient`, which in graph mode registers
+    a gradient function under a fresh name every time a train step is traced and never removes
+    it; each one keeps its whole graph alive (~10,000 objects, ~6 MB per trial), so a worker's
+    memory and every `gc.collect` (which `clear_session` runs) grew with each trial. Called
+    after `clear_session`, when no earlier trial's graph can still be differentiated. Uses TF's
+    private registry; if that moves in a later release, this does nothing (the leak returns).
+    """
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+
+        registry = tf_ops._gradient_registry._registry
+    except (ImportError, AttributeError):  # a TF without that registry: nothing to do
+        return at_start or frozenset()
+    if at_start is None:
+        return frozenset(registry)
+    for name in [n for n in registry if n.startswith("CustomGradient-") and n not in at_start]:
+        del registry[name]
+    return at_start
+
+
 def trial_seed(seed: int, trial_id: int) -> int:
     """Per-trial seed: results do not depend on evaluation order (parallel runs, resume)."""
     return (seed * 1_000_003 + trial_id) % (2**31 - 1)
@@ -141,6 +165,7 @@ class KerasObjective:
         self.executions = executions
         self._train = get_trainer(trainer)
         self._builder: Callable[..., Any] | None = None
+        self._gradients_at_start: frozenset[str] | None = None  # see _forget_old_custom_gradients
 
     def epochs_for(self, suggestion: Suggestion) -> int:
         """Total epochs: the strategy's budget, else the space's epochs param, else its fidelity max."""
@@ -192,6 +217,7 @@ class KerasObjective:
         if self._builder is None:
             self._builder = resolve_builder(self.space.builder)
         keras.backend.clear_session()  # drop the previous trial's graph state (bounded memory)
+        self._gradients_at_start = _forget_old_custom_gradients(self._gradients_at_start)
         seed = execution_seed(self.seed, suggestion.trial_id, execution)
         keras.utils.set_random_seed(seed)
         data = self.data if data is None else data
