@@ -10,8 +10,8 @@ never sees processes, pipes or timeouts. Two implementations:
   ever forked). Each worker gets the (pickled) problem and runs its `setup()` once (loading the
   dataset, importing TensorFlow), then evaluates trial after trial; after `max_trials` trials,
   or once its resident memory has grown by more than `max_memory_growth_mb` since its first trial, it is replaced by a fresh one,
-  which bounds memory (TensorFlow keeps several MB per trained model, even after
-  `clear_session()`, and more for bigger models). A worker that dies (SIGKILL, segfault, OOM
+  which bounds memory whatever a library keeps between trials (the Keras objective already
+  drops the gradient functions TensorFlow registers per traced train step). A worker that dies (SIGKILL, segfault, OOM
   killer) or a trial that runs past
   `trial_timeout` wall seconds becomes a failed result naming the cause, and a fresh worker
   takes the slot. Workers ignore SIGINT (a Ctrl-C reaches the whole process group; the runner

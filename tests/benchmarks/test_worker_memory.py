@@ -1,9 +1,10 @@
 """Peak memory over 200 sequential small Keras trials, with and without worker recycling.
 
-TensorFlow keeps several MB per trained model even after `clear_session()` (about 7 MB per
-homl_mlp trial here; `gc.collect()` and `malloc_trim` do not give it back). Replacing the worker
-process after `worker.max_trials` trials or once it grew by `worker.max_memory_growth_mb` bounds
-the run's memory. Goal with the defaults: growth < 200 MB.
+TensorFlow registers a gradient function per traced train step and never drops it, keeping each
+trial's graph (about 7 MB per homl_mlp trial here) until the objective started unregistering the
+old ones; what a library still keeps is ~0.6 MB per trial. Replacing the worker process after
+`worker.max_trials` trials or once it grew by `worker.max_memory_growth_mb` bounds the run's
+memory. Goal with the defaults: growth < 200 MB.
 
 Skipped by default (`--benchmark-skip`); run with
 `pytest tests/benchmarks/test_worker_memory.py --benchmark-only -s`. Several minutes on 2 cores.
